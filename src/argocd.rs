@@ -1,0 +1,82 @@
+//! The Argo CD Config Management Plugin contract: `rewind generate` runs in
+//! the app path of a fresh repo copy with the CMP environment set, and prints
+//! the manifest on stdout. With a rollback requested (plugin env
+//! `REWIND_ROLLBACK_TO` or parameter `rollback-to`) it prints the stored
+//! manifest of the target release instead, byte for byte.
+
+use crate::context::{validate_app_name, AppConfig, ArgoEnv};
+use crate::error::{Error, Result};
+use crate::manifest::Limits;
+use crate::pipeline::{build, history_max, record_rendered, Job};
+use crate::release::SourceInfo;
+use crate::render::{RenderOptions, Source};
+use crate::rollback::{rollback, Target};
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The Application setting that requests a rollback.
+pub const ROLLBACK_SETTING: &str = "rollback-to";
+/// The Application setting that overrides the history limit.
+pub const HISTORY_MAX_SETTING: &str = "history-max";
+
+/// Inputs of one `generate` call besides the environment.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateOptions {
+    /// `--app`: overrides `ARGOCD_APP_NAME` (for running by hand).
+    pub app: Option<String>,
+    /// `--history-max`.
+    pub history_max: Option<usize>,
+    /// `--set K=V`.
+    pub sets: BTreeMap<String, String>,
+    /// Input limits.
+    pub limits: Limits,
+}
+
+/// Provenance of this call.
+pub fn source_info(env: &ArgoEnv) -> SourceInfo {
+    SourceInfo {
+        repo_url: env.repo_url.clone(),
+        path: env.source_path.clone(),
+        revision: env.revision.clone(),
+        target_revision: env.target_revision.clone(),
+        params_fingerprint: Some(env.fingerprint()),
+    }
+}
+
+/// Runs the CMP `generate` step in `dir`; returns the bytes to print.
+pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOptions) -> Result<Vec<u8>> {
+    let config = AppConfig::load(dir)?;
+    let app = opts.app.clone().or_else(|| env.app_name.clone()).ok_or_else(|| {
+        Error::Config(
+            "ARGOCD_APP_NAME is not set: `rewind generate` runs under Argo CD's CMP server; \
+             use `rewind render` locally, or pass --app"
+                .into(),
+        )
+    })?;
+    validate_app_name(&app)?;
+    let history_max = history_max(opts.history_max, env.setting(HISTORY_MAX_SETTING), &config)?;
+
+    if let Some(raw) = env.setting(ROLLBACK_SETTING) {
+        let target: Target = raw.parse().map_err(|e: Error| Error::Config(format!("{ROLLBACK_SETTING} / REWIND_ROLLBACK_TO: {e}")))?;
+        let outcome = rollback(store, &app, target, source_info(env), history_max)?;
+        tracing::info!("app {app}: rollback to revision {} -> revision {}", outcome.target.meta.revision, outcome.recorded.meta().revision);
+        return Ok(outcome.target.manifest);
+    }
+
+    let mut vars = config.vars.clone();
+    vars.extend(env.vars());
+    vars.extend(opts.sets.clone());
+    let job = Job {
+        app,
+        source: Source::Dir(dir.to_path_buf()),
+        render: RenderOptions { vars, substitute: config.substitute.unwrap_or(true), limits: opts.limits, renderer: config.renderer.clone() },
+        default_namespace: env.app_namespace.clone().or(config.namespace.clone()).unwrap_or_default(),
+        history_max,
+        source_info: source_info(env),
+    };
+    let rendered = build(&job)?;
+    let recorded = record_rendered(store, &job, &rendered, "generate")?;
+    tracing::info!("app {}: revision {}", job.app, recorded.meta().revision);
+    Ok(rendered.manifest)
+}

@@ -1,0 +1,348 @@
+//! The command line: clap definitions and dispatch only. Every command builds
+//! its whole output in memory and prints it only on success, so a failure
+//! prints nothing on stdout (Argo CD would read empty output as "no resources").
+
+use crate::argocd::{generate, GenerateOptions};
+use crate::context::{parse_sets, validate_app_name, AppConfig, ArgoEnv};
+use crate::error::{Error, Result};
+use crate::manifest::{to_json_list, Limits};
+use crate::pipeline::{build, history_max, record_rendered, Job};
+use crate::release::{mark, Recorded, ReleaseMeta, SourceInfo, Status};
+use crate::render::{RenderOptions, Source};
+use crate::rollback::{resolve, rollback, Target};
+use crate::store::{default_url, open, Store};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "rewind", version, about = "Render, hash and record Kubernetes manifests; roll back to any recorded release.")]
+struct Cli {
+    /// Release store URL: file:///path (default: a file store under ~/.local/state/rewind).
+    #[arg(long, env = "REWIND_STORE", global = true)]
+    store: Option<String>,
+    /// Revisions to keep per app (default 10, or historyMax in rewind.yaml).
+    #[arg(long, global = true)]
+    history_max: Option<usize>,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Largest manifest file (or stdin stream) accepted, in bytes.
+    #[arg(long, global = true, default_value_t = Limits::default().max_file_bytes)]
+    max_file_bytes: u64,
+    /// Largest total of all manifest files, in bytes.
+    #[arg(long, global = true, default_value_t = Limits::default().max_total_bytes)]
+    max_total_bytes: u64,
+    /// Deepest YAML nesting accepted.
+    #[arg(long, global = true, default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+    /// Most YAML documents in one file.
+    #[arg(long, global = true, default_value_t = Limits::default().max_documents)]
+    max_documents: usize,
+    /// Most events YAML aliases may expand to in one file.
+    #[arg(long, global = true, default_value_t = Limits::default().max_alias_events)]
+    max_alias_events: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_file_bytes: self.max_file_bytes,
+            max_total_bytes: self.max_total_bytes,
+            max_depth: self.max_depth,
+            max_documents: self.max_documents,
+            max_alias_events: self.max_alias_events,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render a directory (or stdin) with config hashes, record it as a release, print it.
+    #[command(after_help = "Examples:\n  rewind render examples/guestbook\n  kustomize build overlays/prod | rewind render - --app guestbook\n  rewind render examples/guestbook --set IMAGE_TAG=v2 -o json --no-record")]
+    Render {
+        /// Directory of *.yaml/*.yml/*.json files, or - for one stream on stdin.
+        #[arg(default_value = ".")]
+        path: String,
+        /// App name (default: `app` in rewind.yaml, else the directory's name).
+        #[arg(long)]
+        app: Option<String>,
+        /// Variable for ${VAR} substitution (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Namespace objects without one will be applied to (for matching references).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Output format (the release always records the YAML stream).
+        #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+        /// Do not record a release.
+        #[arg(long)]
+        no_record: bool,
+        /// Leave ${VAR} untouched.
+        #[arg(long)]
+        no_substitute: bool,
+    },
+    /// Argo CD CMP entry point: render the current directory (or print a rollback target) from the CMP environment.
+    #[command(after_help = "Runs from plugin.yaml; everything comes from the environment:\n  ARGOCD_APP_NAME=guestbook ARGOCD_APP_NAMESPACE=default rewind generate\n  ARGOCD_APP_NAME=guestbook ARGOCD_ENV_REWIND_ROLLBACK_TO=previous rewind generate")]
+    Generate {
+        /// App key (default: ARGOCD_APP_NAME).
+        #[arg(long)]
+        app: Option<String>,
+        /// Extra variable for ${VAR} substitution (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// List an app's releases.
+    #[command(after_help = "Examples:\n  rewind history guestbook\n  rewind history guestbook -o json")]
+    History {
+        /// App name.
+        app: String,
+        #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+        output: TableFormat,
+    },
+    /// Print a release's manifest (or its record with --meta).
+    #[command(after_help = "Examples:\n  rewind show guestbook 3\n  rewind show guestbook latest --meta\n  rewind show guestbook last-good | kubectl apply -f -")]
+    Show {
+        /// App name.
+        app: String,
+        /// Revision: a number, latest, previous or last-good.
+        revision: String,
+        /// Print the release record as JSON instead of the manifest.
+        #[arg(long)]
+        meta: bool,
+    },
+    /// Unified diff between two releases' manifests (Secret values redacted).
+    #[command(after_help = "Examples:\n  rewind diff guestbook 1 2\n  rewind diff guestbook previous latest")]
+    Diff {
+        /// App name.
+        app: String,
+        /// Old revision.
+        a: String,
+        /// New revision.
+        b: String,
+    },
+    /// Record a rollback release copying a target's manifest, and print that manifest.
+    #[command(after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -")]
+    Rollback {
+        /// App name.
+        app: String,
+        /// Target: a revision number, previous or last-good.
+        #[arg(long)]
+        to: String,
+        /// Print the diff against the latest revision; record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Set a release's status (deployed marks the previously deployed one superseded).
+    #[command(after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed")]
+    Mark {
+        /// App name.
+        app: String,
+        /// Revision number.
+        revision: u64,
+        /// New status.
+        #[arg(long)]
+        status: Status,
+    },
+}
+
+/// Parses arguments, runs the command, prints its output; the binary's `main`.
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REWIND_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).without_time().with_target(false).try_init();
+}
+
+fn open_store(url: &Option<String>) -> Result<Box<dyn Store>> {
+    open(&url.clone().unwrap_or_else(default_url))
+}
+
+fn run(cli: Cli) -> Result<Vec<u8>> {
+    let limits = cli.limits.limits();
+    match cli.command {
+        Command::Render { path, app, sets, namespace, output, no_record, no_substitute } => {
+            let (source, dir) = if path == "-" { (Source::Stdin, None) } else { (Source::Dir(PathBuf::from(&path)), Some(PathBuf::from(&path))) };
+            let config = match &dir {
+                Some(d) => AppConfig::load(d)?,
+                None => AppConfig::default(),
+            };
+            let app = match app.or(config.app.clone()) {
+                Some(a) => a,
+                None => dir_name(dir.as_deref().unwrap_or(Path::new(".")))?,
+            };
+            validate_app_name(&app)?;
+            let mut vars = config.vars.clone();
+            vars.extend(parse_sets(&sets)?);
+            let job = Job {
+                app,
+                source,
+                render: RenderOptions { vars, substitute: !no_substitute && config.substitute.unwrap_or(true), limits, renderer: config.renderer.clone() },
+                default_namespace: namespace.or(config.namespace.clone()).unwrap_or_default(),
+                history_max: history_max(cli.history_max, None, &config)?,
+                source_info: SourceInfo { path: dir.map(|d| d.display().to_string()), ..SourceInfo::default() },
+            };
+            let rendered = build(&job)?;
+            if !no_record {
+                let store = open_store(&cli.store)?;
+                match record_rendered(store.as_ref(), &job, &rendered, "render")? {
+                    Recorded::Created(m) => eprintln!("recorded {} revision {} in {}", m.app, m.revision, store.url()),
+                    Recorded::Unchanged(m) => eprintln!("unchanged: {} revision {} already holds this manifest", m.app, m.revision),
+                }
+            }
+            match output {
+                Format::Yaml => Ok(rendered.manifest),
+                Format::Json => Ok(to_json_list(&rendered.objects)?.into_bytes()),
+            }
+        }
+        Command::Generate { app, sets } => {
+            let env = ArgoEnv::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))?;
+            let store = open_store(&cli.store)?;
+            let cwd = std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
+            let opts = GenerateOptions { app, history_max: cli.history_max, sets: parse_sets(&sets)?, limits };
+            generate(&env, &cwd, store.as_ref(), &opts)
+        }
+        Command::History { app, output } => {
+            validate_app_name(&app)?;
+            let metas = open_store(&cli.store)?.list(&app)?;
+            if metas.is_empty() {
+                return Err(Error::Config(format!("app {app:?} has no releases in this store; check the app name and --store")));
+            }
+            match output {
+                TableFormat::Json => Ok(format!("{}\n", serde_json::to_string_pretty(&metas).expect("serializable")).into_bytes()),
+                TableFormat::Table => Ok(history_table(&metas).into_bytes()),
+            }
+        }
+        Command::Show { app, revision, meta } => {
+            validate_app_name(&app)?;
+            let store = open_store(&cli.store)?;
+            let rev = resolve_revision(store.as_ref(), &app, &revision)?;
+            let release = store.get(&app, rev)?;
+            if meta {
+                Ok(format!("{}\n", serde_json::to_string_pretty(&release.meta).expect("serializable")).into_bytes())
+            } else {
+                Ok(release.manifest)
+            }
+        }
+        Command::Diff { app, a, b } => {
+            validate_app_name(&app)?;
+            let store = open_store(&cli.store)?;
+            let (ra, rb) = (resolve_revision(store.as_ref(), &app, &a)?, resolve_revision(store.as_ref(), &app, &b)?);
+            let (old, new) = (store.get(&app, ra)?, store.get(&app, rb)?);
+            Ok(crate::diff::unified(&format!("{app} v{ra}"), &old.manifest, &format!("{app} v{rb}"), &new.manifest).into_bytes())
+        }
+        Command::Rollback { app, to, dry_run } => {
+            validate_app_name(&app)?;
+            let target: Target = to.parse()?;
+            let store = open_store(&cli.store)?;
+            if dry_run {
+                let metas = store.list(&app)?;
+                let rev = resolve(&app, &metas, target)?;
+                let latest = metas.last().expect("resolve found a revision").revision;
+                let (cur, tgt) = (store.get(&app, latest)?, store.get(&app, rev)?);
+                eprintln!("dry run: rollback of {app} to revision {rev}; nothing recorded");
+                return Ok(crate::diff::unified(&format!("{app} v{latest} (latest)"), &cur.manifest, &format!("{app} v{rev}"), &tgt.manifest).into_bytes());
+            }
+            let config = AppConfig::default();
+            let outcome = rollback(store.as_ref(), &app, target, SourceInfo::default(), history_max(cli.history_max, None, &config)?)?;
+            match &outcome.recorded {
+                Recorded::Created(m) => eprintln!("recorded {app} revision {} (rollback of {})", m.revision, outcome.target.meta.revision),
+                Recorded::Unchanged(m) => eprintln!("unchanged: {app} revision {} already holds revision {}'s manifest", m.revision, outcome.target.meta.revision),
+            }
+            Ok(outcome.target.manifest)
+        }
+        Command::Mark { app, revision, status } => {
+            validate_app_name(&app)?;
+            let store = open_store(&cli.store)?;
+            mark(store.as_ref(), &app, revision, status)?;
+            eprintln!("{app} revision {revision} is now {status}");
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn dir_name(dir: &Path) -> Result<String> {
+    let abs = dir.canonicalize().map_err(|e| Error::input(dir, format!("cannot open source directory: {e}")))?;
+    abs.file_name()
+        .and_then(|n| n.to_str())
+        .map(String::from)
+        .ok_or_else(|| Error::Config(format!("cannot name the app after {}; pass --app", dir.display())))
+}
+
+/// `N`, `latest`, `previous`, `last-good` → a revision number.
+fn resolve_revision(store: &dyn Store, app: &str, spec: &str) -> Result<u64> {
+    let metas = store.list(app)?;
+    if spec == "latest" {
+        return metas.last().map(|m| m.revision).ok_or_else(|| Error::Config(format!("app {app:?} has no releases in this store")));
+    }
+    resolve(app, &metas, spec.parse()?)
+}
+
+fn history_table(metas: &[ReleaseMeta]) -> String {
+    let rows: Vec<[String; 6]> = metas
+        .iter()
+        .map(|m| {
+            [
+                m.revision.to_string(),
+                m.status.to_string(),
+                m.created.clone(),
+                m.source.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect()),
+                m.digest.trim_start_matches("sha256:").chars().take(12).collect(),
+                m.description.clone(),
+            ]
+        })
+        .collect();
+    let header = ["REVISION", "STATUS", "CREATED", "GIT REVISION", "DIGEST", "DESCRIPTION"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

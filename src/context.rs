@@ -1,0 +1,292 @@
+//! Who is asking: the Argo CD CMP environment, the app config file
+//! (`rewind.yaml`) and the variables available for `${VAR}` substitution.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Name of the optional app config file at the source root.
+pub const APP_CONFIG_FILE: &str = "rewind.yaml";
+
+/// `rewind.yaml`: per-app settings kept next to the manifests.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppConfig {
+    /// App name (default: the source directory's name, or `ARGOCD_APP_NAME`).
+    pub app: Option<String>,
+    /// Namespace assumed for objects that set none (default: `ARGOCD_APP_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// Default values for `${VAR}` substitution.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// Whether `${VAR}` substitution runs at all (default true).
+    pub substitute: Option<bool>,
+    /// How many revisions to keep (default 10).
+    pub history_max: Option<usize>,
+    /// An external renderer whose stdout is the manifest stream.
+    pub renderer: Option<RendererConfig>,
+}
+
+/// An external renderer command, run in the source directory.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RendererConfig {
+    /// Program and arguments, e.g. `["kustomize", "build", "."]`.
+    pub command: Vec<String>,
+    /// Seconds before the command is killed (default 45, under Argo CD's 60 s).
+    pub timeout_seconds: Option<u64>,
+}
+
+impl AppConfig {
+    /// Reads `rewind.yaml` from `dir` if present.
+    pub fn load(dir: &Path) -> Result<AppConfig> {
+        let path = dir.join(APP_CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AppConfig::default()),
+            Err(e) => return Err(Error::input(&path, format!("cannot read: {e}"))),
+        };
+        if text.trim().is_empty() {
+            return Ok(AppConfig::default());
+        }
+        let mut options = serde_saphyr::Options::default();
+        options.with_snippet = false;
+        serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+            Error::input(
+                &path,
+                format!(
+                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer",
+                    e.to_string().lines().next().unwrap_or("")
+                ),
+            )
+        })
+    }
+}
+
+/// Checks that an app name is safe as a file name and a label value.
+pub fn validate_app_name(app: &str) -> Result<()> {
+    let ok = !app.is_empty()
+        && app.len() <= 253
+        && !app.starts_with('.')
+        && app.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "app name {app:?} is not valid: use 1-253 characters of letters, digits, '-', '_' and '.', not starting with '.'"
+        )))
+    }
+}
+
+/// Checks a `${VAR}` name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parses `--set K=V` flags into variables.
+pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for s in sets {
+        let Some((k, v)) = s.split_once('=') else {
+            return Err(Error::Config(format!("--set {s:?}: expected KEY=VALUE")));
+        };
+        if !is_var_name(k) {
+            return Err(Error::Config(format!(
+                "--set {s:?}: {k:?} is not a variable name; use letters, digits and '_', not starting with a digit"
+            )));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// The Argo CD Config Management Plugin environment of one `generate` call.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ArgoEnv {
+    /// `ARGOCD_APP_NAME` (`<appNamespace>_<name>` outside the control-plane namespace).
+    pub app_name: Option<String>,
+    /// `ARGOCD_APP_NAMESPACE`: the destination namespace.
+    pub app_namespace: Option<String>,
+    /// `ARGOCD_APP_REVISION`: the resolved git revision.
+    pub revision: Option<String>,
+    /// `ARGOCD_APP_SOURCE_REPO_URL`.
+    pub repo_url: Option<String>,
+    /// `ARGOCD_APP_SOURCE_PATH`.
+    pub source_path: Option<String>,
+    /// `ARGOCD_APP_SOURCE_TARGET_REVISION`.
+    pub target_revision: Option<String>,
+    /// `KUBE_VERSION`.
+    pub kube_version: Option<String>,
+    /// `KUBE_API_VERSIONS`.
+    pub kube_api_versions: Option<String>,
+    /// `ARGOCD_ENV_<name>` entries (the Application's `plugin.env`), prefix removed.
+    pub env: BTreeMap<String, String>,
+    /// `PARAM_<NAME>` entries, prefix removed.
+    pub params: BTreeMap<String, String>,
+    /// `ARGOCD_APP_PARAMETERS`, string-valued parameters by name.
+    pub parameters: BTreeMap<String, String>,
+    /// The standard build variables (`ARGOCD_APP_*`, `KUBE_*`) by their own names.
+    pub build_vars: BTreeMap<String, String>,
+}
+
+impl ArgoEnv {
+    /// Reads the CMP environment from `vars` (normally `std::env::vars()`).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<ArgoEnv> {
+        let mut env = ArgoEnv::default();
+        for (k, v) in vars {
+            if let Some(name) = k.strip_prefix("ARGOCD_ENV_") {
+                env.env.insert(name.to_string(), v);
+                continue;
+            }
+            if let Some(name) = k.strip_prefix("PARAM_") {
+                env.params.insert(name.to_string(), v);
+                continue;
+            }
+            let slot = match k.as_str() {
+                "ARGOCD_APP_NAME" => &mut env.app_name,
+                "ARGOCD_APP_NAMESPACE" => &mut env.app_namespace,
+                "ARGOCD_APP_REVISION" => &mut env.revision,
+                "ARGOCD_APP_SOURCE_REPO_URL" => &mut env.repo_url,
+                "ARGOCD_APP_SOURCE_PATH" => &mut env.source_path,
+                "ARGOCD_APP_SOURCE_TARGET_REVISION" => &mut env.target_revision,
+                "KUBE_VERSION" => &mut env.kube_version,
+                "KUBE_API_VERSIONS" => &mut env.kube_api_versions,
+                "ARGOCD_APP_PARAMETERS" => {
+                    env.parameters = parse_parameters(&v)?;
+                    continue;
+                }
+                _ => {
+                    if k.starts_with("ARGOCD_APP_") {
+                        env.build_vars.insert(k, v);
+                    }
+                    continue;
+                }
+            };
+            env.build_vars.insert(k, v.clone());
+            *slot = Some(v).filter(|s| !s.is_empty());
+        }
+        Ok(env)
+    }
+
+    /// Whether this looks like a CMP invocation at all.
+    pub fn is_argocd(&self) -> bool {
+        self.app_name.is_some()
+    }
+
+    /// A setting from the Application: parameter `name` (kebab-case), else
+    /// `PARAM_<NAME>`, else plugin env `REWIND_<NAME>`.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        let upper = name.to_ascii_uppercase().replace('-', "_");
+        self.parameters
+            .get(name)
+            .or_else(|| self.params.get(&upper))
+            .or_else(|| self.env.get(&format!("REWIND_{upper}")))
+            .map(String::as_str)
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Variables this environment contributes to `${VAR}` substitution,
+    /// lowest precedence first: build variables, plugin env, parameters.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut vars = self.build_vars.clone();
+        vars.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars
+    }
+
+    /// A stable fingerprint of everything the Application passes in
+    /// (plugin env and parameters), recorded with each release.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for (section, map) in [("env", &self.env), ("param", &self.params), ("parameters", &self.parameters)] {
+            for (k, v) in map {
+                h.update(format!("{section}\0{k}\0{v}\0").as_bytes());
+            }
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// Parses `ARGOCD_APP_PARAMETERS`: a JSON array of `{name, string|array|map}`
+/// or the literal `null`. Array and map values are kept as compact JSON.
+fn parse_parameters(raw: &str) -> Result<BTreeMap<String, String>> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw == "null" {
+        return Ok(BTreeMap::new());
+    }
+    let bad = |why: String| Error::Config(format!("ARGOCD_APP_PARAMETERS: {why}; expected a JSON array of {{\"name\": ..., \"string\": ...}} or null"));
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Array(items) = value else { return Err(bad("not an array".into())) };
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some(name) = item.get("name").and_then(|n| n.as_str()) else {
+            return Err(bad("a parameter has no name".into()));
+        };
+        let value = if let Some(s) = item.get("string").and_then(|s| s.as_str()) {
+            s.to_string()
+        } else if let Some(v) = item.get("array").or_else(|| item.get("map")) {
+            v.to_string()
+        } else {
+            String::new()
+        };
+        out.insert(name.to_string(), value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> ArgoEnv {
+        ArgoEnv::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn reads_cmp_environment() {
+        let e = env(&[
+            ("ARGOCD_APP_NAME", "team-a_guestbook"),
+            ("ARGOCD_APP_NAMESPACE", "guestbook"),
+            ("ARGOCD_ENV_REWIND_ROLLBACK_TO", "3"),
+            ("ARGOCD_ENV_IMAGE_TAG", "v2"),
+            ("PARAM_HISTORY_MAX", "5"),
+            ("ARGOCD_APP_PARAMETERS", r#"[{"name":"rollback-to","string":"previous"},{"name":"tags","array":["a","b"]}]"#),
+            ("HOME", "/home/x"),
+        ]);
+        assert_eq!(e.app_name.as_deref(), Some("team-a_guestbook"));
+        assert_eq!(e.setting("rollback-to"), Some("previous"), "parameters win over plugin env");
+        assert_eq!(e.setting("history-max"), Some("5"));
+        assert_eq!(e.parameters["tags"], r#"["a","b"]"#);
+        let vars = e.vars();
+        assert_eq!(vars["IMAGE_TAG"], "v2");
+        assert_eq!(vars["ARGOCD_APP_NAMESPACE"], "guestbook");
+        assert!(!vars.contains_key("HOME"), "the sidecar's own environment is not exposed");
+    }
+
+    #[test]
+    fn parameters_null_and_bad_json() {
+        assert!(env(&[("ARGOCD_APP_PARAMETERS", "null")]).parameters.is_empty());
+        assert!(ArgoEnv::from_vars([("ARGOCD_APP_PARAMETERS".to_string(), "{".to_string())]).is_err());
+    }
+
+    #[test]
+    fn fingerprint_follows_env_and_params() {
+        let a = env(&[("ARGOCD_ENV_X", "1")]).fingerprint();
+        assert_eq!(a, env(&[("ARGOCD_ENV_X", "1")]).fingerprint());
+        assert_ne!(a, env(&[("ARGOCD_ENV_X", "2")]).fingerprint());
+    }
+
+    #[test]
+    fn set_flags_and_app_names_are_checked() {
+        assert_eq!(parse_sets(&["A_1=x=y".into()]).unwrap()["A_1"], "x=y");
+        assert!(parse_sets(&["../etc=x".into()]).is_err());
+        assert!(parse_sets(&["novalue".into()]).is_err());
+        assert!(validate_app_name("team-a_guestbook").is_ok());
+        assert!(validate_app_name("../x").is_err());
+        assert!(validate_app_name(".hidden").is_err());
+    }
+}

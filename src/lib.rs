@@ -1,0 +1,21 @@
+//! rewind: render Kubernetes manifests, hash ConfigMaps and Secrets into the
+//! pod templates that use them, record every release, and roll back to any
+//! of them byte for byte. See `docs/architecture.md` for the pipeline.
+//!
+//! `context → manifest → render → hash → release → store → rollback`, with
+//! `argocd` as the integration and `cli` as a thin shell.
+
+pub mod argocd;
+pub mod cli;
+pub mod context;
+pub mod diff;
+pub mod error;
+pub mod hash;
+pub mod manifest;
+pub mod pipeline;
+pub mod release;
+pub mod render;
+pub mod rollback;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,12 @@
+//! Manifests: parse a YAML/JSON stream into [`Object`]s and emit them again.
+//! Limits against hostile input live here because this is where bytes become data.
+
+mod emit;
+mod limits;
+mod object;
+mod parse;
+
+pub use emit::{to_json_list, to_yaml};
+pub use limits::Limits;
+pub use object::{Object, Origin};
+pub use parse::{decode_utf8, parse_stream, MAX_NAME_LEN};

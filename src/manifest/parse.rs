@@ -1,0 +1,221 @@
+//! YAML/JSON stream → objects, with the hostile-input limits enforced by the
+//! parser itself (serde-saphyr's budget), so nothing unbounded is ever built.
+
+use super::{Limits, Object, Origin};
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+use serde_saphyr::{Budget, Options, Spanned};
+
+/// Longest object name Kubernetes accepts (a DNS subdomain).
+pub const MAX_NAME_LEN: usize = 253;
+
+fn parser_options(limits: &Limits) -> Options {
+    let mut budget = Budget::default();
+    budget.max_depth = limits.max_depth;
+    budget.max_documents = limits.max_documents;
+    // Nodes and events are already bounded by the byte limits; the library's
+    // defaults are sized for config files and would refuse real app manifests.
+    budget.max_nodes = usize::MAX;
+    budget.max_events = usize::MAX;
+    budget.max_reader_input_bytes = Some(limits.max_file_bytes as usize);
+    budget.max_total_scalar_bytes = limits.max_file_bytes as usize;
+    budget.max_recorded_anchor_events = limits.max_alias_events;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = limits.max_alias_events;
+    // Snippets would quote the input, which may be Secret data.
+    options.with_snippet = false;
+    options
+}
+
+/// Decodes bytes as UTF-8, naming the offset of the first bad byte.
+pub fn decode_utf8<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        Error::input(
+            source,
+            format!(
+                "not valid UTF-8 (first bad byte at offset {}); Kubernetes manifests must be UTF-8 text",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Parses a multi-document YAML (or JSON) stream into objects.
+///
+/// Empty and `null` documents are skipped and `kind: List` is flattened.
+/// Every object must have `apiVersion`, `kind` and `metadata.name`.
+pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Object>> {
+    if let Some(pos) = text.find('\0') {
+        return Err(Error::input(source, format!("contains a NUL byte at offset {pos}; this is not a YAML text file")));
+    }
+    let docs: Vec<Spanned<Value>> = serde_saphyr::from_multiple_with_options(text, parser_options(limits))
+        .map_err(|e| Error::input(source, format!("invalid YAML: {}", one_line(&e.to_string()))))?;
+    let mut out = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        let origin = Origin { source: source.to_string(), document: i + 1, line: doc.referenced.line() as usize };
+        match doc.value {
+            Value::Null => {}
+            Value::Object(body) => push_object(body, origin, &mut out)?,
+            other => {
+                return Err(Error::input(
+                    &origin.source,
+                    format!(
+                        "document {} (line {}): expected a Kubernetes object (a mapping with apiVersion, kind, metadata), found {}",
+                        origin.document,
+                        origin.line,
+                        type_name(&other)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn is_list(body: &Map<String, Value>) -> bool {
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or("");
+    (kind == "List" || (kind.ends_with("List") && !body.contains_key("spec")))
+        && body.get("items").is_some_and(Value::is_array)
+}
+
+fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Object>) -> Result<()> {
+    if is_list(&body) {
+        let Some(Value::Array(items)) = body.remove("items") else { unreachable!("checked by is_list") };
+        for (j, item) in items.into_iter().enumerate() {
+            let item_origin = Origin { source: origin.source.clone(), document: origin.document, line: origin.line };
+            match item {
+                Value::Object(b) => validate(b, item_origin, Some(j), out)?,
+                other => {
+                    return Err(Error::input(
+                        &origin.source,
+                        format!("document {} (line {}): List item {j} is {}, expected an object", origin.document, origin.line, type_name(&other)),
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    validate(body, origin, None, out)
+}
+
+fn validate(body: Map<String, Value>, origin: Origin, item: Option<usize>, out: &mut Vec<Object>) -> Result<()> {
+    let at = match item {
+        Some(j) => format!("document {} (line {}), List item {j}", origin.document, origin.line),
+        None => format!("document {} (line {})", origin.document, origin.line),
+    };
+    let fail = |msg: String| Err(Error::input(&origin.source, format!("{at}: {msg}")));
+    for key in ["apiVersion", "kind"] {
+        match body.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return fail(format!("object has no {key}; every object needs apiVersion, kind and metadata.name"));
+            }
+            Some(other) => return fail(format!("{key} must be a string, found {}", type_name(other))),
+        }
+    }
+    let name = match body.get("metadata") {
+        Some(Value::Object(m)) => m.get("name"),
+        Some(Value::Null) | None => None,
+        Some(other) => return fail(format!("metadata must be a mapping, found {}", type_name(other))),
+    };
+    match name {
+        Some(Value::String(s)) if !s.is_empty() => {
+            if s.len() > MAX_NAME_LEN {
+                return fail(format!(
+                    "metadata.name is {} characters long; Kubernetes allows at most {MAX_NAME_LEN}",
+                    s.len()
+                ));
+            }
+            if s.contains(['/', '%']) || s == "." || s == ".." {
+                return fail(format!("metadata.name {s:?} is not a valid Kubernetes name (no '/', '%', '.' or '..')"));
+            }
+        }
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            let kind = body.get("kind").and_then(Value::as_str).unwrap_or("");
+            return fail(format!("{kind} has no metadata.name; every object needs apiVersion, kind and metadata.name"));
+        }
+        Some(other) => return fail(format!("metadata.name must be a string, found {}", type_name(other))),
+    }
+    if let Some(ns) = body.get("metadata").and_then(|m| m.get("namespace"))
+        && !(ns.is_string() || ns.is_null())
+    {
+        return fail(format!("metadata.namespace must be a string, found {}", type_name(ns)));
+    }
+    out.push(Object { body, origin });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Vec<Object>> {
+        parse_stream(s, "t.yaml", &Limits::default())
+    }
+
+    #[test]
+    fn skips_empty_and_null_documents_and_flattens_lists() {
+        let objs = parse(
+            "---\n---\nnull\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n---\n{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"c\"}}\n",
+        )
+        .unwrap();
+        let names: Vec<_> = objs.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect();
+        assert_eq!(names, ["ConfigMap/a", "Secret/b", "Service/c"]);
+    }
+
+    #[test]
+    fn missing_name_names_document_and_line() {
+        let err = parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.yaml: document 2 (line 5)"), "{err}");
+        assert!(err.contains("metadata.name"), "{err}");
+    }
+
+    #[test]
+    fn non_string_name_and_scalar_documents_are_refused() {
+        assert!(parse("apiVersion: v1\nkind: X\nmetadata: {name: 5}\n").unwrap_err().to_string().contains("must be a string"));
+        assert!(parse("just a string\n").unwrap_err().to_string().contains("found a string"));
+        assert!(parse("- a\n- b\n").unwrap_err().to_string().contains("found a list"));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut prev = 'a';
+        for c in 'b'..='i' {
+            s.push_str(&format!("{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            prev = c;
+        }
+        let err = parse(&s).unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml: invalid YAML"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let s = format!("apiVersion: v1\nkind: X\nmetadata: {{name: x}}\ndata: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&s).unwrap_err().to_string().contains("t.yaml: invalid YAML"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_nul_bytes_are_refused() {
+        assert!(parse("apiVersion: v1\napiVersion: v2\nkind: X\nmetadata: {name: x}\n").is_err());
+        assert!(parse("apiVersion: v1\0\n").unwrap_err().to_string().contains("NUL"));
+    }
+}

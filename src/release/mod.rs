@@ -1,0 +1,128 @@
+//! Releases: what one render produced and what became of it.
+//!
+//! A release is the manifest bytes exactly as printed, plus a record of where
+//! they came from. Rollback prints these bytes again, so they are stored
+//! verbatim (compressed) and checked against their sha256 digest on read.
+
+mod codec;
+mod history;
+
+pub use codec::{compress, decode, decode_meta, decompress, encode, replace_meta, MAX_MANIFEST_BYTES};
+pub use history::{mark, prune, record, NewRelease, Recorded, DEFAULT_HISTORY_MAX};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a release stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Rendered and printed, not yet confirmed applied.
+    Pending,
+    /// Confirmed applied and healthy: a last-good candidate.
+    Deployed,
+    /// Applied and found broken.
+    Failed,
+    /// Was deployed; a later release has been deployed since.
+    Superseded,
+}
+
+impl Status {
+    /// The label value / display name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Deployed => "deployed",
+            Status::Failed => "failed",
+            Status::Superseded => "superseded",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pending" => Ok(Status::Pending),
+            "deployed" => Ok(Status::Deployed),
+            "failed" => Ok(Status::Failed),
+            "superseded" => Ok(Status::Superseded),
+            _ => Err(format!("unknown status {s:?}; use pending, deployed, failed or superseded")),
+        }
+    }
+}
+
+/// Where a release's manifest came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct SourceInfo {
+    /// Git repository URL (`ARGOCD_APP_SOURCE_REPO_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    /// Path in the repository, or the local directory rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The resolved git revision (`ARGOCD_APP_REVISION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The requested revision (`ARGOCD_APP_SOURCE_TARGET_REVISION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_revision: Option<String>,
+    /// sha256 of the plugin env and parameters that produced the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_fingerprint: Option<String>,
+}
+
+/// Everything about a release except the manifest bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct ReleaseMeta {
+    /// The app this release belongs to.
+    pub app: String,
+    /// 1, 2, 3, … per app.
+    pub revision: u64,
+    /// Where it stands.
+    pub status: Status,
+    /// When it was recorded (RFC 3339, UTC).
+    pub created: String,
+    /// Where the manifest came from.
+    #[serde(default)]
+    pub source: SourceInfo,
+    /// `sha256:<hex>` of the manifest bytes.
+    pub digest: String,
+    /// Manifest size in bytes (uncompressed).
+    pub size: u64,
+    /// The revision this one copies, when it is a rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+    /// A human note: "render", "rollback to 3 (previous)".
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A release: its record and its manifest bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The record.
+    pub meta: ReleaseMeta,
+    /// The manifest, exactly as printed.
+    pub manifest: Vec<u8>,
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,184 @@
+//! Finds the manifest files under a source root: deterministic order, hidden
+//! entries skipped, nothing outside the root, nothing but regular files read.
+
+use crate::context::APP_CONFIG_FILE;
+use crate::error::{Error, Result};
+use crate::manifest::Limits;
+use std::collections::HashSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One manifest file, read.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the source root, `/`-separated.
+    pub rel: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Reads every `*.yaml`, `*.yml`, `*.json` below `root`, sorted by path
+/// (component by component, byte order). `rewind.yaml` at the root is
+/// configuration and is left out.
+pub fn collect(root: &Path, limits: &Limits) -> Result<Vec<SourceFile>> {
+    let meta = fs::metadata(root).map_err(|e| Error::input(root, format!("cannot open source directory: {e}")))?;
+    if !meta.is_dir() {
+        return Err(Error::input(root, "is not a directory; pass a directory of manifests, or - to read stdin"));
+    }
+    let canonical_root = root.canonicalize().map_err(|e| Error::input(root, format!("cannot resolve: {e}")))?;
+    let mut walker = Walker { root, canonical_root: canonical_root.clone(), limits, total: 0, visited: HashSet::new(), files: Vec::new() };
+    walker.visited.insert(canonical_root.clone());
+    walker.walk_dir(&canonical_root, "")?;
+    Ok(walker.files)
+}
+
+struct Walker<'a> {
+    root: &'a Path,
+    canonical_root: PathBuf,
+    limits: &'a Limits,
+    total: u64,
+    visited: HashSet<PathBuf>,
+    files: Vec<SourceFile>,
+}
+
+impl Walker<'_> {
+    fn shown(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn walk_dir(&mut self, dir: &Path, rel_dir: &str) -> Result<()> {
+        let shown_dir = self.shown(rel_dir);
+        let mut entries: Vec<(String, PathBuf)> = Vec::new();
+        let read = fs::read_dir(dir).map_err(|e| Error::input(&shown_dir, format!("cannot list directory: {e}")))?;
+        for entry in read {
+            let entry = entry.map_err(|e| Error::input(&shown_dir, format!("cannot list directory: {e}")))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(Error::input(entry.path(), "file name is not valid UTF-8; rename it"));
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            entries.push((name.to_string(), entry.path()));
+        }
+        entries.sort();
+        for (name, path) in entries {
+            let rel = if rel_dir.is_empty() { name.clone() } else { format!("{rel_dir}/{name}") };
+            if rel == APP_CONFIG_FILE {
+                continue;
+            }
+            self.visit(&name, &rel, &path)?;
+        }
+        Ok(())
+    }
+
+    fn visit(&mut self, name: &str, rel: &str, path: &Path) -> Result<()> {
+        let shown = self.shown(rel);
+        let lmeta = fs::symlink_metadata(path).map_err(|e| Error::input(&shown, format!("cannot stat: {e}")))?;
+        let (target, meta) = if lmeta.file_type().is_symlink() {
+            let target = path.canonicalize().map_err(|e| {
+                Error::input(&shown, format!("symlink cannot be resolved ({e}): a loop or a dangling link; remove it"))
+            })?;
+            if !target.starts_with(&self.canonical_root) {
+                return Err(Error::input(
+                    &shown,
+                    format!("symlink points outside the source root (to {}); only links within the root are followed", target.display()),
+                ));
+            }
+            let meta = fs::metadata(&target).map_err(|e| Error::input(&shown, format!("cannot stat link target: {e}")))?;
+            (target, meta)
+        } else {
+            (path.to_path_buf(), lmeta)
+        };
+
+        if meta.is_dir() {
+            if !self.visited.insert(target.clone()) {
+                return Err(Error::input(&shown, "directory symlink leads back into a directory already read (a cycle); remove it"));
+            }
+            return self.walk_dir(&target, rel);
+        }
+        if KUSTOMIZATION_FILES.contains(&name) {
+            return Err(Error::input(
+                &shown,
+                "is a kustomization; rewind does not run kustomize itself: pipe it (`kustomize build DIR | rewind render -`) \
+                 or set `renderer: {command: [kustomize, build, .]}` in rewind.yaml",
+            ));
+        }
+        let is_manifest = Path::new(name).extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
+        if !is_manifest {
+            return Ok(());
+        }
+        if !meta.is_file() {
+            return Err(Error::input(&shown, "is not a regular file (a FIFO, socket or device); remove it from the source tree"));
+        }
+        let max = self.limits.max_file_bytes;
+        if meta.len() > max {
+            return Err(Error::input(&shown, format!("is {} bytes, over the {max}-byte file limit; raise it with --max-file-bytes", meta.len())));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        fs::File::open(&target)
+            .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+            .map_err(|e| Error::input(&shown, format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > max {
+            return Err(Error::input(&shown, format!("grew past the {max}-byte file limit while being read")));
+        }
+        self.total += bytes.len() as u64;
+        if self.total > self.limits.max_total_bytes {
+            return Err(Error::input(
+                &shown,
+                format!("the source tree is over the {}-byte total limit; raise it with --max-total-bytes", self.limits.max_total_bytes),
+            ));
+        }
+        self.files.push(SourceFile { rel: rel.to_string(), bytes });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_hidden_skipped_config_excluded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        fs::create_dir_all(p.join("b/c")).unwrap();
+        fs::create_dir_all(p.join(".git")).unwrap();
+        for f in ["z.yaml", "a.yml", "b/c/x.json", "b/a.yaml", ".hidden.yaml", ".git/x.yaml", "rewind.yaml", "README.md"] {
+            fs::write(p.join(f), "x").unwrap();
+        }
+        let rels: Vec<_> = collect(p, &Limits::default()).unwrap().into_iter().map(|f| f.rel).collect();
+        assert_eq!(rels, ["a.yml", "b/a.yaml", "b/c/x.json", "z.yaml"]);
+    }
+
+    #[test]
+    fn symlinks_out_of_root_and_loops_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("src");
+        fs::create_dir(&p).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("passwd.yaml")).unwrap();
+        let err = collect(&p, &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("passwd.yaml") && err.contains("outside the source root"), "{err}");
+
+        fs::remove_file(p.join("passwd.yaml")).unwrap();
+        std::os::unix::fs::symlink("loop.yaml", p.join("loop.yaml")).unwrap();
+        assert!(collect(&p, &Limits::default()).unwrap_err().to_string().contains("loop.yaml"));
+
+        fs::remove_file(p.join("loop.yaml")).unwrap();
+        std::os::unix::fs::symlink(".", p.join("again")).unwrap();
+        assert!(collect(&p, &Limits::default()).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn oversized_file_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fs::File::create(dir.path().join("big.yaml")).unwrap();
+        f.set_len(200 * 1024 * 1024).unwrap();
+        let err = collect(dir.path(), &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("big.yaml") && err.contains("--max-file-bytes"), "{err}");
+    }
+}
