@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Limits;
 use crate::pipeline::{build, history_max, record_rendered, Job};
 use crate::release::SourceInfo;
-use crate::render::{RenderOptions, Source};
+use crate::render::{substitution_active, RenderOptions, Source};
 use crate::rollback::{rollback, Target};
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -64,13 +64,14 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
         return Ok(outcome.target.manifest);
     }
 
+    let has_vars = !config.vars.is_empty() || !opts.sets.is_empty() || env.has_user_vars();
     let mut vars = config.vars.clone();
     vars.extend(env.vars());
     vars.extend(opts.sets.clone());
     let job = Job {
         app,
         source: Source::Dir(dir.to_path_buf()),
-        render: RenderOptions { vars, substitute: config.substitute.unwrap_or(true), limits: opts.limits, renderer: config.renderer.clone() },
+        render: RenderOptions { vars, substitute: substitution_active(config.substitute, has_vars), limits: opts.limits, renderer: config.renderer.clone() },
         default_namespace: env.app_namespace.clone().or(config.namespace.clone()).unwrap_or_default(),
         history_max,
         source_info: source_info(env),

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{to_json_list, Limits};
 use crate::pipeline::{build, history_max, record_rendered, Job};
 use crate::release::{mark, Recorded, ReleaseMeta, SourceInfo, Status};
-use crate::render::{RenderOptions, Source};
+use crate::render::{substitution_active, RenderOptions, Source};
 use crate::rollback::{resolve, rollback, Target};
 use crate::store::{default_url, open, Store};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -190,7 +190,7 @@ pub fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REWIND_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).without_time().with_target(false).try_init();
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).without_time().with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
 }
 
 fn open_store(url: &Option<String>) -> Result<Box<dyn Store>> {
@@ -211,12 +211,14 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 None => dir_name(dir.as_deref().unwrap_or(Path::new(".")))?,
             };
             validate_app_name(&app)?;
+            let sets = parse_sets(&sets)?;
+            let active = !no_substitute && substitution_active(config.substitute, !config.vars.is_empty() || !sets.is_empty());
             let mut vars = config.vars.clone();
-            vars.extend(parse_sets(&sets)?);
+            vars.extend(sets);
             let job = Job {
                 app,
                 source,
-                render: RenderOptions { vars, substitute: !no_substitute && config.substitute.unwrap_or(true), limits, renderer: config.renderer.clone() },
+                render: RenderOptions { vars, substitute: active, limits, renderer: config.renderer.clone() },
                 default_namespace: namespace.or(config.namespace.clone()).unwrap_or_default(),
                 history_max: history_max(cli.history_max, None, &config)?,
                 source_info: SourceInfo { path: dir.map(|d| d.display().to_string()), ..SourceInfo::default() },

@@ -5,7 +5,7 @@ mod command;
 mod substitute;
 mod walk;
 
-pub use substitute::substitute;
+pub use substitute::{substitute, substitute_from};
 pub use walk::{collect, SourceFile};
 
 use crate::context::RendererConfig;
@@ -29,7 +29,7 @@ pub enum Source {
 pub struct RenderOptions {
     /// Values for `${VAR}`.
     pub vars: BTreeMap<String, String>,
-    /// Whether to substitute at all.
+    /// Whether to substitute at all (see [`substitution_active`]).
     pub substitute: bool,
     /// Input limits.
     pub limits: Limits,
@@ -50,11 +50,68 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
     let mut objects = Vec::new();
     for file in &inputs {
         let text = decode_utf8(&file.bytes, &file.rel)?;
-        let text = if opts.substitute { substitute(text, &opts.vars, &file.rel)? } else { text.into() };
-        objects.extend(parse_stream(&text, &file.rel, &opts.limits)?);
+        if opts.substitute && text.contains("${") {
+            objects.extend(parse_substituted(text, &file.rel, opts)?);
+        } else {
+            objects.extend(parse_stream(text, &file.rel, &opts.limits)?);
+        }
     }
     check_unique(&objects)?;
     Ok(objects)
+}
+
+/// Annotations (ours and Flux's) that exempt an object from substitution.
+pub const SUBSTITUTE_OPT_OUT: [&str; 2] = ["rewind.dev/substitute", "kustomize.toolkit.fluxcd.io/substitute"];
+
+/// Whether substitution runs: as in Flux, where it runs only when `postBuild`
+/// gives variables, it runs when the app provides variables (`vars` in
+/// rewind.yaml, `--set`, the Application's plugin env or parameters) or sets
+/// `substitute: true`; `substitute: false` turns it off. When it runs it is
+/// strict: an unset variable without a default is an error.
+pub fn substitution_active(configured: Option<bool>, has_vars: bool) -> bool {
+    configured.unwrap_or(has_vars)
+}
+
+/// Substitutes document by document so objects annotated
+/// `rewind.dev/substitute: disabled` (or Flux's annotation) keep their `${...}`.
+fn parse_substituted(text: &str, source: &str, opts: &RenderOptions) -> Result<Vec<Object>> {
+    // First pass finds the documents and their opt-outs. Text that only
+    // parses after substitution (e.g. `${X}` inside a flow sequence) is
+    // substituted whole.
+    let Ok(raw) = parse_stream(text, source, &opts.limits) else {
+        return parse_stream(&substitute(text, &opts.vars, source)?, source, &opts.limits);
+    };
+    let opted_out = |o: &Object| SUBSTITUTE_OPT_OUT.iter().any(|a| o.annotation(a) == Some("disabled"));
+    if !raw.iter().any(opted_out) {
+        return parse_stream(&substitute(text, &opts.vars, source)?, source, &opts.limits);
+    }
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0; // lines already copied
+    let mut skip_doc = false;
+    let mut starts: Vec<(usize, bool)> = Vec::new();
+    for o in &raw {
+        let start = o.origin.line.saturating_sub(1);
+        match starts.last_mut() {
+            Some((line, skip)) if *line == start => *skip |= opted_out(o),
+            _ => starts.push((start, opted_out(o))),
+        }
+    }
+    for (start, skip) in starts {
+        let chunk: String = lines[done..start.min(lines.len())].concat();
+        if skip_doc { out.push_str(&chunk) } else { out.push_str(&substitute_at(&chunk, opts, source, done)?) }
+        done = start.min(lines.len());
+        skip_doc = skip;
+    }
+    let chunk: String = lines[done..].concat();
+    if skip_doc { out.push_str(&chunk) } else { out.push_str(&substitute_at(&chunk, opts, source, done)?) }
+    parse_stream(&out, source, &opts.limits)
+}
+
+/// Substitutes a chunk that starts at 0-based line `first_line`, keeping line
+/// numbers in errors true to the file.
+fn substitute_at(chunk: &str, opts: &RenderOptions, source: &str, first_line: usize) -> Result<String> {
+    Ok(substitute_from(chunk, &opts.vars, source, first_line)?.into_owned())
 }
 
 fn read_stdin(limits: &Limits) -> Result<Vec<u8>> {

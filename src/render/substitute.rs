@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 
 /// Substitutes variables in `text`; `source` names the input in errors.
 pub fn substitute<'a>(text: &'a str, vars: &BTreeMap<String, String>, source: &str) -> Result<Cow<'a, str>> {
+    substitute_from(text, vars, source, 0)
+}
+
+/// As [`substitute`], for text that starts at 0-based line `first_line` of `source`.
+pub fn substitute_from<'a>(text: &'a str, vars: &BTreeMap<String, String>, source: &str, first_line: usize) -> Result<Cow<'a, str>> {
     if !text.contains("${") {
         return Ok(Cow::Borrowed(text));
     }
@@ -19,7 +24,7 @@ pub fn substitute<'a>(text: &'a str, vars: &BTreeMap<String, String>, source: &s
             out.push_str(line);
             continue;
         }
-        substitute_line(line, vars, source, i + 1, &mut out)?;
+        substitute_line(line, vars, source, first_line + i + 1, &mut out)?;
     }
     Ok(Cow::Owned(out))
 }
