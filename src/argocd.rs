@@ -4,13 +4,13 @@
 //! `REWIND_ROLLBACK_TO` or parameter `rollback-to`) it prints the stored
 //! manifest of the target release instead, byte for byte.
 
-use crate::context::{validate_app_name, AppConfig, ArgoEnv};
+use crate::context::{AppConfig, ArgoEnv, validate_app_name};
 use crate::error::{Error, Result};
 use crate::manifest::Limits;
-use crate::pipeline::{build, history_max, record_rendered, Job};
+use crate::pipeline::{Job, build, history_max, record_rendered};
 use crate::release::SourceInfo;
-use crate::render::{substitution_active, RenderOptions, Source};
-use crate::rollback::{rollback, Target};
+use crate::render::{RenderOptions, Source, substitution_active};
+use crate::rollback::{Target, rollback};
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,9 +58,14 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
     let history_max = history_max(opts.history_max, env.setting(HISTORY_MAX_SETTING), &config)?;
 
     if let Some(raw) = env.setting(ROLLBACK_SETTING) {
-        let target: Target = raw.parse().map_err(|e: Error| Error::Config(format!("{ROLLBACK_SETTING} / REWIND_ROLLBACK_TO: {e}")))?;
+        let target: Target =
+            raw.parse().map_err(|e: Error| Error::Config(format!("{ROLLBACK_SETTING} / REWIND_ROLLBACK_TO: {e}")))?;
         let outcome = rollback(store, &app, target, source_info(env), history_max)?;
-        tracing::info!("app {app}: rollback to revision {} -> revision {}", outcome.target.meta.revision, outcome.recorded.meta().revision);
+        tracing::info!(
+            "app {app}: rollback to revision {} -> revision {}",
+            outcome.target.meta.revision,
+            outcome.recorded.meta().revision
+        );
         return Ok(outcome.target.manifest);
     }
 
@@ -71,7 +76,12 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
     let job = Job {
         app,
         source: Source::Dir(dir.to_path_buf()),
-        render: RenderOptions { vars, substitute: substitution_active(config.substitute, has_vars), limits: opts.limits, renderer: config.renderer.clone() },
+        render: RenderOptions {
+            vars,
+            substitute: substitution_active(config.substitute, has_vars),
+            limits: opts.limits,
+            renderer: config.renderer.clone(),
+        },
         default_namespace: env.app_namespace.clone().or(config.namespace.clone()).unwrap_or_default(),
         history_max,
         source_info: source_info(env),

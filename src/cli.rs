@@ -2,22 +2,26 @@
 //! its whole output in memory and prints it only on success, so a failure
 //! prints nothing on stdout (Argo CD would read empty output as "no resources").
 
-use crate::argocd::{generate, GenerateOptions};
-use crate::context::{parse_sets, validate_app_name, AppConfig, ArgoEnv};
+use crate::argocd::{GenerateOptions, generate};
+use crate::context::{AppConfig, ArgoEnv, parse_sets, validate_app_name};
 use crate::error::{Error, Result};
-use crate::manifest::{to_json_list, Limits};
-use crate::pipeline::{build, history_max, record_rendered, Job};
-use crate::release::{mark, Recorded, ReleaseMeta, SourceInfo, Status};
-use crate::render::{substitution_active, RenderOptions, Source};
-use crate::rollback::{resolve, rollback, Target};
-use crate::store::{default_url, open, Store};
+use crate::manifest::{Limits, to_json_list};
+use crate::pipeline::{Job, build, history_max, record_rendered};
+use crate::release::{Recorded, ReleaseMeta, SourceInfo, Status, mark};
+use crate::render::{RenderOptions, Source, substitution_active};
+use crate::rollback::{Target, resolve, rollback};
+use crate::store::{Store, default_url, open};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "rewind", version, about = "Render, hash and record Kubernetes manifests; roll back to any recorded release.")]
+#[command(
+    name = "rewind",
+    version,
+    about = "Render, hash and record Kubernetes manifests; roll back to any recorded release."
+)]
 struct Cli {
     /// Release store URL: file:///path (default: a file store under ~/.local/state/rewind).
     #[arg(long, env = "REWIND_STORE", global = true)]
@@ -77,7 +81,9 @@ enum TableFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render a directory (or stdin) with config hashes, record it as a release, print it.
-    #[command(after_help = "Examples:\n  rewind render examples/guestbook\n  kustomize build overlays/prod | rewind render - --app guestbook\n  rewind render examples/guestbook --set IMAGE_TAG=v2 -o json --no-record")]
+    #[command(
+        after_help = "Examples:\n  rewind render examples/guestbook\n  kustomize build overlays/prod | rewind render - --app guestbook\n  rewind render examples/guestbook --set IMAGE_TAG=v2 -o json --no-record"
+    )]
     Render {
         /// Directory of *.yaml/*.yml/*.json files, or - for one stream on stdin.
         #[arg(default_value = ".")]
@@ -102,7 +108,9 @@ enum Command {
         no_substitute: bool,
     },
     /// Argo CD CMP entry point: render the current directory (or print a rollback target) from the CMP environment.
-    #[command(after_help = "Runs from plugin.yaml; everything comes from the environment:\n  ARGOCD_APP_NAME=guestbook ARGOCD_APP_NAMESPACE=default rewind generate\n  ARGOCD_APP_NAME=guestbook ARGOCD_ENV_REWIND_ROLLBACK_TO=previous rewind generate")]
+    #[command(
+        after_help = "Runs from plugin.yaml; everything comes from the environment:\n  ARGOCD_APP_NAME=guestbook ARGOCD_APP_NAMESPACE=default rewind generate\n  ARGOCD_APP_NAME=guestbook ARGOCD_ENV_REWIND_ROLLBACK_TO=previous rewind generate"
+    )]
     Generate {
         /// App key (default: ARGOCD_APP_NAME).
         #[arg(long)]
@@ -120,7 +128,9 @@ enum Command {
         output: TableFormat,
     },
     /// Print a release's manifest (or its record with --meta).
-    #[command(after_help = "Examples:\n  rewind show guestbook 3\n  rewind show guestbook latest --meta\n  rewind show guestbook last-good | kubectl apply -f -")]
+    #[command(
+        after_help = "Examples:\n  rewind show guestbook 3\n  rewind show guestbook latest --meta\n  rewind show guestbook last-good | kubectl apply -f -"
+    )]
     Show {
         /// App name.
         app: String,
@@ -141,7 +151,9 @@ enum Command {
         b: String,
     },
     /// Record a rollback release copying a target's manifest, and print that manifest.
-    #[command(after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -")]
+    #[command(
+        after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -"
+    )]
     Rollback {
         /// App name.
         app: String,
@@ -153,7 +165,9 @@ enum Command {
         dry_run: bool,
     },
     /// Set a release's status (deployed marks the previously deployed one superseded).
-    #[command(after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed")]
+    #[command(
+        after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed"
+    )]
     Mark {
         /// App name.
         app: String,
@@ -189,8 +203,15 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REWIND_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).without_time().with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REWIND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 fn open_store(url: &Option<String>) -> Result<Box<dyn Store>> {
@@ -201,7 +222,11 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
     let limits = cli.limits.limits();
     match cli.command {
         Command::Render { path, app, sets, namespace, output, no_record, no_substitute } => {
-            let (source, dir) = if path == "-" { (Source::Stdin, None) } else { (Source::Dir(PathBuf::from(&path)), Some(PathBuf::from(&path))) };
+            let (source, dir) = if path == "-" {
+                (Source::Stdin, None)
+            } else {
+                (Source::Dir(PathBuf::from(&path)), Some(PathBuf::from(&path)))
+            };
             let config = match &dir {
                 Some(d) => AppConfig::load(d)?,
                 None => AppConfig::default(),
@@ -212,7 +237,8 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             };
             validate_app_name(&app)?;
             let sets = parse_sets(&sets)?;
-            let active = !no_substitute && substitution_active(config.substitute, !config.vars.is_empty() || !sets.is_empty());
+            let active =
+                !no_substitute && substitution_active(config.substitute, !config.vars.is_empty() || !sets.is_empty());
             let mut vars = config.vars.clone();
             vars.extend(sets);
             let job = Job {
@@ -228,7 +254,9 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 let store = open_store(&cli.store)?;
                 match record_rendered(store.as_ref(), &job, &rendered, "render")? {
                     Recorded::Created(m) => eprintln!("recorded {} revision {} in {}", m.app, m.revision, store.url()),
-                    Recorded::Unchanged(m) => eprintln!("unchanged: {} revision {} already holds this manifest", m.app, m.revision),
+                    Recorded::Unchanged(m) => {
+                        eprintln!("unchanged: {} revision {} already holds this manifest", m.app, m.revision)
+                    }
                 }
             }
             match output {
@@ -237,9 +265,12 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             }
         }
         Command::Generate { app, sets } => {
-            let env = ArgoEnv::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))?;
+            let env = ArgoEnv::from_vars(
+                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            )?;
             let store = open_store(&cli.store)?;
-            let cwd = std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
             let opts = GenerateOptions { app, history_max: cli.history_max, sets: parse_sets(&sets)?, limits };
             generate(&env, &cwd, store.as_ref(), &opts)
         }
@@ -247,10 +278,14 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             validate_app_name(&app)?;
             let metas = open_store(&cli.store)?.list(&app)?;
             if metas.is_empty() {
-                return Err(Error::Config(format!("app {app:?} has no releases in this store; check the app name and --store")));
+                return Err(Error::Config(format!(
+                    "app {app:?} has no releases in this store; check the app name and --store"
+                )));
             }
             match output {
-                TableFormat::Json => Ok(format!("{}\n", serde_json::to_string_pretty(&metas).expect("serializable")).into_bytes()),
+                TableFormat::Json => {
+                    Ok(format!("{}\n", serde_json::to_string_pretty(&metas).expect("serializable")).into_bytes())
+                }
                 TableFormat::Table => Ok(history_table(&metas).into_bytes()),
             }
         }
@@ -270,7 +305,8 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             let store = open_store(&cli.store)?;
             let (ra, rb) = (resolve_revision(store.as_ref(), &app, &a)?, resolve_revision(store.as_ref(), &app, &b)?);
             let (old, new) = (store.get(&app, ra)?, store.get(&app, rb)?);
-            Ok(crate::diff::unified(&format!("{app} v{ra}"), &old.manifest, &format!("{app} v{rb}"), &new.manifest).into_bytes())
+            Ok(crate::diff::unified(&format!("{app} v{ra}"), &old.manifest, &format!("{app} v{rb}"), &new.manifest)
+                .into_bytes())
         }
         Command::Rollback { app, to, dry_run } => {
             validate_app_name(&app)?;
@@ -282,13 +318,30 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 let latest = metas.last().expect("resolve found a revision").revision;
                 let (cur, tgt) = (store.get(&app, latest)?, store.get(&app, rev)?);
                 eprintln!("dry run: rollback of {app} to revision {rev}; nothing recorded");
-                return Ok(crate::diff::unified(&format!("{app} v{latest} (latest)"), &cur.manifest, &format!("{app} v{rev}"), &tgt.manifest).into_bytes());
+                return Ok(crate::diff::unified(
+                    &format!("{app} v{latest} (latest)"),
+                    &cur.manifest,
+                    &format!("{app} v{rev}"),
+                    &tgt.manifest,
+                )
+                .into_bytes());
             }
             let config = AppConfig::default();
-            let outcome = rollback(store.as_ref(), &app, target, SourceInfo::default(), history_max(cli.history_max, None, &config)?)?;
+            let outcome = rollback(
+                store.as_ref(),
+                &app,
+                target,
+                SourceInfo::default(),
+                history_max(cli.history_max, None, &config)?,
+            )?;
             match &outcome.recorded {
-                Recorded::Created(m) => eprintln!("recorded {app} revision {} (rollback of {})", m.revision, outcome.target.meta.revision),
-                Recorded::Unchanged(m) => eprintln!("unchanged: {app} revision {} already holds revision {}'s manifest", m.revision, outcome.target.meta.revision),
+                Recorded::Created(m) => {
+                    eprintln!("recorded {app} revision {} (rollback of {})", m.revision, outcome.target.meta.revision)
+                }
+                Recorded::Unchanged(m) => eprintln!(
+                    "unchanged: {app} revision {} already holds revision {}'s manifest",
+                    m.revision, outcome.target.meta.revision
+                ),
             }
             Ok(outcome.target.manifest)
         }
@@ -314,7 +367,10 @@ fn dir_name(dir: &Path) -> Result<String> {
 fn resolve_revision(store: &dyn Store, app: &str, spec: &str) -> Result<u64> {
     let metas = store.list(app)?;
     if spec == "latest" {
-        return metas.last().map(|m| m.revision).ok_or_else(|| Error::Config(format!("app {app:?} has no releases in this store")));
+        return metas
+            .last()
+            .map(|m| m.revision)
+            .ok_or_else(|| Error::Config(format!("app {app:?} has no releases in this store")));
     }
     resolve(app, &metas, spec.parse()?)
 }

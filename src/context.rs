@@ -227,7 +227,11 @@ fn parse_parameters(raw: &str) -> Result<BTreeMap<String, String>> {
     if raw.is_empty() || raw == "null" {
         return Ok(BTreeMap::new());
     }
-    let bad = |why: String| Error::Config(format!("ARGOCD_APP_PARAMETERS: {why}; expected a JSON array of {{\"name\": ..., \"string\": ...}} or null"));
+    let bad = |why: String| {
+        Error::Config(format!(
+            "ARGOCD_APP_PARAMETERS: {why}; expected a JSON array of {{\"name\": ..., \"string\": ...}} or null"
+        ))
+    };
     let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
     let serde_json::Value::Array(items) = value else { return Err(bad("not an array".into())) };
     let mut out = BTreeMap::new();
@@ -263,7 +267,10 @@ mod tests {
             ("ARGOCD_ENV_REWIND_ROLLBACK_TO", "3"),
             ("ARGOCD_ENV_IMAGE_TAG", "v2"),
             ("PARAM_HISTORY_MAX", "5"),
-            ("ARGOCD_APP_PARAMETERS", r#"[{"name":"rollback-to","string":"previous"},{"name":"tags","array":["a","b"]}]"#),
+            (
+                "ARGOCD_APP_PARAMETERS",
+                r#"[{"name":"rollback-to","string":"previous"},{"name":"tags","array":["a","b"]}]"#,
+            ),
             ("HOME", "/home/x"),
         ]);
         assert_eq!(e.app_name.as_deref(), Some("team-a_guestbook"));

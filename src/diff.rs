@@ -1,7 +1,7 @@
 //! Unified diffs of manifests for people, with Secret values redacted:
 //! a changed Secret value shows as a changed digest, never as the value.
 
-use crate::manifest::{parse_stream, to_yaml, Limits};
+use crate::manifest::{Limits, parse_stream, to_yaml};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

@@ -4,9 +4,9 @@
 use crate::context::AppConfig;
 use crate::error::{Error, Result};
 use crate::hash::annotate;
-use crate::manifest::{to_yaml, Object};
-use crate::release::{record, NewRelease, Recorded, SourceInfo, DEFAULT_HISTORY_MAX};
-use crate::render::{render, RenderOptions, Source};
+use crate::manifest::{Object, to_yaml};
+use crate::release::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, SourceInfo, record};
+use crate::render::{RenderOptions, Source, render};
 use crate::store::Store;
 
 /// Everything one run needs to know, already resolved from flags, env and `rewind.yaml`.
@@ -59,7 +59,9 @@ pub fn record_rendered(store: &dyn Store, job: &Job, rendered: &Rendered, descri
 pub fn history_max(flag: Option<usize>, setting: Option<&str>, config: &AppConfig) -> Result<usize> {
     let from_setting = match setting {
         Some(s) => Some(s.trim().parse::<usize>().map_err(|_| {
-            Error::Config(format!("history-max {s:?} (parameter history-max or env REWIND_HISTORY_MAX) is not a whole number"))
+            Error::Config(format!(
+                "history-max {s:?} (parameter history-max or env REWIND_HISTORY_MAX) is not a whole number"
+            ))
         })?),
         None => None,
     };

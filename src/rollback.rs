@@ -4,7 +4,7 @@
 //! nothing new, because the newest revision already holds those bytes.
 
 use crate::error::{Error, Result};
-use crate::release::{record, NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status};
+use crate::release::{NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status, record};
 use crate::store::Store;
 use std::fmt;
 use std::str::FromStr;
@@ -30,7 +30,9 @@ impl FromStr for Target {
             "last-good" => Ok(Target::LastGood),
             _ => match s.strip_prefix('v').unwrap_or(s).parse::<u64>() {
                 Ok(n) if n > 0 => Ok(Target::Revision(n)),
-                _ => Err(Error::Config(format!("rollback target {s:?} is not valid; use a revision number (1, 2, …), previous or last-good"))),
+                _ => Err(Error::Config(format!(
+                    "rollback target {s:?} is not valid; use a revision number (1, 2, …), previous or last-good"
+                ))),
             },
         }
     }
@@ -57,7 +59,9 @@ fn revisions(metas: &[ReleaseMeta]) -> String {
 /// the same history always gives the same answer, and recording the rollback
 /// does not change it (rollback copies are not ordinary releases).
 pub fn resolve(app: &str, metas: &[ReleaseMeta], target: Target) -> Result<u64> {
-    let unavailable = |why: String| Error::PreviousRevisionUnavailable(format!("app {app:?}: {why}; revisions in the store: {}", revisions(metas)));
+    let unavailable = |why: String| {
+        Error::PreviousRevisionUnavailable(format!("app {app:?}: {why}; revisions in the store: {}", revisions(metas)))
+    };
     match target {
         Target::Revision(n) => metas
             .iter()
@@ -67,17 +71,17 @@ pub fn resolve(app: &str, metas: &[ReleaseMeta], target: Target) -> Result<u64> 
         Target::Previous => {
             let mut ordinary = metas.iter().rev().filter(|m| m.rollback_of.is_none());
             let current = ordinary.next().ok_or_else(|| unavailable("there is no rendered release yet".into()))?;
-            ordinary
-                .find(|m| m.digest != current.digest)
-                .map(|m| m.revision)
-                .ok_or_else(|| unavailable(format!("no release before revision {} has a different manifest", current.revision)))
+            ordinary.find(|m| m.digest != current.digest).map(|m| m.revision).ok_or_else(|| {
+                unavailable(format!("no release before revision {} has a different manifest", current.revision))
+            })
         }
-        Target::LastGood => metas
-            .iter()
-            .rev()
-            .find(|m| m.status == Status::Deployed)
-            .map(|m| m.revision)
-            .ok_or_else(|| unavailable("no revision is marked deployed (mark one with `rewind mark APP REV --status deployed`)".into())),
+        Target::LastGood => {
+            metas.iter().rev().find(|m| m.status == Status::Deployed).map(|m| m.revision).ok_or_else(|| {
+                unavailable(
+                    "no revision is marked deployed (mark one with `rewind mark APP REV --status deployed`)".into(),
+                )
+            })
+        }
     }
 }
 
@@ -91,7 +95,13 @@ pub struct RollbackOutcome {
 }
 
 /// Rolls `app` back to `target`: records a copy of its manifest as a new revision.
-pub fn rollback(store: &dyn Store, app: &str, target: Target, source: SourceInfo, history_max: usize) -> Result<RollbackOutcome> {
+pub fn rollback(
+    store: &dyn Store,
+    app: &str,
+    target: Target,
+    source: SourceInfo,
+    history_max: usize,
+) -> Result<RollbackOutcome> {
     let metas = store.list(app)?;
     let revision = resolve(app, &metas, target)?;
     let target_release = store.get(app, revision)?;

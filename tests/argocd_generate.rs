@@ -52,7 +52,11 @@ fn corpus_online_boutique_prints_every_object() {
     let app = tmp.path().join("boutique");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::copy(corpus("online-boutique/kubernetes-manifests.yaml"), app.join("manifests.yaml")).unwrap();
-    let out = ok(&cmp_generate(&app, &tmp.path().join("store"), &[("ARGOCD_APP_NAME", "boutique"), ("ARGOCD_APP_NAMESPACE", "shop")]));
+    let out = ok(&cmp_generate(
+        &app,
+        &tmp.path().join("store"),
+        &[("ARGOCD_APP_NAME", "boutique"), ("ARGOCD_APP_NAMESPACE", "shop")],
+    ));
     let input = std::fs::read(corpus("online-boutique/kubernetes-manifests.yaml")).unwrap();
     assert_eq!(docs(&out), docs(&input), "no config references: objects pass through unchanged");
     // The loadgenerator's shell script keeps its ${FRONTEND_ADDR}: no variables were given.
@@ -107,7 +111,8 @@ fn three_releases(app: &Path, store: &Path) -> Vec<Vec<u8>> {
     for level in ["info", "debug", "trace"] {
         let config = app.join("config.yaml");
         let text = std::fs::read_to_string(&config).unwrap();
-        let text = ["info", "debug", "trace"].iter().fold(text, |t, l| t.replace(&format!("LOG_LEVEL: {l}"), "LOG_LEVEL: X"));
+        let text =
+            ["info", "debug", "trace"].iter().fold(text, |t, l| t.replace(&format!("LOG_LEVEL: {l}"), "LOG_LEVEL: X"));
         std::fs::write(&config, text.replace("LOG_LEVEL: X", &format!("LOG_LEVEL: {level}"))).unwrap();
         outs.push(ok(&cmp_generate(app, store, GUESTBOOK_ENV)));
     }
@@ -123,7 +128,10 @@ fn previous_and_last_good_resolve_deterministically() {
     // last-good without any deployed release: a clear error and nothing on stdout.
     let mut env = GUESTBOOK_ENV.to_vec();
     env.push(("ARGOCD_ENV_REWIND_ROLLBACK_TO", "last-good"));
-    fails(&cmp_generate(&app, &store, &env), &["PreviousRevisionUnavailable", "no revision is marked deployed", "1 (pending)"]);
+    fails(
+        &cmp_generate(&app, &store, &env),
+        &["PreviousRevisionUnavailable", "no revision is marked deployed", "1 (pending)"],
+    );
 
     ok(&rewind(&store, &["mark", "guestbook", "2", "--status", "deployed"]));
     assert_eq!(ok(&cmp_generate(&app, &store, &env)), v[1], "last-good is the newest deployed");
@@ -139,7 +147,14 @@ fn previous_and_last_good_resolve_deterministically() {
     // A missing revision names the ones that exist.
     let mut env = GUESTBOOK_ENV.to_vec();
     env.push(("ARGOCD_ENV_REWIND_ROLLBACK_TO", "42"));
-    fails(&cmp_generate(&app, &store, &env), &["PreviousRevisionUnavailable", "revision 42 does not exist", "1 (pending), 2 (deployed), 3 (pending), 4 (pending)"]);
+    fails(
+        &cmp_generate(&app, &store, &env),
+        &[
+            "PreviousRevisionUnavailable",
+            "revision 42 does not exist",
+            "1 (pending), 2 (deployed), 3 (pending), 4 (pending)",
+        ],
+    );
     let mut env = GUESTBOOK_ENV.to_vec();
     env.push(("ARGOCD_ENV_REWIND_ROLLBACK_TO", "yesterday"));
     fails(&cmp_generate(&app, &store, &env), &["REWIND_ROLLBACK_TO", "previous or last-good"]);
@@ -157,7 +172,11 @@ fn plugin_env_feeds_substitution_and_names_missing_variables() {
     let default = String::from_utf8(ok(&cmp_generate(&app, &store, GUESTBOOK_ENV))).unwrap();
     assert!(default.contains("gb-frontend:v5"), "rewind.yaml's default applies");
 
-    std::fs::write(app.join("extra.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: \"${NOT_SET}\"}\n").unwrap();
+    std::fs::write(
+        app.join("extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: \"${NOT_SET}\"}\n",
+    )
+    .unwrap();
     fails(&cmp_generate(&app, &store, GUESTBOOK_ENV), &["extra.yaml", "line 4", "${NOT_SET}"]);
 }
 
@@ -180,7 +199,11 @@ fn sixteen_concurrent_generates_leave_contiguous_revisions() {
         .map(|t| {
             let mut env = GUESTBOOK_ENV.to_vec();
             env.push(("ARGOCD_ENV_IMAGE_TAG", t.as_str()));
-            let (app, store, env) = (app.clone(), store.clone(), env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+            let (app, store, env) = (
+                app.clone(),
+                store.clone(),
+                env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>(),
+            );
             std::thread::spawn(move || {
                 let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
                 cmp_generate(&app, &store, &env)

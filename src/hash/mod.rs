@@ -4,7 +4,7 @@
 
 mod refs;
 
-pub use refs::{config_refs, pod_template_mut, ConfigKind, ConfigRef};
+pub use refs::{ConfigKind, ConfigRef, config_refs, pod_template_mut};
 
 use crate::manifest::Object;
 use serde_json::{Map, Value};
@@ -64,7 +64,9 @@ pub fn annotate(objects: &mut [Object], default_namespace: &str) -> HashReport {
                 None => {
                     let target = format!("{}/{}/{}", r.kind.as_str(), ns, r.name);
                     if warned.insert(target.clone()) {
-                        tracing::warn!("{id} references {target}, which is not in the rendered set (created elsewhere?); it is not hashed");
+                        tracing::warn!(
+                            "{id} references {target}, which is not in the rendered set (created elsewhere?); it is not hashed"
+                        );
                     }
                     report.missing.push((id.clone(), target));
                 }
@@ -134,7 +136,8 @@ fn set_annotation(template: &mut Value, key: &str, value: String) {
     if !meta.is_object() {
         *meta = Value::Object(Map::new());
     }
-    let annotations = meta.as_object_mut().expect("object").entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+    let annotations =
+        meta.as_object_mut().expect("object").entry("annotations").or_insert_with(|| Value::Object(Map::new()));
     if !annotations.is_object() {
         *annotations = Value::Object(Map::new());
     }
@@ -144,7 +147,7 @@ fn set_annotation(template: &mut Value, key: &str, value: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{parse_stream, Limits};
+    use crate::manifest::{Limits, parse_stream};
 
     const APP: &str = r#"
 apiVersion: v1
@@ -204,7 +207,11 @@ spec:
         for mut o in objs {
             let (g, k) = (o.group().to_string(), o.kind().to_string());
             if let Some(t) = pod_template_mut(&g, &k, &mut o.body) {
-                out.push(t.pointer("/metadata/annotations/rewind.dev~1config-hash").and_then(Value::as_str).map(String::from));
+                out.push(
+                    t.pointer("/metadata/annotations/rewind.dev~1config-hash")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                );
             }
         }
         out
@@ -230,7 +237,9 @@ spec:
         let a = hashes(&APP.replace("{LOG_LEVEL: info}", "{A: '1', B: '2'}"));
         let b = hashes(&APP.replace("{LOG_LEVEL: info}", "{B: '2', A: '1'}"));
         assert_eq!(a, b);
-        let out = hashes(&APP.replace("metadata: {name: web}", "metadata: {name: web, annotations: {rewind.dev/hash: \"false\"}}"));
+        let out = hashes(
+            &APP.replace("metadata: {name: web}", "metadata: {name: web, annotations: {rewind.dev/hash: \"false\"}}"),
+        );
         assert_eq!(out[0], None);
     }
 

@@ -42,7 +42,11 @@ pub struct ConfigRef {
 
 /// The pod template of a workload whose template may change (a change rolls
 /// the pods). Job and bare Pod are left out: their templates are immutable.
-pub fn pod_template_mut<'a>(group: &str, kind: &str, body: &'a mut serde_json::Map<String, Value>) -> Option<&'a mut Value> {
+pub fn pod_template_mut<'a>(
+    group: &str,
+    kind: &str,
+    body: &'a mut serde_json::Map<String, Value>,
+) -> Option<&'a mut Value> {
     let template = match (group, kind) {
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
         | ("", "ReplicationController")

@@ -35,7 +35,7 @@ pub fn to_json_list(objects: &[Object]) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_stream, Limits};
+    use super::super::{Limits, parse_stream};
     use super::*;
 
     #[test]
@@ -53,7 +53,15 @@ mod tests {
 
     #[test]
     fn documents_are_separated() {
-        let objs = parse_stream("{apiVersion: v1, kind: A, metadata: {name: a}}\n---\n{apiVersion: v1, kind: B, metadata: {name: b}}\n", "t", &Limits::default()).unwrap();
-        assert_eq!(to_yaml(&objs).unwrap(), "apiVersion: v1\nkind: A\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: B\nmetadata:\n  name: b\n");
+        let objs = parse_stream(
+            "{apiVersion: v1, kind: A, metadata: {name: a}}\n---\n{apiVersion: v1, kind: B, metadata: {name: b}}\n",
+            "t",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            to_yaml(&objs).unwrap(),
+            "apiVersion: v1\nkind: A\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: B\nmetadata:\n  name: b\n"
+        );
     }
 }

@@ -49,8 +49,10 @@ pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Obj
     if let Some(pos) = text.find('\0') {
         return Err(Error::input(source, format!("contains a NUL byte at offset {pos}; this is not a YAML text file")));
     }
-    let docs: Vec<Spanned<Value>> = serde_saphyr::from_multiple_with_options(text, parser_options(limits))
-        .map_err(|e| Error::input(source, format!("invalid YAML: {}", one_line(&e.to_string()))))?;
+    let docs: Vec<Spanned<Value>> =
+        serde_saphyr::from_multiple_with_options(text, parser_options(limits)).map_err(|e| {
+            Error::input(source, format!("invalid YAML: {}{}", one_line(&e.to_string()), advice(&e.to_string())))
+        })?;
     let mut out = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
         let origin = Origin { source: source.to_string(), document: i + 1, line: doc.referenced.line() as usize };
@@ -71,6 +73,20 @@ pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Obj
         }
     }
     Ok(out)
+}
+
+/// What to do about a limit the parser enforced.
+fn advice(message: &str) -> &'static str {
+    if !["budget breached", "nesting", "recursion", "alias"].iter().any(|w| message.contains(w)) {
+        return "";
+    }
+    if message.contains("Documents") {
+        "; the file has more documents than --max-documents allows"
+    } else if ["Depth", "nesting", "recursion"].iter().any(|w| message.contains(w)) {
+        "; the file nests deeper than --max-depth allows"
+    } else {
+        "; YAML aliases expand to more than --max-alias-events allows (an alias bomb?)"
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -104,7 +120,12 @@ fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Objec
                 other => {
                     return Err(Error::input(
                         &origin.source,
-                        format!("document {} (line {}): List item {j} is {}, expected an object", origin.document, origin.line, type_name(&other)),
+                        format!(
+                            "document {} (line {}): List item {j} is {}, expected an object",
+                            origin.document,
+                            origin.line,
+                            type_name(&other)
+                        ),
                     ));
                 }
             }
@@ -190,7 +211,12 @@ mod tests {
 
     #[test]
     fn non_string_name_and_scalar_documents_are_refused() {
-        assert!(parse("apiVersion: v1\nkind: X\nmetadata: {name: 5}\n").unwrap_err().to_string().contains("must be a string"));
+        assert!(
+            parse("apiVersion: v1\nkind: X\nmetadata: {name: 5}\n")
+                .unwrap_err()
+                .to_string()
+                .contains("must be a string")
+        );
         assert!(parse("just a string\n").unwrap_err().to_string().contains("found a string"));
         assert!(parse("- a\n- b\n").unwrap_err().to_string().contains("found a list"));
     }
@@ -200,7 +226,9 @@ mod tests {
         let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
         let mut prev = 'a';
         for c in 'b'..='i' {
-            s.push_str(&format!("{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            s.push_str(&format!(
+                "{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
             prev = c;
         }
         let err = parse(&s).unwrap_err().to_string();
@@ -209,7 +237,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
-        let s = format!("apiVersion: v1\nkind: X\nmetadata: {{name: x}}\ndata: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let s = format!(
+            "apiVersion: v1\nkind: X\nmetadata: {{name: x}}\ndata: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         assert!(parse(&s).unwrap_err().to_string().contains("t.yaml: invalid YAML"));
     }
 

@@ -3,7 +3,7 @@
 //! and every full read checks the digest, so a corrupt store never prints
 //! wrong manifests.
 
-use super::{digest_of, Release, ReleaseMeta};
+use super::{Release, ReleaseMeta, digest_of};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8] = b"rewind.dev/release.v1\n";
@@ -22,10 +22,13 @@ pub fn decompress(compressed: &[u8], size: u64, digest: &str, what: &str) -> Res
     if size > MAX_MANIFEST_BYTES {
         return Err(Error::Corrupt(format!("{what}: claims {size} bytes, over the {MAX_MANIFEST_BYTES}-byte limit")));
     }
-    let manifest = zstd::bulk::decompress(compressed, size as usize)
-        .map_err(|e| Error::Corrupt(format!("{what}: payload does not decompress ({e}); the stored release is damaged")))?;
+    let manifest = zstd::bulk::decompress(compressed, size as usize).map_err(|e| {
+        Error::Corrupt(format!("{what}: payload does not decompress ({e}); the stored release is damaged"))
+    })?;
     if manifest.len() as u64 != size || digest_of(&manifest) != digest {
-        return Err(Error::Corrupt(format!("{what}: payload does not match its digest {digest}; the stored release is damaged")));
+        return Err(Error::Corrupt(format!(
+            "{what}: payload does not match its digest {digest}; the stored release is damaged"
+        )));
     }
     Ok(manifest)
 }
@@ -48,7 +51,8 @@ pub fn encode(release: &Release) -> Vec<u8> {
 fn split(bytes: &[u8], what: &str) -> Result<(ReleaseMeta, usize)> {
     let corrupt = |why: &str| Error::Corrupt(format!("{what}: {why}; the stored release is damaged"));
     let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| corrupt("not a rewind release (bad header)"))?;
-    let len_bytes: [u8; 4] = rest.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| corrupt("truncated header"))?;
+    let len_bytes: [u8; 4] =
+        rest.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| corrupt("truncated header"))?;
     let len = u32::from_be_bytes(len_bytes) as usize;
     if len > MAX_META_BYTES {
         return Err(corrupt("record too large"));

@@ -3,7 +3,7 @@
 //! race), prune beyond the limit but never the newest deployed release, and
 //! status transitions.
 
-use super::{digest_of, now_rfc3339, Release, ReleaseMeta, SourceInfo, Status};
+use super::{Release, ReleaseMeta, SourceInfo, Status, digest_of, now_rfc3339};
 use crate::error::{Error, Result};
 use crate::store::Store;
 

@@ -7,8 +7,8 @@
 mod codec;
 mod history;
 
-pub use codec::{compress, decode, decode_meta, decompress, encode, replace_meta, MAX_MANIFEST_BYTES};
-pub use history::{mark, prune, record, NewRelease, Recorded, DEFAULT_HISTORY_MAX};
+pub use codec::{MAX_MANIFEST_BYTES, compress, decode, decode_meta, decompress, encode, replace_meta};
+pub use history::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, mark, prune, record};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -24,7 +24,9 @@ pub fn run(config: &RendererConfig, dir: &Path, max_bytes: u64) -> Result<Vec<u8
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Renderer(format!("cannot start `{shown}`: {e}; is {program} installed in the sidecar image?")))?;
+        .map_err(|e| {
+            Error::Renderer(format!("cannot start `{shown}`: {e}; is {program} installed in the sidecar image?"))
+        })?;
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let out_reader = std::thread::spawn(move || {
@@ -46,11 +48,17 @@ pub fn run(config: &RendererConfig, dir: &Path, max_bytes: u64) -> Result<Vec<u8
         if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::Renderer(format!("`{shown}` took longer than {}s and was stopped; raise renderer.timeoutSeconds", timeout.as_secs())));
+            return Err(Error::Renderer(format!(
+                "`{shown}` took longer than {}s and was stopped; raise renderer.timeoutSeconds",
+                timeout.as_secs()
+            )));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let out = out_reader.join().expect("reader thread").map_err(|e| Error::Renderer(format!("`{shown}`: reading output: {e}")))?;
+    let out = out_reader
+        .join()
+        .expect("reader thread")
+        .map_err(|e| Error::Renderer(format!("`{shown}`: reading output: {e}")))?;
     let err = String::from_utf8_lossy(&err_reader.join().expect("reader thread")).into_owned();
     if !status.success() {
         return Err(Error::Renderer(format!("`{shown}` failed ({status}): {}", err.trim())));

@@ -6,11 +6,11 @@ mod substitute;
 mod walk;
 
 pub use substitute::{substitute, substitute_from};
-pub use walk::{collect, SourceFile};
+pub use walk::{SourceFile, collect};
 
 use crate::context::RendererConfig;
 use crate::error::{Error, Result};
-use crate::manifest::{decode_utf8, parse_stream, Limits, Object};
+use crate::manifest::{Limits, Object, decode_utf8, parse_stream};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
@@ -99,12 +99,20 @@ fn parse_substituted(text: &str, source: &str, opts: &RenderOptions) -> Result<V
     }
     for (start, skip) in starts {
         let chunk: String = lines[done..start.min(lines.len())].concat();
-        if skip_doc { out.push_str(&chunk) } else { out.push_str(&substitute_at(&chunk, opts, source, done)?) }
+        if skip_doc {
+            out.push_str(&chunk)
+        } else {
+            out.push_str(&substitute_at(&chunk, opts, source, done)?)
+        }
         done = start.min(lines.len());
         skip_doc = skip;
     }
     let chunk: String = lines[done..].concat();
-    if skip_doc { out.push_str(&chunk) } else { out.push_str(&substitute_at(&chunk, opts, source, done)?) }
+    if skip_doc {
+        out.push_str(&chunk)
+    } else {
+        out.push_str(&substitute_at(&chunk, opts, source, done)?)
+    }
     parse_stream(&out, source, &opts.limits)
 }
 
@@ -121,7 +129,10 @@ fn read_stdin(limits: &Limits) -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .map_err(|e| Error::input("<stdin>", format!("cannot read: {e}")))?;
     if bytes.len() as u64 > limits.max_file_bytes {
-        return Err(Error::input("<stdin>", format!("is over the {}-byte limit; raise it with --max-file-bytes", limits.max_file_bytes)));
+        return Err(Error::input(
+            "<stdin>",
+            format!("is over the {}-byte limit; raise it with --max-file-bytes", limits.max_file_bytes),
+        ));
     }
     Ok(bytes)
 }

@@ -14,7 +14,12 @@ pub fn substitute<'a>(text: &'a str, vars: &BTreeMap<String, String>, source: &s
 }
 
 /// As [`substitute`], for text that starts at 0-based line `first_line` of `source`.
-pub fn substitute_from<'a>(text: &'a str, vars: &BTreeMap<String, String>, source: &str, first_line: usize) -> Result<Cow<'a, str>> {
+pub fn substitute_from<'a>(
+    text: &'a str,
+    vars: &BTreeMap<String, String>,
+    source: &str,
+    first_line: usize,
+) -> Result<Cow<'a, str>> {
     if !text.contains("${") {
         return Ok(Cow::Borrowed(text));
     }
@@ -29,7 +34,13 @@ pub fn substitute_from<'a>(text: &'a str, vars: &BTreeMap<String, String>, sourc
     Ok(Cow::Owned(out))
 }
 
-fn substitute_line(line: &str, vars: &BTreeMap<String, String>, source: &str, line_no: usize, out: &mut String) -> Result<()> {
+fn substitute_line(
+    line: &str,
+    vars: &BTreeMap<String, String>,
+    source: &str,
+    line_no: usize,
+    out: &mut String,
+) -> Result<()> {
     let mut rest = line;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
@@ -49,14 +60,19 @@ fn substitute_line(line: &str, vars: &BTreeMap<String, String>, source: &str, li
             continue;
         }
         let Some(close) = after.find('}') else {
-            return Err(Error::input(source, format!("line {line_no}: unterminated ${{ (no closing }}); escape a literal one as $${{")));
+            return Err(Error::input(
+                source,
+                format!("line {line_no}: unterminated ${{ (no closing }}); escape a literal one as $${{"),
+            ));
         };
         let expr = &after[2..close];
         let (name, default) = split_default(expr);
         if !is_var_name(name) {
             return Err(Error::input(
                 source,
-                format!("line {line_no}: ${{{expr}}} is not a supported expression (use ${{NAME}} or ${{NAME:=default}}); escape a literal one as $${{{expr}}}"),
+                format!(
+                    "line {line_no}: ${{{expr}}} is not a supported expression (use ${{NAME}} or ${{NAME:=default}}); escape a literal one as $${{{expr}}}"
+                ),
             ));
         }
         match (vars.get(name), default) {

@@ -30,7 +30,14 @@ pub fn collect(root: &Path, limits: &Limits) -> Result<Vec<SourceFile>> {
         return Err(Error::input(root, "is not a directory; pass a directory of manifests, or - to read stdin"));
     }
     let canonical_root = root.canonicalize().map_err(|e| Error::input(root, format!("cannot resolve: {e}")))?;
-    let mut walker = Walker { root, canonical_root: canonical_root.clone(), limits, total: 0, visited: HashSet::new(), files: Vec::new() };
+    let mut walker = Walker {
+        root,
+        canonical_root: canonical_root.clone(),
+        limits,
+        total: 0,
+        visited: HashSet::new(),
+        files: Vec::new(),
+    };
     walker.visited.insert(canonical_root.clone());
     walker.walk_dir(&canonical_root, "")?;
     Ok(walker.files)
@@ -86,10 +93,14 @@ impl Walker<'_> {
             if !target.starts_with(&self.canonical_root) {
                 return Err(Error::input(
                     &shown,
-                    format!("symlink points outside the source root (to {}); only links within the root are followed", target.display()),
+                    format!(
+                        "symlink points outside the source root (to {}); only links within the root are followed",
+                        target.display()
+                    ),
                 ));
             }
-            let meta = fs::metadata(&target).map_err(|e| Error::input(&shown, format!("cannot stat link target: {e}")))?;
+            let meta =
+                fs::metadata(&target).map_err(|e| Error::input(&shown, format!("cannot stat link target: {e}")))?;
             (target, meta)
         } else {
             (path.to_path_buf(), lmeta)
@@ -97,7 +108,10 @@ impl Walker<'_> {
 
         if meta.is_dir() {
             if !self.visited.insert(target.clone()) {
-                return Err(Error::input(&shown, "directory symlink leads back into a directory already read (a cycle); remove it"));
+                return Err(Error::input(
+                    &shown,
+                    "directory symlink leads back into a directory already read (a cycle); remove it",
+                ));
             }
             return self.walk_dir(&target, rel);
         }
@@ -108,16 +122,23 @@ impl Walker<'_> {
                  or set `renderer: {command: [kustomize, build, .]}` in rewind.yaml",
             ));
         }
-        let is_manifest = Path::new(name).extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
+        let is_manifest =
+            Path::new(name).extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
         if !is_manifest {
             return Ok(());
         }
         if !meta.is_file() {
-            return Err(Error::input(&shown, "is not a regular file (a FIFO, socket or device); remove it from the source tree"));
+            return Err(Error::input(
+                &shown,
+                "is not a regular file (a FIFO, socket or device); remove it from the source tree",
+            ));
         }
         let max = self.limits.max_file_bytes;
         if meta.len() > max {
-            return Err(Error::input(&shown, format!("is {} bytes, over the {max}-byte file limit; raise it with --max-file-bytes", meta.len())));
+            return Err(Error::input(
+                &shown,
+                format!("is {} bytes, over the {max}-byte file limit; raise it with --max-file-bytes", meta.len()),
+            ));
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         fs::File::open(&target)
@@ -130,7 +151,10 @@ impl Walker<'_> {
         if self.total > self.limits.max_total_bytes {
             return Err(Error::input(
                 &shown,
-                format!("the source tree is over the {}-byte total limit; raise it with --max-total-bytes", self.limits.max_total_bytes),
+                format!(
+                    "the source tree is over the {}-byte total limit; raise it with --max-total-bytes",
+                    self.limits.max_total_bytes
+                ),
             ));
         }
         self.files.push(SourceFile { rel: rel.to_string(), bytes });
@@ -148,7 +172,9 @@ mod tests {
         let p = dir.path();
         fs::create_dir_all(p.join("b/c")).unwrap();
         fs::create_dir_all(p.join(".git")).unwrap();
-        for f in ["z.yaml", "a.yml", "b/c/x.json", "b/a.yaml", ".hidden.yaml", ".git/x.yaml", "rewind.yaml", "README.md"] {
+        for f in
+            ["z.yaml", "a.yml", "b/c/x.json", "b/a.yaml", ".hidden.yaml", ".git/x.yaml", "rewind.yaml", "README.md"]
+        {
             fs::write(p.join(f), "x").unwrap();
         }
         let rels: Vec<_> = collect(p, &Limits::default()).unwrap().into_iter().map(|f| f.rel).collect();

@@ -9,7 +9,7 @@
 use super::Store;
 use crate::context::validate_app_name;
 use crate::error::{Error, Result};
-use crate::release::{decode, decode_meta, encode, replace_meta, Release, ReleaseMeta, Status};
+use crate::release::{Release, ReleaseMeta, Status, decode, decode_meta, encode, replace_meta};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -42,7 +42,11 @@ impl FileStore {
     /// Takes the app's lock, creating its directory. Released on drop.
     fn lock(&self, app: &str) -> Result<(PathBuf, File)> {
         let dir = self.app_dir(app)?;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| Error::store_io("cannot create", &dir, e))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::store_io("cannot create", &dir, e))?;
         let lock_path = dir.join(".lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -109,7 +113,9 @@ impl Store for FileStore {
         for entry in entries {
             let entry = entry.map_err(|e| Error::store_io("cannot list", &dir, e))?;
             let name = entry.file_name();
-            let Some(rev) = name.to_str().and_then(|n| n.strip_prefix('v')?.strip_suffix(".release")?.parse::<u64>().ok()) else {
+            let Some(rev) =
+                name.to_str().and_then(|n| n.strip_prefix('v')?.strip_suffix(".release")?.parse::<u64>().ok())
+            else {
                 continue;
             };
             let path = entry.path();
@@ -117,7 +123,12 @@ impl Store for FileStore {
             let Some(head) = Self::read(&path, Some(HEADER_READ))? else { continue };
             let meta = decode_meta(&head, &path.display().to_string())?;
             if meta.revision != rev || meta.app != app {
-                return Err(Error::Corrupt(format!("{}: holds {} revision {}; the store was tampered with", path.display(), meta.app, meta.revision)));
+                return Err(Error::Corrupt(format!(
+                    "{}: holds {} revision {}; the store was tampered with",
+                    path.display(),
+                    meta.app,
+                    meta.revision
+                )));
             }
             metas.push(meta);
         }
@@ -141,7 +152,9 @@ impl Store for FileStore {
         let _ = fs::remove_file(&tmp);
         match linked {
             Ok(()) => Self::sync_dir(&dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists { app: app.clone(), revision }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::AlreadyExists { app: app.clone(), revision })
+            }
             Err(e) => Err(Error::store_io("cannot create", &path, e)),
         }
     }
@@ -169,7 +182,9 @@ impl Store for FileStore {
         let (dir, _lock) = self.lock(app)?;
         match fs::remove_file(&path) {
             Ok(()) => Self::sync_dir(&dir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound { app: app.to_string(), revision }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::NotFound { app: app.to_string(), revision })
+            }
             Err(e) => Err(Error::store_io("cannot delete", &path, e)),
         }
     }

@@ -89,7 +89,11 @@ pub fn ok(out: &Output) -> Vec<u8> {
 pub fn fails(out: &Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
-    assert!(out.stdout.is_empty(), "a failure must print nothing on stdout, got: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "a failure must print nothing on stdout, got: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     for n in needles {
         assert!(stderr.contains(n), "stderr lacks {n:?}: {stderr}");
     }

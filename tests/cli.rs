@@ -1,0 +1,162 @@
+//! The people's commands, through the real binary.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn guestbook() -> String {
+    root().join("examples/guestbook").display().to_string()
+}
+
+#[test]
+fn render_records_into_the_default_store_and_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No --store, no REWIND_STORE: the embedded default under $HOME.
+    let a = ok(&command(tmp.path()).args(["render", &guestbook()]).output().unwrap());
+    let b = ok(&command(tmp.path()).args(["render", &guestbook()]).output().unwrap());
+    assert_eq!(a, b, "rendering twice gives identical bytes");
+    let store = tmp.path().join(".local/state/rewind/guestbook");
+    let files: Vec<_> = std::fs::read_dir(&store).unwrap().map(|e| e.unwrap()).collect();
+    let releases: Vec<_> = files.iter().filter(|e| e.file_name().to_string_lossy().ends_with(".release")).collect();
+    assert_eq!(releases.len(), 1, "the second render was deduplicated");
+    for f in &files {
+        assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{:?}", f.path());
+    }
+    assert_eq!(std::fs::metadata(&store).unwrap().permissions().mode() & 0o777, 0o700);
+    let text = String::from_utf8(a).unwrap();
+    assert!(text.contains("FEATURE_DARK_MODE: \"on\""), "YAML 1.1 booleans stay quoted strings");
+    assert!(text.contains("rewind.dev/config-hash"));
+}
+
+#[test]
+fn render_stdin_json_output_and_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {tag: \"${TAG}\", n: \"1_000\", y: \"y\"}\n";
+    let mut child = command(tmp.path())
+        .args(["render", "-", "--app", "piped", "--set", "TAG=v7", "-o", "json", "--no-record"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = ok(&child.wait_with_output().unwrap());
+    let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"][0]["data"]["tag"], "v7");
+    assert_eq!(list["items"][0]["data"]["n"], "1_000");
+    assert!(!tmp.path().join(".local").exists(), "--no-record writes nothing");
+
+    let mut child = command(tmp.path())
+        .args(["render", "-", "--no-record", "--set", "TAG=v7"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let yaml = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        yaml.contains("\"n\": \"1_000\"") && yaml.contains("\"y\": \"y\""),
+        "keys and values YAML 1.1 reads as non-strings are quoted: {yaml}"
+    );
+}
+
+#[test]
+fn history_show_diff_mark_and_rollback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, store) = (tmp.path().join("gb"), tmp.path().join("store"));
+    copy_tree(&root().join("examples/guestbook"), &app);
+    let app_s = app.display().to_string();
+    let v1 = ok(&rewind(&store, &["render", &app_s]));
+    let config = app.join("config.yaml");
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
+        .unwrap();
+    let secret = app.join("secret.yaml");
+    std::fs::write(
+        &secret,
+        std::fs::read_to_string(&secret).unwrap().replace("change-me-in-a-real-deployment", "s3cr3t-value"),
+    )
+    .unwrap();
+    let v2 = ok(&rewind(&store, &["render", &app_s]));
+
+    let table = String::from_utf8(ok(&rewind(&store, &["history", "guestbook"]))).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("REVISION") && lines[0].contains("GIT REVISION") && lines[0].contains("DIGEST"));
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[1].starts_with("1 ") && lines[1].contains("pending"));
+
+    assert_eq!(ok(&rewind(&store, &["show", "guestbook", "1"])), v1);
+    assert_eq!(ok(&rewind(&store, &["show", "guestbook", "latest"])), v2);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&ok(&rewind(&store, &["show", "guestbook", "2", "--meta"]))).unwrap();
+    assert_eq!(meta["revision"], 2);
+
+    let diff = String::from_utf8(ok(&rewind(&store, &["diff", "guestbook", "1", "2"]))).unwrap();
+    assert!(diff.contains("-  LOG_LEVEL: info") && diff.contains("+  LOG_LEVEL: debug"), "{diff}");
+    assert!(!diff.contains("s3cr3t") && !diff.contains("change-me"), "Secret values never appear in diffs: {diff}");
+    assert!(diff.contains("password: <redacted sha256:"));
+
+    // Dry run: a diff against the latest, nothing recorded.
+    let dry = rewind(&store, &["rollback", "guestbook", "--to", "previous", "--dry-run"]);
+    assert!(String::from_utf8(ok(&dry)).unwrap().contains("+  LOG_LEVEL: info"));
+    assert_eq!(history(&store, "guestbook").len(), 2);
+
+    assert_eq!(ok(&rewind(&store, &["rollback", "guestbook", "--to", "1"])), v1);
+    let h = history(&store, "guestbook");
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[2]["rollback_of"], 1);
+
+    ok(&rewind(&store, &["mark", "guestbook", "1", "--status", "deployed"]));
+    ok(&rewind(&store, &["mark", "guestbook", "3", "--status", "deployed"]));
+    let h = history(&store, "guestbook");
+    assert_eq!(h[0]["status"], "superseded", "deploying 3 supersedes 1");
+    assert_eq!(h[2]["status"], "deployed");
+    ok(&rewind(&store, &["mark", "guestbook", "2", "--status", "failed"]));
+    assert_eq!(history(&store, "guestbook")[1]["status"], "failed");
+    fails(&rewind(&store, &["mark", "guestbook", "9", "--status", "failed"]), &["no revision 9"]);
+    fails(&rewind(&store, &["show", "nope", "1"]), &["PreviousRevisionUnavailable"]);
+    fails(&rewind(&store, &["history", "nope"]), &["no releases"]);
+}
+
+#[test]
+fn history_limit_prunes_but_keeps_newest_deployed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let render = |i: usize| {
+        std::fs::write(
+            app.join("cm.yaml"),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{i: \"{i}\"}}\n"),
+        )
+        .unwrap();
+        ok(&rewind(&store, &["render", &app.display().to_string(), "--app", "pruned", "--history-max", "3"]));
+    };
+    render(1);
+    ok(&rewind(&store, &["mark", "pruned", "1", "--status", "deployed"]));
+    for i in 2..=6 {
+        render(i);
+    }
+    let revs: Vec<u64> = history(&store, "pruned").iter().map(|r| r["revision"].as_u64().unwrap()).collect();
+    assert_eq!(revs, [1, 4, 5, 6], "revision 1 is the newest deployed and survives");
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    for cmd in ["render", "generate", "history", "show", "diff", "rollback", "mark"] {
+        let out = String::from_utf8(ok(&command(tmp.path()).args([cmd, "--help"]).output().unwrap())).unwrap();
+        assert!(out.contains("Example") || out.contains("rewind generate"), "{cmd} --help: {out}");
+    }
+}
+
+#[test]
+fn store_url_errors_name_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    fails(
+        &command(tmp.path()).env("REWIND_STORE", "ftp://x").args(["history", "guestbook"]).output().unwrap(),
+        &["REWIND_STORE", "ftp"],
+    );
+}

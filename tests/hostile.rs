@@ -1,0 +1,240 @@
+//! Hostile and broken inputs: each must fail with exit ≠ 0, nothing on stdout
+//! and a stderr message naming the file and the cause. A guard kills a run
+//! that hangs (a FIFO read would), so a regression fails instead of stalling.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn render_dir(dir: &Path) -> Output {
+    let mut child = command(dir.parent().unwrap())
+        .args(["render", &dir.display().to_string(), "--app", "hostile", "--no-record"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("rewind hung on {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+type Setup = fn(&Path);
+
+fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) {
+    std::fs::write(dir.join(name), content).unwrap();
+}
+
+fn billion_laughs(dir: &Path) {
+    let mut s = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    let mut prev = 'a';
+    for c in 'b'..='j' {
+        s.push_str(&format!(
+            "{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
+        prev = c;
+    }
+    write(dir, "bomb.yaml", s);
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n";
+
+#[test]
+fn hostile_inputs_are_refused_with_a_named_cause() {
+    let cases: Vec<(&str, Setup, &[&str])> = vec![
+        (
+            "syntax error",
+            |d| write(d, "broken.yaml", "apiVersion: v1\nkind: [ConfigMap\nmetadata: {name: x}\n"),
+            &["broken.yaml", "invalid YAML"],
+        ),
+        ("alias bomb", billion_laughs, &["bomb.yaml", "invalid YAML"]),
+        (
+            "object without a name",
+            |d| write(d, "noname.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
+            &["noname.yaml", "document 1", "metadata.name"],
+        ),
+        (
+            "missing kind",
+            |d| write(d, "nokind.yaml", "apiVersion: v1\nmetadata: {name: x}\n"),
+            &["nokind.yaml", "no kind"],
+        ),
+        (
+            "missing apiVersion",
+            |d| write(d, "noapi.yaml", "kind: ConfigMap\nmetadata: {name: x}\n"),
+            &["noapi.yaml", "no apiVersion"],
+        ),
+        (
+            "non-string name",
+            |d| write(d, "num.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 42}\n"),
+            &["num.yaml", "metadata.name must be a string"],
+        ),
+        ("scalar document", |d| write(d, "scalar.yaml", "hello\n"), &["scalar.yaml", "found a string"]),
+        ("list document", |d| write(d, "list.yaml", "- a\n- b\n"), &["list.yaml", "found a list"]),
+        (
+            "deep nesting",
+            |d| write(d, "deep.yaml", format!("{CM}data: {}{}\n", "[".repeat(10_000), "]".repeat(10_000))),
+            &["deep.yaml", "invalid YAML"],
+        ),
+        (
+            "block nesting",
+            |d| {
+                let mut s = String::from(CM);
+                for i in 0..5_000 {
+                    s.push_str(&" ".repeat(i));
+                    s.push_str("k:\n");
+                }
+                write(d, "block.yaml", s)
+            },
+            &["block.yaml", "invalid YAML"],
+        ),
+        (
+            "invalid UTF-8",
+            |d| write(d, "latin1.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n".as_slice()),
+            &["latin1.yaml", "UTF-8"],
+        ),
+        ("NUL byte", |d| write(d, "nul.yaml", "apiVersion: v1\0\nkind: X\n"), &["nul.yaml", "NUL"]),
+        (
+            "tabs as indentation",
+            |d| write(d, "tabs.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n"),
+            &["tabs.yaml", "invalid YAML"],
+        ),
+        (
+            "unterminated quote",
+            |d| write(d, "quote.yaml", "apiVersion: \"v1\nkind: ConfigMap\n"),
+            &["quote.yaml", "invalid YAML"],
+        ),
+        (
+            "duplicate keys",
+            |d| write(d, "dup.yaml", "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata: {name: x}\n"),
+            &["dup.yaml", "invalid YAML"],
+        ),
+        (
+            "name over 253 characters",
+            |d| {
+                write(
+                    d,
+                    "long.yaml",
+                    format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {}}}\n", "a".repeat(254)),
+                )
+            },
+            &["long.yaml", "at most 253"],
+        ),
+        (
+            "object defined twice",
+            |d| {
+                write(d, "a.yaml", CM);
+                write(d, "b.yaml", CM)
+            },
+            &["b.yaml", "defined twice", "a.yaml"],
+        ),
+        (
+            "symlink to /etc/passwd",
+            |d| std::os::unix::fs::symlink("/etc/passwd", d.join("passwd.yaml")).unwrap(),
+            &["passwd.yaml", "outside the source root"],
+        ),
+        (
+            "symlink loop",
+            |d| {
+                std::os::unix::fs::symlink("b.yaml", d.join("a.yaml")).unwrap();
+                std::os::unix::fs::symlink("a.yaml", d.join("b.yaml")).unwrap()
+            },
+            &["a.yaml", "loop"],
+        ),
+        (
+            "directory symlink out of the root",
+            |d| std::os::unix::fs::symlink("/etc", d.join("etc")).unwrap(),
+            &["etc", "outside the source root"],
+        ),
+        (
+            "FIFO in the tree",
+            |d| {
+                let path = d.join("pipe.yaml");
+                let ok = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+                assert!(ok.success());
+            },
+            &["pipe.yaml", "not a regular file"],
+        ),
+        (
+            "200 MB file",
+            |d| std::fs::File::create(d.join("huge.yaml")).unwrap().set_len(200 * 1024 * 1024).unwrap(),
+            &["huge.yaml", "--max-file-bytes"],
+        ),
+        (
+            "100,000 tiny documents",
+            |d| write(d, "many.yaml", "---\na: 1\n".repeat(100_000)),
+            &["many.yaml", "invalid YAML"],
+        ),
+        (
+            "kustomization without a renderer",
+            |d| write(d, "kustomization.yaml", "resources: [a.yaml]\n"),
+            &["kustomization.yaml", "kustomize build"],
+        ),
+        ("bad rewind.yaml", |d| write(d, "rewind.yaml", "hashmode: suffix\n"), &["rewind.yaml", "known keys"]),
+        (
+            "unsupported ${} expression",
+            |d| {
+                write(d, "rewind.yaml", "substitute: true\n");
+                write(d, "x.yaml", format!("{CM}data: {{a: \"${{A#b}}\"}}\n"))
+            },
+            &["x.yaml", "line 4", "not a supported expression"],
+        ),
+    ];
+    assert!(cases.len() >= 25);
+    for (name, setup, needles) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("src");
+        std::fs::create_dir(&dir).unwrap();
+        setup(&dir);
+        let out = render_dir(&dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: expected failure; stderr: {stderr}");
+        assert!(out.stdout.is_empty(), "{name}: stdout must be empty");
+        for n in needles {
+            assert!(stderr.contains(n), "{name}: stderr lacks {n:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn corrupted_and_truncated_releases_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    ok(&rewind(&store, &["render", &root().join("examples/guestbook").display().to_string()]));
+    let file = store.join("guestbook/v1.release");
+    let good = std::fs::read(&file).unwrap();
+
+    let mut flipped = good.clone();
+    let n = flipped.len();
+    flipped[n - 10] ^= 0x55;
+    std::fs::write(&file, &flipped).unwrap();
+    fails(&rewind(&store, &["show", "guestbook", "1"]), &["v1.release", "damaged"]);
+
+    std::fs::write(&file, &good[..good.len() / 2]).unwrap();
+    fails(&rewind(&store, &["rollback", "guestbook", "--to", "1"]), &["v1.release", "damaged"]);
+
+    std::fs::write(&file, b"not a release").unwrap();
+    fails(&rewind(&store, &["history", "guestbook"]), &["v1.release", "bad header"]);
+}
+
+#[test]
+fn limits_can_be_raised_by_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("src");
+    std::fs::create_dir(&dir).unwrap();
+    write(&dir, "cm.yaml", format!("{CM}data: {{big: \"{}\"}}\n", "x".repeat(2048)));
+    let base = ["render", dir.to_str().unwrap(), "--app", "x", "--no-record"];
+    fails(
+        &command(tmp.path()).args(base).args(["--max-file-bytes", "1024"]).output().unwrap(),
+        &["cm.yaml", "--max-file-bytes"],
+    );
+    ok(&command(tmp.path()).args(base).args(["--max-file-bytes", "4096"]).output().unwrap());
+}
