@@ -132,7 +132,11 @@ pub fn canonical_json(v: &Value, out: &mut Vec<u8>) {
 
 fn set_annotation(template: &mut Value, key: &str, value: String) {
     let Some(t) = template.as_object_mut() else { return };
-    let meta = t.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if !t.contains_key("metadata") {
+        // Put a new metadata first, where people expect it.
+        t.shift_insert(0, "metadata".into(), Value::Object(Map::new()));
+    }
+    let meta = t.get_mut("metadata").expect("inserted above");
     if !meta.is_object() {
         *meta = Value::Object(Map::new());
     }
