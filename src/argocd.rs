@@ -6,8 +6,9 @@
 
 use crate::context::{AppConfig, ArgoEnv, validate_app_name};
 use crate::error::{Error, Result};
+use crate::hash::HashMode;
 use crate::manifest::Limits;
-use crate::pipeline::{Job, build, history_max, record_rendered};
+use crate::pipeline::{Job, build, hash_options, history_max, previous_objects, record_rendered};
 use crate::release::SourceInfo;
 use crate::render::{RenderOptions, Source, substitution_active};
 use crate::rollback::{Target, rollback};
@@ -31,6 +32,10 @@ pub struct GenerateOptions {
     pub sets: BTreeMap<String, String>,
     /// Input limits.
     pub limits: Limits,
+    /// `--hash-mode`.
+    pub hash_mode: Option<HashMode>,
+    /// `--keep-config-versions`.
+    pub keep_config_versions: Option<usize>,
 }
 
 /// Provenance of this call.
@@ -82,11 +87,16 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
             limits: opts.limits,
             renderer: config.renderer.clone(),
         },
-        default_namespace: env.app_namespace.clone().or(config.namespace.clone()).unwrap_or_default(),
+        hash: hash_options(
+            opts.hash_mode,
+            opts.keep_config_versions,
+            &config,
+            env.app_namespace.clone().or(config.namespace.clone()).unwrap_or_default(),
+        ),
         history_max,
         source_info: source_info(env),
     };
-    let rendered = build(&job)?;
+    let rendered = build(&job, &previous_objects(Some(store), &job)?)?;
     let recorded = record_rendered(store, &job, &rendered, "generate")?;
     tracing::info!("app {}: revision {}", job.app, recorded.meta().revision);
     Ok(rendered.manifest)

@@ -5,8 +5,9 @@
 use crate::argocd::{GenerateOptions, generate};
 use crate::context::{AppConfig, ArgoEnv, parse_sets, validate_app_name};
 use crate::error::{Error, Result};
+use crate::hash::HashMode;
 use crate::manifest::{Limits, to_json_list};
-use crate::pipeline::{Job, build, history_max, record_rendered};
+use crate::pipeline::{Job, build, hash_options, history_max, previous_objects, record_rendered};
 use crate::release::{Recorded, ReleaseMeta, SourceInfo, Status, mark};
 use crate::render::{RenderOptions, Source, substitution_active};
 use crate::rollback::{Target, resolve, rollback};
@@ -66,6 +67,20 @@ impl LimitArgs {
     }
 }
 
+#[derive(Debug, Args)]
+struct HashArgs {
+    /// annotation (rewind.dev/config-hash on pod templates) or suffix (kustomize-style names).
+    #[arg(long, value_parser = parse_hash_mode)]
+    hash_mode: Option<HashMode>,
+    /// Suffix mode: previous versions of each renamed ConfigMap/Secret to keep (default 3).
+    #[arg(long)]
+    keep_config_versions: Option<usize>,
+}
+
+fn parse_hash_mode(s: &str) -> std::result::Result<HashMode, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Yaml,
@@ -106,6 +121,8 @@ enum Command {
         /// Leave ${VAR} untouched.
         #[arg(long)]
         no_substitute: bool,
+        #[command(flatten)]
+        hash: HashArgs,
     },
     /// Argo CD CMP entry point: render the current directory (or print a rollback target) from the CMP environment.
     #[command(
@@ -118,6 +135,8 @@ enum Command {
         /// Extra variable for ${VAR} substitution (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        #[command(flatten)]
+        hash: HashArgs,
     },
     /// List an app's releases.
     #[command(after_help = "Examples:\n  rewind history guestbook\n  rewind history guestbook -o json")]
@@ -221,7 +240,7 @@ fn open_store(url: &Option<String>) -> Result<Box<dyn Store>> {
 fn run(cli: Cli) -> Result<Vec<u8>> {
     let limits = cli.limits.limits();
     match cli.command {
-        Command::Render { path, app, sets, namespace, output, no_record, no_substitute } => {
+        Command::Render { path, app, sets, namespace, output, no_record, no_substitute, hash } => {
             let (source, dir) = if path == "-" {
                 (Source::Stdin, None)
             } else {
@@ -245,13 +264,18 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 app,
                 source,
                 render: RenderOptions { vars, substitute: active, limits, renderer: config.renderer.clone() },
-                default_namespace: namespace.or(config.namespace.clone()).unwrap_or_default(),
+                hash: hash_options(
+                    hash.hash_mode,
+                    hash.keep_config_versions,
+                    &config,
+                    namespace.or(config.namespace.clone()).unwrap_or_default(),
+                ),
                 history_max: history_max(cli.history_max, None, &config)?,
                 source_info: SourceInfo { path: dir.map(|d| d.display().to_string()), ..SourceInfo::default() },
             };
-            let rendered = build(&job)?;
+            let store = open_store(&cli.store)?;
+            let rendered = build(&job, &previous_objects(Some(store.as_ref()), &job)?)?;
             if !no_record {
-                let store = open_store(&cli.store)?;
                 match record_rendered(store.as_ref(), &job, &rendered, "render")? {
                     Recorded::Created(m) => eprintln!("recorded {} revision {} in {}", m.app, m.revision, store.url()),
                     Recorded::Unchanged(m) => {
@@ -264,14 +288,21 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 Format::Json => Ok(to_json_list(&rendered.objects)?.into_bytes()),
             }
         }
-        Command::Generate { app, sets } => {
+        Command::Generate { app, sets, hash } => {
             let env = ArgoEnv::from_vars(
                 std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
             )?;
             let store = open_store(&cli.store)?;
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
-            let opts = GenerateOptions { app, history_max: cli.history_max, sets: parse_sets(&sets)?, limits };
+            let opts = GenerateOptions {
+                app,
+                history_max: cli.history_max,
+                sets: parse_sets(&sets)?,
+                limits,
+                hash_mode: hash.hash_mode,
+                keep_config_versions: hash.keep_config_versions,
+            };
             generate(&env, &cwd, store.as_ref(), &opts)
         }
         Command::History { app, output } => {

@@ -27,6 +27,10 @@ pub struct AppConfig {
     pub history_max: Option<usize>,
     /// An external renderer whose stdout is the manifest stream.
     pub renderer: Option<RendererConfig>,
+    /// `annotation` (default) or `suffix`.
+    pub hash_mode: Option<crate::hash::HashMode>,
+    /// Suffix mode: previous versions kept per renamed ConfigMap/Secret (default 3).
+    pub keep_config_versions: Option<usize>,
 }
 
 /// An external renderer command, run in the source directory.
@@ -57,7 +61,7 @@ impl AppConfig {
             Error::input(
                 &path,
                 format!(
-                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer",
+                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer, hashMode, keepConfigVersions",
                     e.to_string().lines().next().unwrap_or("")
                 ),
             )

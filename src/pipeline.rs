@@ -3,8 +3,8 @@
 
 use crate::context::AppConfig;
 use crate::error::{Error, Result};
-use crate::hash::annotate;
-use crate::manifest::{Object, to_yaml};
+use crate::hash::{HashMode, HashOptions, apply};
+use crate::manifest::{Limits, Object, parse_stream, to_yaml};
 use crate::release::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, SourceInfo, record};
 use crate::render::{RenderOptions, Source, render};
 use crate::store::Store;
@@ -18,8 +18,8 @@ pub struct Job {
     pub source: Source,
     /// How to render.
     pub render: RenderOptions,
-    /// Namespace objects without one will land in (for reference matching).
-    pub default_namespace: String,
+    /// How config changes reach the pods.
+    pub hash: HashOptions,
     /// Revisions to keep.
     pub history_max: usize,
     /// Provenance recorded with the release.
@@ -35,12 +35,46 @@ pub struct Rendered {
     pub manifest: Vec<u8>,
 }
 
-/// Renders and hashes; no store involved.
-pub fn build(job: &Job) -> Result<Rendered> {
+/// Renders and hashes. `previous` holds earlier releases' objects, newest
+/// first (see [`previous_objects`]); only suffix mode reads them.
+pub fn build(job: &Job, previous: &[Object]) -> Result<Rendered> {
     let mut objects = render(&job.source, &job.render)?;
-    annotate(&mut objects, &job.default_namespace);
+    apply(&mut objects, &job.hash, previous);
     let manifest = to_yaml(&objects)?.into_bytes();
     Ok(Rendered { objects, manifest })
+}
+
+/// The objects of an app's stored releases, newest release first, when the
+/// job's hash mode needs them (suffix mode keeps previous config versions).
+pub fn previous_objects(store: Option<&dyn Store>, job: &Job) -> Result<Vec<Object>> {
+    let Some(store) = store else { return Ok(Vec::new()) };
+    if job.hash.mode != HashMode::Suffix || job.hash.keep_versions == 0 {
+        return Ok(Vec::new());
+    }
+    let unlimited = Limits { max_file_bytes: u64::MAX, max_total_bytes: u64::MAX, ..job.render.limits };
+    let mut objects = Vec::new();
+    for meta in store.list(&job.app)?.iter().rev() {
+        let release = store.get(&job.app, meta.revision)?;
+        let what = format!("{} revision {} (stored)", job.app, meta.revision);
+        let text = std::str::from_utf8(&release.manifest)
+            .map_err(|_| Error::Corrupt(format!("{what}: manifest is not UTF-8")))?;
+        objects.extend(parse_stream(text, &what, &unlimited)?);
+    }
+    Ok(objects)
+}
+
+/// Hash options from flags and `rewind.yaml`.
+pub fn hash_options(
+    mode_flag: Option<HashMode>,
+    keep_flag: Option<usize>,
+    config: &AppConfig,
+    default_namespace: String,
+) -> HashOptions {
+    HashOptions {
+        mode: mode_flag.or(config.hash_mode).unwrap_or_default(),
+        default_namespace,
+        keep_versions: keep_flag.or(config.keep_config_versions).unwrap_or(crate::hash::DEFAULT_KEEP_VERSIONS),
+    }
 }
 
 /// Records a rendered manifest as a `pending` release (deduped by digest).

@@ -178,7 +178,11 @@ fn hostile_inputs_are_refused_with_a_named_cause() {
             |d| write(d, "kustomization.yaml", "resources: [a.yaml]\n"),
             &["kustomization.yaml", "kustomize build"],
         ),
-        ("bad rewind.yaml", |d| write(d, "rewind.yaml", "hashmode: suffix\n"), &["rewind.yaml", "known keys"]),
+        (
+            "bad rewind.yaml",
+            |d| write(d, "rewind.yaml", "hashmode: suffix\n"),
+            &["rewind.yaml", "known keys", "hashMode"],
+        ),
         (
             "unsupported ${} expression",
             |d| {
