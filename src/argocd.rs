@@ -20,6 +20,8 @@ use std::path::Path;
 pub const ROLLBACK_SETTING: &str = "rollback-to";
 /// The Application setting that overrides the history limit.
 pub const HISTORY_MAX_SETTING: &str = "history-max";
+/// The Application setting that chooses the hash mode.
+pub const HASH_MODE_SETTING: &str = "hash-mode";
 
 /// Inputs of one `generate` call besides the environment.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +90,14 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
             renderer: config.renderer.clone(),
         },
         hash: hash_options(
-            opts.hash_mode,
+            match (opts.hash_mode, env.setting(HASH_MODE_SETTING)) {
+                (Some(m), _) => Some(m),
+                (None, Some(s)) => Some(
+                    s.parse()
+                        .map_err(|e: Error| Error::Config(format!("{HASH_MODE_SETTING} / REWIND_HASH_MODE: {e}")))?,
+                ),
+                (None, None) => None,
+            },
             opts.keep_config_versions,
             &config,
             env.app_namespace.clone().or(config.namespace.clone()).unwrap_or_default(),

@@ -205,7 +205,7 @@ impl ArgoEnv {
     /// Whether the Application passes variables of its own (plugin env or
     /// parameters other than rewind's settings), which turns substitution on.
     pub fn has_user_vars(&self) -> bool {
-        const OWN: [&str; 2] = ["rollback-to", "history-max"];
+        const OWN: [&str; 3] = ["rollback-to", "history-max", "hash-mode"];
         self.env.keys().any(|k| !k.starts_with("REWIND_"))
             || self.params.keys().any(|k| !OWN.iter().any(|o| o.to_ascii_uppercase().replace('-', "_") == *k))
             || self.parameters.keys().any(|k| !OWN.contains(&k.as_str()))

@@ -234,3 +234,17 @@ fn sixteen_concurrent_generates_leave_contiguous_revisions() {
     assert!(outs.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(history(&store2, "guestbook").len(), 1);
 }
+
+#[test]
+fn hash_mode_from_the_application() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, store) = (tmp.path().join("app"), tmp.path().join("store"));
+    copy_tree(&root().join("examples/guestbook"), &app);
+    let mut env = GUESTBOOK_ENV.to_vec();
+    env.push(("ARGOCD_APP_PARAMETERS", r#"[{"name":"hash-mode","string":"suffix"}]"#));
+    let out = String::from_utf8(ok(&cmp_generate(&app, &store, &env))).unwrap();
+    assert!(out.contains("name: guestbook-config-") && !out.contains("rewind.dev/config-hash"), "{out}");
+    let mut env = GUESTBOOK_ENV.to_vec();
+    env.push(("ARGOCD_ENV_REWIND_HASH_MODE", "md5"));
+    fails(&cmp_generate(&app, &store, &env), &["REWIND_HASH_MODE", "annotation or suffix"]);
+}

@@ -160,3 +160,17 @@ fn store_url_errors_name_the_setting() {
         &["REWIND_STORE", "ftp"],
     );
 }
+
+#[test]
+fn plugin_configmap_carries_plugin_yaml() {
+    let plugin = std::fs::read_to_string(root().join("plugin.yaml")).unwrap();
+    let cm: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("manifests/plugin-configmap.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(cm["data"]["plugin.yaml"].as_str().unwrap(), plugin, "regenerate manifests/plugin-configmap.yaml");
+    let spec: serde_json::Value = serde_saphyr::from_str(&plugin).unwrap();
+    assert_eq!(spec["kind"], "ConfigManagementPlugin");
+    let params: Vec<&str> =
+        spec["spec"]["parameters"]["static"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params, ["rollback-to", "hash-mode", "history-max"]);
+}
