@@ -1,0 +1,300 @@
+//! HTTP: discovery, the REST paths of namespaced resources, and watch streams
+//! (newline-delimited JSON `{"type", "object"}` events).
+
+use crate::resources::{Resource, discovery, find};
+use crate::selector::Selector;
+use crate::storage::{ApiError, Change, PatchType, Storage};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+pub struct Shared {
+    pub storage: Mutex<Storage>,
+    pub changes: broadcast::Sender<Change>,
+    pub address: String,
+}
+
+fn json_response(code: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn error(e: ApiError) -> Response {
+    json_response(e.code, &e.status())
+}
+
+struct Target {
+    resource: Resource,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+fn route(path: &str) -> Result<Target, ApiError> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match parts.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => {
+            return Err(ApiError {
+                code: 404,
+                reason: "NotFound",
+                message: "the server could not find the requested resource".into(),
+                details: Value::Null,
+            });
+        }
+    };
+    let (namespace, plural, name) = match rest {
+        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None),
+        ["namespaces", ns, plural, name] => (Some(ns.to_string()), *plural, Some(name.to_string())),
+        [plural] => (None, *plural, None),
+        _ => {
+            return Err(ApiError {
+                code: 404,
+                reason: "NotFound",
+                message: "the server could not find the requested resource".into(),
+                details: Value::Null,
+            });
+        }
+    };
+    let resource = find(group, version, plural).ok_or_else(|| ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: format!(
+            "the server could not find the requested resource ({plural}.{version}{}{group})",
+            if group.is_empty() { "" } else { "." }
+        ),
+        details: Value::Null,
+    })?;
+    Ok(Target { resource, namespace, name })
+}
+
+/// Namespaces: every namespace exists (as if created beforehand), so
+/// clients that look one up after a 404 (kubectl does) get an answer.
+fn namespaces(shared: &Shared, method: &Method, path: &str) -> Option<Response> {
+    let rest = path.trim_end_matches('/').strip_prefix("/api/v1/namespaces")?;
+    if *method != Method::GET {
+        return None;
+    }
+    let ns = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+    match rest.strip_prefix('/') {
+        None if rest.is_empty() => {
+            let storage = shared.storage.lock().unwrap();
+            let mut names = storage.namespaces();
+            names.insert("default".into());
+            let items: Vec<Value> = names.iter().map(|n| ns(n)).collect();
+            Some(json_response(
+                200,
+                &json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": storage.resource_version().to_string()}, "items": items}),
+            ))
+        }
+        Some(name) if !name.contains('/') => Some(json_response(200, &ns(name))),
+        _ => None,
+    }
+}
+
+fn selector(q: &HashMap<String, String>, key: &str) -> Result<Selector, ApiError> {
+    Selector::parse(q.get(key).map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}")))
+}
+
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if method == Method::GET
+        && let Some(doc) = discovery(uri.path(), &shared.address)
+    {
+        return json_response(200, &doc);
+    }
+    if let Some(response) = namespaces(&shared, &method, uri.path()) {
+        return response;
+    }
+    let target = match route(uri.path()) {
+        Ok(t) => t,
+        Err(e) => return error(e),
+    };
+    let res = target.resource;
+    let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let parse_body = || -> Result<Value, ApiError> {
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+        if ct.contains("protobuf") || ct.contains("cbor") {
+            // Clients fall back to JSON on 415, as against a server without protobuf.
+            return Err(ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"
+                ),
+                details: Value::Null,
+            });
+        }
+        if ct.contains("yaml") {
+            serde_saphyr::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
+        } else {
+            serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        }
+    };
+    let result = match (&method, &target.namespace, &target.name) {
+        (&Method::GET, ns, None) if watch => return watch_stream(shared, res, ns.clone(), &q),
+        (&Method::GET, ns, None) => (|| {
+            let labels = selector(&q, "labelSelector")?;
+            let fields = selector(&q, "fieldSelector")?;
+            fields.check_fields().map_err(ApiError::bad_request)?;
+            let limit = q.get("limit").and_then(|l| l.parse().ok()).filter(|l: &usize| *l > 0);
+            let storage = shared.storage.lock().unwrap();
+            storage.list(res, ns.as_deref(), &labels, &fields, limit, q.get("continue").map(String::as_str))
+        })()
+        .map(|v| (200, v)),
+        (&Method::GET, Some(ns), Some(name)) => shared.storage.lock().unwrap().get(res, ns, name).map(|v| (200, v)),
+        (&Method::POST, Some(ns), None) => {
+            parse_body().and_then(|obj| write(&shared, |s| s.create(res, ns, obj))).map(|v| (201, v))
+        }
+        (&Method::PUT, Some(ns), Some(name)) => {
+            parse_body().and_then(|obj| write(&shared, |s| s.update(res, ns, name, obj))).map(|v| (200, v))
+        }
+        (&Method::PATCH, Some(ns), Some(name)) => {
+            let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            match PatchType::from_content_type(ct) {
+                None => Err(ApiError {
+                    code: 415,
+                    reason: "UnsupportedMediaType",
+                    message: format!(
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {ct:?})"
+                    ),
+                    details: Value::Null,
+                }),
+                Some(ty) => parse_body()
+                    .and_then(|p| {
+                        write(&shared, |s| s.patch(res, ns, name, ty, &p, q.get("fieldManager").map(String::as_str)))
+                    })
+                    .map(|v| (200, v)),
+            }
+        }
+        (&Method::DELETE, Some(ns), Some(name)) => write(&shared, |s| s.delete(res, ns, name)).map(|v| (200, v)),
+        _ => Err(ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: format!(
+                "the server does not allow this method on the requested resource ({method} {})",
+                uri.path()
+            ),
+            details: Value::Null,
+        }),
+    };
+    match result {
+        Ok((code, v)) => json_response(code, &v),
+        Err(e) => error(e),
+    }
+}
+
+/// Runs a write and publishes the changes it made to watchers, in order.
+fn write(shared: &Shared, f: impl FnOnce(&mut Storage) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
+    let mut storage = shared.storage.lock().unwrap();
+    let before = storage.log.len();
+    let out = f(&mut storage)?;
+    for change in &storage.log[before..] {
+        let _ = shared.changes.send(change.clone());
+    }
+    Ok(out)
+}
+
+fn watch_stream(shared: Arc<Shared>, res: Resource, ns: Option<String>, q: &HashMap<String, String>) -> Response {
+    let (labels, fields) = match (selector(q, "labelSelector"), selector(q, "fieldSelector")) {
+        (Ok(l), Ok(f)) => (l, f),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let since: Option<u64> = q.get("resourceVersion").and_then(|rv| rv.parse().ok()).filter(|rv| *rv > 0);
+    let timeout =
+        std::time::Duration::from_secs(q.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(1800).min(3600));
+    let matches = move |c: &Change| {
+        c.resource == res
+            && ns.as_ref().is_none_or(|n| *n == c.namespace)
+            && labels.matches_labels(&c.object)
+            && fields.matches_fields(&c.object)
+    };
+    let mut rx = shared.changes.subscribe();
+    let (backlog, mut last) = {
+        let storage = shared.storage.lock().unwrap();
+        let last = storage.resource_version();
+        let backlog: Vec<(String, Value)> = match since {
+            // From a resourceVersion: replay what happened after it.
+            Some(rv) => storage
+                .log
+                .iter()
+                .filter(|c| c.rv > rv && matches(c))
+                .map(|c| (c.kind.to_string(), c.object.clone()))
+                .collect(),
+            // Without one: the current state as ADDED events, then changes.
+            None => {
+                let all = Selector::default();
+                let list = storage.list(res, None, &all, &all, None, None).expect("unpaginated list");
+                list["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|item| {
+                        let mut obj = item.clone();
+                        obj["kind"] = json!(res.kind);
+                        obj["apiVersion"] = json!(res.api_version());
+                        let c = Change {
+                            rv: 0,
+                            resource: res,
+                            namespace: obj["metadata"]["namespace"].as_str().unwrap_or("").into(),
+                            kind: "ADDED",
+                            object: obj,
+                        };
+                        matches(&c).then(|| ("ADDED".to_string(), c.object))
+                    })
+                    .collect()
+            }
+        };
+        (backlog, last)
+    };
+    let (tx, out) = futures::channel::mpsc::unbounded::<Result<Bytes, std::convert::Infallible>>();
+    tokio::spawn(async move {
+        let line = |ty: &str, obj: &Value| Ok(Bytes::from(format!("{}\n", json!({"type": ty, "object": obj}))));
+        for (ty, obj) in backlog {
+            if tx.unbounded_send(line(&ty, &obj)).is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(c)) if c.rv > last => {
+                    last = c.rv;
+                    if matches(&c) && tx.unbounded_send(line(c.kind, &c.object)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    let e = ApiError {
+                        code: 410,
+                        reason: "Expired",
+                        message: "too old resource version".into(),
+                        details: Value::Null,
+                    };
+                    let _ = tx.unbounded_send(line("ERROR", &e.status()));
+                    return;
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return,
+            }
+        }
+    });
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(out))
+        .expect("valid response")
+}
