@@ -4,8 +4,10 @@
 //! create-if-absent.
 
 mod file;
+mod kubernetes;
 
 pub use file::FileStore;
+pub use kubernetes::{CHUNK_BYTES, KubernetesStore, RELEASE_TYPE, app_key, app_label};
 
 use crate::error::{Error, Result};
 use crate::release::{Release, ReleaseMeta, Status};
@@ -26,6 +28,11 @@ pub trait Store: Send + Sync {
     fn set_status(&self, app: &str, revision: u64, status: Status) -> Result<()>;
     /// Deletes a release; [`Error::NotFound`] if it is not there.
     fn delete(&self, app: &str, revision: u64) -> Result<()>;
+    /// Tells people that a store operation failed, where the backend has a
+    /// place for it (Kubernetes: a Warning Event). Best effort.
+    fn report_failure(&self, _app: &str, _reason: &str, _message: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The embedded default: a file store under the user's state directory
@@ -39,8 +46,11 @@ pub fn default_url() -> String {
     format!("file://{}", base.join("rewind").display())
 }
 
-/// Opens the store a URL names: `file:///path` (others come with their backends).
+/// Opens the store a URL names: `file:///path` or `kubernetes://NAMESPACE`.
 pub fn open(url: &str) -> Result<Box<dyn Store>> {
+    if let Some(namespace) = url.strip_prefix("kubernetes://") {
+        return Ok(Box::new(KubernetesStore::open(namespace)?));
+    }
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             return Err(Error::Config(format!("--store {url:?}: give a directory, e.g. file:///var/lib/rewind")));
@@ -49,6 +59,6 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
     }
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     Err(Error::Config(format!(
-        "--store / REWIND_STORE {url:?}: the {scheme:?} store is not available in this build; use file:///path"
+        "--store / REWIND_STORE {url:?}: the {scheme:?} store is not available in this build; use file:///path or kubernetes://NAMESPACE"
     )))
 }

@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the real `rewind` binary.
 #![allow(dead_code)]
 
+pub mod apiserver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

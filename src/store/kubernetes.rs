@@ -1,0 +1,452 @@
+//! `kubernetes://NAMESPACE`: one Secret per release, as Helm does, readable
+//! with `kubectl get secrets -l rewind.dev/app=APP`.
+//!
+//! The index Secret `rewind.<app>.v<N>` (type `rewind.dev/release.v1`) holds
+//! the record (`release.json`) and, when it fits, the zstd payload
+//! (`manifest.zst`) as raw bytes in `data`: no base64 layer of our own, so
+//! nearly all of the 1 MiB Secret limit carries payload. Larger payloads go to
+//! immutable chunk Secrets, written *before* the index, so a crash leaves
+//! either no release (and orphan chunks that prune removes) or a complete one.
+//! Creating the index is the create-if-absent that claims a revision; status
+//! changes carry `resourceVersion` and retry on 409 Conflict.
+
+use super::Store;
+use crate::context::validate_app_name;
+use crate::error::{Error, Result};
+use crate::release::{Release, ReleaseMeta, Status, compress, decompress};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Event, ObjectReference, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Secret type of release index Secrets.
+pub const RELEASE_TYPE: &str = "rewind.dev/release.v1";
+/// Secret type of payload chunks.
+pub const CHUNK_TYPE: &str = "rewind.dev/release-chunk.v1";
+/// Payload bytes per Secret: the API allows 1,048,576 bytes of data; the rest is headroom for the record.
+pub const CHUNK_BYTES: usize = 1_000_000;
+const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// A release store in Kubernetes Secrets of one namespace.
+pub struct KubernetesStore {
+    namespace: String,
+    secrets: Api<Secret>,
+    events: Api<Event>,
+    runtime: tokio::runtime::Runtime,
+    server: String,
+}
+
+/// A Secret-name-safe key for an app: the name itself when it is a valid
+/// DNS label, else a sanitised prefix plus a stable hash (never rejected).
+pub fn app_key(app: &str) -> String {
+    let valid = app.len() <= 180
+        && app.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && app.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && app.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    if valid { app.to_string() } else { hashed(app, 160, |c| c.is_ascii_alphanumeric(), true) }
+}
+
+/// A label-value-safe form of an app name (at most 63 characters).
+pub fn app_label(app: &str) -> String {
+    let valid = app.len() <= 63
+        && app.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && app.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && app.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    if valid { app.to_string() } else { hashed(app, 54, |c| c.is_ascii_alphanumeric() || "-_.".contains(c), false) }
+}
+
+fn hashed(app: &str, max: usize, keep: fn(char) -> bool, lower: bool) -> String {
+    let hash = &hex::encode(Sha256::digest(app.as_bytes()))[..8];
+    let mut base: String = app.chars().map(|c| if keep(c) { c } else { '-' }).collect();
+    if lower {
+        base = base.to_ascii_lowercase();
+    }
+    base.truncate(max);
+    let base = base.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if base.is_empty() { format!("app-{hash}") } else { format!("{base}-{hash}") }
+}
+
+fn release_name(app: &str, revision: u64) -> String {
+    format!("rewind.{}.v{revision}", app_key(app))
+}
+
+fn write_id() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    hex::encode(&Sha256::digest(format!("{nanos}.{}", std::process::id()).as_bytes())[..4])
+}
+
+impl KubernetesStore {
+    /// Opens `kubernetes://NAMESPACE[?kubeconfig=PATH][&context=NAME]`.
+    /// Without a kubeconfig parameter, connects with the in-cluster service
+    /// account or the kubeconfig (`KUBECONFIG`, `~/.kube/config`), whichever
+    /// `kube` finds.
+    pub fn open(url_rest: &str) -> Result<KubernetesStore> {
+        let (namespace, query) = url_rest.split_once('?').unwrap_or((url_rest, ""));
+        let (mut kubeconfig, mut context) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("kubeconfig", v)) => kubeconfig = Some(v.to_string()),
+                Some(("context", v)) => context = Some(v.to_string()),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "--store kubernetes://{url_rest}: unknown parameter {pair:?}; use kubeconfig=PATH and context=NAME"
+                    )));
+                }
+            }
+        }
+        Self::connect(namespace.trim_end_matches('/'), kubeconfig, context)
+    }
+
+    /// Connects to `namespace`, with an explicit kubeconfig file and context if given.
+    pub fn connect(namespace: &str, kubeconfig: Option<String>, context: Option<String>) -> Result<KubernetesStore> {
+        if namespace.is_empty() || namespace.contains('/') {
+            return Err(Error::Config(format!("--store kubernetes://{namespace}: name one namespace, e.g. kubernetes://argocd")));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Store(format!("cannot start the Kubernetes client runtime: {e}")))?;
+        let (client, server) = runtime.block_on(async {
+            let mut config = match kubeconfig {
+                Some(path) => {
+                    let file = kube::config::Kubeconfig::read_from(&path)
+                        .map_err(|e| Error::Store(format!("kubeconfig {path}: {e}")))?;
+                    let options = kube::config::KubeConfigOptions { context, ..Default::default() };
+                    kube::Config::from_custom_kubeconfig(file, &options)
+                        .await
+                        .map_err(|e| Error::Store(format!("kubeconfig {path}: {e}")))?
+                }
+                None => kube::Config::infer().await.map_err(|e| {
+                    Error::Store(format!(
+                        "no Kubernetes credentials ({e}); run in a pod with a service-account token, or set KUBECONFIG"
+                    ))
+                })?,
+            };
+            config.connect_timeout = Some(Duration::from_secs(5));
+            config.read_timeout = Some(Duration::from_secs(20));
+            config.write_timeout = Some(Duration::from_secs(20));
+            let server = config.cluster_url.to_string();
+            let client = kube::Client::try_from(config).map_err(|e| Error::Store(format!("cannot build a Kubernetes client: {e}")))?;
+            Ok::<_, Error>((client, server))
+        })?;
+        Ok(KubernetesStore {
+            namespace: namespace.to_string(),
+            secrets: Api::namespaced(client.clone(), namespace),
+            events: Api::namespaced(client, namespace),
+            runtime,
+            server,
+        })
+    }
+
+    fn api_error(&self, e: kube::Error, what: &str, app: &str, revision: u64) -> Error {
+        match e {
+            kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists" => Error::AlreadyExists { app: app.into(), revision },
+            kube::Error::Api(s) if s.code == 404 => Error::NotFound { app: app.into(), revision },
+            kube::Error::Api(s) if s.code == 403 => Error::Store(format!(
+                "{what}: forbidden: {}; grant get/list/create/update/patch/delete on secrets in namespace {} (see manifests/argocd), or raise its ResourceQuota",
+                s.message, self.namespace
+            )),
+            kube::Error::Api(s) => Error::Store(format!("{what}: {} ({} {})", s.message, s.code, s.reason)),
+            other => Error::Store(format!("{what}: cannot reach the Kubernetes API at {} ({other})", self.server)),
+        }
+    }
+
+    fn selector(app: &str, role: &str) -> String {
+        format!("app.kubernetes.io/managed-by=rewind,rewind.dev/role={role},rewind.dev/app={}", app_label(app))
+    }
+
+    async fn list_secrets(&self, selector: &str, app: &str) -> Result<Vec<Secret>> {
+        let mut out = Vec::new();
+        let mut params = ListParams::default().labels(selector).limit(250);
+        loop {
+            let page = self.secrets.list(&params).await.map_err(|e| self.api_error(e, "listing releases", app, 0))?;
+            out.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn labels(app: &str, revision: u64, role: &str, status: Option<Status>) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::from([
+            ("app.kubernetes.io/managed-by".to_string(), "rewind".to_string()),
+            ("rewind.dev/app".to_string(), app_label(app)),
+            ("rewind.dev/revision".to_string(), revision.to_string()),
+            ("rewind.dev/role".to_string(), role.to_string()),
+        ]);
+        if let Some(s) = status {
+            labels.insert("rewind.dev/status".into(), s.as_str().into());
+        }
+        labels
+    }
+
+    fn annotations(meta: &ReleaseMeta) -> BTreeMap<String, String> {
+        let mut a = BTreeMap::from([
+            ("rewind.dev/app-name".to_string(), meta.app.clone()),
+            ("rewind.dev/digest".to_string(), meta.digest.clone()),
+            ("rewind.dev/created".to_string(), meta.created.clone()),
+            ("rewind.dev/description".to_string(), meta.description.clone()),
+        ]);
+        if let Some(rev) = &meta.source.revision {
+            a.insert("rewind.dev/git-revision".into(), rev.clone());
+        }
+        if let Some(of) = meta.rollback_of {
+            a.insert("rewind.dev/rollback-of".into(), of.to_string());
+        }
+        a
+    }
+
+    fn meta_of(secret: &Secret) -> Result<ReleaseMeta> {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let json = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("release.json"))
+            .ok_or_else(|| Error::Corrupt(format!("Secret {name}: no release.json; the stored release is damaged")))?;
+        serde_json::from_slice(&json.0).map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable release.json ({e})")))
+    }
+
+    async fn get_async(&self, app: &str, revision: u64) -> Result<Release> {
+        let name = release_name(app, revision);
+        let secret = self.secrets.get(&name).await.map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
+        let meta = Self::meta_of(&secret)?;
+        if meta.app != app || meta.revision != revision {
+            return Err(Error::NotFound { app: app.into(), revision });
+        }
+        let data = secret.data.unwrap_or_default();
+        let compressed = match (data.get("manifest.zst"), data.get("chunks")) {
+            (Some(bytes), _) => bytes.0.clone(),
+            (None, Some(list)) => {
+                let names: Vec<String> =
+                    serde_json::from_slice(&list.0).map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable chunk list ({e})")))?;
+                let mut all = Vec::new();
+                for (i, chunk) in names.iter().enumerate() {
+                    let part = match self.secrets.get_opt(chunk).await {
+                        Ok(Some(s)) => s,
+                        Ok(None) => {
+                            return Err(Error::Corrupt(format!(
+                                "Secret {name}: chunk {i} ({chunk}) is missing; the stored release is damaged"
+                            )));
+                        }
+                        Err(e) => return Err(self.api_error(e, &format!("reading Secret {chunk}"), app, revision)),
+                    };
+                    let bytes = part.data.and_then(|mut d| d.remove("chunk")).ok_or_else(|| {
+                        Error::Corrupt(format!("Secret {chunk}: no chunk data; the stored release is damaged"))
+                    })?;
+                    all.extend(bytes.0);
+                }
+                all
+            }
+            (None, None) => return Err(Error::Corrupt(format!("Secret {name}: no payload; the stored release is damaged"))),
+        };
+        let manifest = decompress(&compressed, meta.size, &meta.digest, &format!("Secret {}/{name}", self.namespace))?;
+        Ok(Release { meta, manifest })
+    }
+
+    async fn create_async(&self, release: &Release) -> Result<()> {
+        let meta = &release.meta;
+        let (app, revision) = (meta.app.as_str(), meta.revision);
+        let name = release_name(app, revision);
+        let compressed = compress(&release.manifest);
+        let record = serde_json::to_vec(meta).expect("release record serializes");
+        let mut data = BTreeMap::from([("release.json".to_string(), ByteString(record.clone()))]);
+        let mut chunk_names = Vec::new();
+        if compressed.len() + record.len() <= CHUNK_BYTES {
+            data.insert("manifest.zst".into(), ByteString(compressed));
+        } else {
+            let write = write_id();
+            for (i, part) in compressed.chunks(CHUNK_BYTES).enumerate() {
+                let chunk_name = format!("{name}.{write}.c{i}");
+                let chunk = Secret {
+                    metadata: ObjectMeta {
+                        name: Some(chunk_name.clone()),
+                        labels: Some(Self::labels(app, revision, "chunk", None)),
+                        annotations: Some(BTreeMap::from([("rewind.dev/app-name".to_string(), app.to_string())])),
+                        ..ObjectMeta::default()
+                    },
+                    type_: Some(CHUNK_TYPE.into()),
+                    immutable: Some(true),
+                    data: Some(BTreeMap::from([("chunk".to_string(), ByteString(part.to_vec()))])),
+                    ..Secret::default()
+                };
+                if let Err(e) = self.secrets.create(&PostParams::default(), &chunk).await {
+                    self.delete_names(&chunk_names).await;
+                    return Err(self.api_error(e, &format!("writing Secret {chunk_name}"), app, revision));
+                }
+                chunk_names.push(chunk_name);
+            }
+            data.insert("chunks".into(), ByteString(serde_json::to_vec(&chunk_names).expect("names serialize")));
+        }
+        let index = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(Self::labels(app, revision, "release", Some(meta.status))),
+                annotations: Some(Self::annotations(meta)),
+                ..ObjectMeta::default()
+            },
+            type_: Some(RELEASE_TYPE.into()),
+            data: Some(data),
+            ..Secret::default()
+        };
+        let created = match self.secrets.create(&PostParams::default(), &index).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.delete_names(&chunk_names).await;
+                return Err(self.api_error(e, &format!("writing Secret {name}"), app, revision));
+            }
+        };
+        // Let the cluster's garbage collector remove chunks with their index.
+        if let Some(uid) = created.metadata.uid {
+            let owner = OwnerReference {
+                api_version: "v1".into(),
+                kind: "Secret".into(),
+                name: name.clone(),
+                uid,
+                block_owner_deletion: Some(true),
+                controller: Some(false),
+            };
+            let patch = serde_json::json!({"metadata": {"ownerReferences": [owner]}});
+            for chunk in &chunk_names {
+                if let Err(e) = self.secrets.patch(chunk, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                    tracing::warn!("could not set the owner of chunk Secret {chunk}: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_names(&self, names: &[String]) {
+        for n in names {
+            let _ = self.secrets.delete(n, &DeleteParams::default()).await;
+        }
+    }
+
+    async fn set_status_async(&self, app: &str, revision: u64, status: Status) -> Result<()> {
+        let name = release_name(app, revision);
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let mut secret = self.secrets.get(&name).await.map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
+            let mut meta = Self::meta_of(&secret)?;
+            if meta.status == status {
+                return Ok(());
+            }
+            meta.status = status;
+            secret.data.get_or_insert_with(BTreeMap::new).insert("release.json".into(), ByteString(serde_json::to_vec(&meta).expect("serializes")));
+            secret.metadata.labels.get_or_insert_with(BTreeMap::new).insert("rewind.dev/status".into(), status.as_str().into());
+            // `secret` carries the resourceVersion it was read at: a concurrent
+            // writer makes this a 409 Conflict, and we read again.
+            match self.secrets.replace(&name, &PostParams::default(), &secret).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => return Err(self.api_error(e, &format!("updating Secret {name}"), app, revision)),
+            }
+        }
+        Err(Error::Store(format!("updating Secret {name}: still conflicting after {MAX_CONFLICT_RETRIES} attempts")))
+    }
+
+    async fn delete_async(&self, app: &str, revision: u64) -> Result<()> {
+        let name = release_name(app, revision);
+        self.secrets.delete(&name, &DeleteParams::default()).await.map_err(|e| self.api_error(e, &format!("deleting Secret {name}"), app, revision))?;
+        // Chunks of this revision, including orphans of an interrupted write.
+        let selector = format!("{},rewind.dev/revision={revision}", Self::selector(app, "chunk"));
+        for chunk in self.list_secrets(&selector, app).await? {
+            if let Some(n) = chunk.metadata.name {
+                let _ = self.secrets.delete(&n, &DeleteParams::default()).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn event_async(&self, app: &str, reason: &str, message: &str) -> Result<()> {
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+        let event = Event {
+            metadata: ObjectMeta { generate_name: Some(format!("rewind.{}.", app_key(app))), ..ObjectMeta::default() },
+            involved_object: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                name: Some(format!("rewind.{}", app_key(app))),
+                namespace: Some(self.namespace.clone()),
+                ..ObjectReference::default()
+            },
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            type_: Some("Warning".into()),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            count: Some(1),
+            source: Some(k8s_openapi::api::core::v1::EventSource { component: Some("rewind".into()), host: None }),
+            reporting_component: Some("rewind".into()),
+            ..Event::default()
+        };
+        self.events.create(&PostParams::default(), &event).await.map_err(|e| self.api_error(e, "creating an Event", app, 0))?;
+        Ok(())
+    }
+}
+
+impl Store for KubernetesStore {
+    fn url(&self) -> String {
+        format!("kubernetes://{}", self.namespace)
+    }
+
+    fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>> {
+        validate_app_name(app)?;
+        self.runtime.block_on(async {
+            let mut metas = Vec::new();
+            for secret in self.list_secrets(&Self::selector(app, "release"), app).await? {
+                let meta = Self::meta_of(&secret)?;
+                // Label values are shortened for long names: check the exact app.
+                if meta.app == app {
+                    metas.push(meta);
+                }
+            }
+            metas.sort_by_key(|m| m.revision);
+            Ok(metas)
+        })
+    }
+
+    fn get(&self, app: &str, revision: u64) -> Result<Release> {
+        validate_app_name(app)?;
+        self.runtime.block_on(self.get_async(app, revision))
+    }
+
+    fn create(&self, release: &Release) -> Result<()> {
+        validate_app_name(&release.meta.app)?;
+        self.runtime.block_on(self.create_async(release))
+    }
+
+    fn set_status(&self, app: &str, revision: u64, status: Status) -> Result<()> {
+        validate_app_name(app)?;
+        self.runtime.block_on(self.set_status_async(app, revision, status))
+    }
+
+    fn delete(&self, app: &str, revision: u64) -> Result<()> {
+        validate_app_name(app)?;
+        self.runtime.block_on(self.delete_async(app, revision))
+    }
+
+    fn report_failure(&self, app: &str, reason: &str, message: &str) -> Result<()> {
+        self.runtime.block_on(self.event_async(app, reason, message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_always_valid() {
+        assert_eq!(release_name("guestbook", 3), "rewind.guestbook.v3");
+        let odd = app_key("team-a_Guest.Book");
+        assert!(odd.starts_with("team-a-guest-book-") && odd.len() == "team-a-guest-book-".len() + 8, "{odd}");
+        assert_ne!(app_key("a_b"), app_key("a.b"), "different apps never share a key");
+        let long = "x".repeat(300);
+        assert!(release_name(&long, 12345).len() <= 253);
+        assert_eq!(app_label("team-a_guestbook"), "team-a_guestbook");
+        assert!(app_label(&long).len() <= 63);
+        assert_eq!(app_key("___"), format!("app-{}", &hex::encode(Sha256::digest(b"___"))[..8]));
+    }
+}
