@@ -23,6 +23,32 @@ pub const HISTORY_MAX_SETTING: &str = "history-max";
 /// The Application setting that chooses the hash mode.
 pub const HASH_MODE_SETTING: &str = "hash-mode";
 
+/// What `generate` does when the release store fails (not for rollbacks,
+/// which cannot print anything without the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreErrorPolicy {
+    /// Exit non-zero with nothing on stdout: Argo CD shows the error.
+    #[default]
+    Fail,
+    /// Print the manifest anyway, log a warning and emit a
+    /// `RollbackStoreFailed` Event (best effort): deploys go on, unrecorded.
+    Warn,
+}
+
+impl std::str::FromStr for StoreErrorPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fail" => Ok(StoreErrorPolicy::Fail),
+            "warn" => Ok(StoreErrorPolicy::Warn),
+            _ => Err(Error::Config(format!("--on-store-error / REWIND_ON_STORE_ERROR {s:?}: use fail or warn"))),
+        }
+    }
+}
+
+/// Event reason when a release could not be recorded.
+pub const STORE_FAILED_REASON: &str = "RollbackStoreFailed";
+
 /// Inputs of one `generate` call besides the environment.
 #[derive(Debug, Clone, Default)]
 pub struct GenerateOptions {
@@ -38,6 +64,8 @@ pub struct GenerateOptions {
     pub hash_mode: Option<HashMode>,
     /// `--keep-config-versions`.
     pub keep_config_versions: Option<usize>,
+    /// `--on-store-error`.
+    pub on_store_error: StoreErrorPolicy,
 }
 
 /// Provenance of this call.
@@ -52,7 +80,8 @@ pub fn source_info(env: &ArgoEnv) -> SourceInfo {
 }
 
 /// Runs the CMP `generate` step in `dir`; returns the bytes to print.
-pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOptions) -> Result<Vec<u8>> {
+/// `store` is the opened store, or why it could not be opened.
+pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &GenerateOptions) -> Result<Vec<u8>> {
     let config = AppConfig::load(dir)?;
     let app = opts.app.clone().or_else(|| env.app_name.clone()).ok_or_else(|| {
         Error::Config(
@@ -67,7 +96,7 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
     if let Some(raw) = env.setting(ROLLBACK_SETTING) {
         let target: Target =
             raw.parse().map_err(|e: Error| Error::Config(format!("{ROLLBACK_SETTING} / REWIND_ROLLBACK_TO: {e}")))?;
-        let outcome = rollback(store, &app, target, source_info(env), history_max)?;
+        let outcome = rollback(store?, &app, target, source_info(env), history_max)?;
         tracing::info!(
             "app {app}: rollback to revision {} -> revision {}",
             outcome.target.meta.revision,
@@ -105,8 +134,47 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: &dyn Store, opts: &GenerateOpt
         history_max,
         source_info: source_info(env),
     };
-    let rendered = build(&job, &previous_objects(Some(store), &job)?)?;
-    let recorded = record_rendered(store, &job, &rendered, "generate")?;
-    tracing::info!("app {}: revision {}", job.app, recorded.meta().revision);
-    Ok(rendered.manifest)
+    let (store, store_error) = match store {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e)),
+    };
+    let previous = match store.map(|s| previous_objects(Some(s), &job)) {
+        Some(Ok(objects)) => objects,
+        Some(Err(e)) => return store_failed(&job.app, store, e, opts, None),
+        None => Vec::new(),
+    };
+    let rendered = build(&job, &previous)?;
+    let result = match (store, store_error) {
+        (Some(s), _) => record_rendered(s, &job, &rendered, "generate"),
+        (None, Some(e)) => Err(e),
+        (None, None) => unreachable!("a store or its error"),
+    };
+    match result {
+        Ok(recorded) => {
+            tracing::info!("app {}: revision {}", job.app, recorded.meta().revision);
+            Ok(rendered.manifest)
+        }
+        Err(e) => store_failed(&job.app, store, e, opts, Some(rendered.manifest)),
+    }
+}
+
+/// Applies the store failure policy: fail, or warn and print the manifest.
+fn store_failed(
+    app: &str,
+    store: Option<&dyn Store>,
+    e: Error,
+    opts: &GenerateOptions,
+    manifest: Option<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let Some(manifest) = manifest.filter(|_| opts.on_store_error == StoreErrorPolicy::Warn) else {
+        return Err(e);
+    };
+    let message = format!("release of app {app} not recorded: {e}");
+    tracing::warn!("{message} (--on-store-error=warn: printing the manifest anyway)");
+    if let Some(store) = store
+        && let Err(event_error) = store.report_failure(app, STORE_FAILED_REASON, &message)
+    {
+        tracing::warn!("could not emit a {STORE_FAILED_REASON} Event: {event_error}");
+    }
+    Ok(manifest)
 }

@@ -2,7 +2,7 @@
 //! its whole output in memory and prints it only on success, so a failure
 //! prints nothing on stdout (Argo CD would read empty output as "no resources").
 
-use crate::argocd::{GenerateOptions, generate};
+use crate::argocd::{GenerateOptions, StoreErrorPolicy, generate};
 use crate::context::{AppConfig, ArgoEnv, parse_sets, validate_app_name};
 use crate::error::{Error, Result};
 use crate::hash::HashMode;
@@ -77,6 +77,10 @@ struct HashArgs {
     keep_config_versions: Option<usize>,
 }
 
+fn parse_policy(s: &str) -> std::result::Result<StoreErrorPolicy, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
 fn parse_hash_mode(s: &str) -> std::result::Result<HashMode, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -137,6 +141,9 @@ enum Command {
         sets: Vec<String>,
         #[command(flatten)]
         hash: HashArgs,
+        /// When the release store fails: fail (exit non-zero, print nothing) or warn (print the manifest, emit a RollbackStoreFailed Event).
+        #[arg(long, env = "REWIND_ON_STORE_ERROR", default_value = "fail", value_parser = parse_policy)]
+        on_store_error: StoreErrorPolicy,
     },
     /// List an app's releases.
     #[command(after_help = "Examples:\n  rewind history guestbook\n  rewind history guestbook -o json")]
@@ -288,11 +295,11 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 Format::Json => Ok(to_json_list(&rendered.objects)?.into_bytes()),
             }
         }
-        Command::Generate { app, sets, hash } => {
+        Command::Generate { app, sets, hash, on_store_error } => {
             let env = ArgoEnv::from_vars(
                 std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
             )?;
-            let store = open_store(&cli.store)?;
+            let opened = open_store(&cli.store);
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
             let opts = GenerateOptions {
@@ -302,8 +309,18 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 limits,
                 hash_mode: hash.hash_mode,
                 keep_config_versions: hash.keep_config_versions,
+                on_store_error,
             };
-            generate(&env, &cwd, store.as_ref(), &opts)
+            let (store, open_error) = match opened {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            };
+            let store = match (&store, open_error) {
+                (Some(s), _) => Ok(s.as_ref()),
+                (None, Some(e)) => Err(e),
+                (None, None) => unreachable!("a store or its error"),
+            };
+            generate(&env, &cwd, store, &opts)
         }
         Command::History { app, output } => {
             validate_app_name(&app)?;

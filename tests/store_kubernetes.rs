@@ -14,8 +14,9 @@ fn kubernetes_store_conformance() {
     let counter = std::sync::atomic::AtomicUsize::new(0);
     store_conformance::run_all(&|| {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Arc::new(KubernetesStore::open(&format!("conformance-{n}?kubeconfig={}", server.kubeconfig().display())).unwrap())
-            as Arc<dyn Store>
+        Arc::new(
+            KubernetesStore::open(&format!("conformance-{n}?kubeconfig={}", server.kubeconfig().display())).unwrap(),
+        ) as Arc<dyn Store>
     });
 }
 

@@ -103,7 +103,9 @@ impl KubernetesStore {
     /// Connects to `namespace`, with an explicit kubeconfig file and context if given.
     pub fn connect(namespace: &str, kubeconfig: Option<String>, context: Option<String>) -> Result<KubernetesStore> {
         if namespace.is_empty() || namespace.contains('/') {
-            return Err(Error::Config(format!("--store kubernetes://{namespace}: name one namespace, e.g. kubernetes://argocd")));
+            return Err(Error::Config(format!(
+                "--store kubernetes://{namespace}: name one namespace, e.g. kubernetes://argocd"
+            )));
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -130,7 +132,8 @@ impl KubernetesStore {
             config.read_timeout = Some(Duration::from_secs(20));
             config.write_timeout = Some(Duration::from_secs(20));
             let server = config.cluster_url.to_string();
-            let client = kube::Client::try_from(config).map_err(|e| Error::Store(format!("cannot build a Kubernetes client: {e}")))?;
+            let client = kube::Client::try_from(config)
+                .map_err(|e| Error::Store(format!("cannot build a Kubernetes client: {e}")))?;
             Ok::<_, Error>((client, server))
         })?;
         Ok(KubernetesStore {
@@ -144,7 +147,9 @@ impl KubernetesStore {
 
     fn api_error(&self, e: kube::Error, what: &str, app: &str, revision: u64) -> Error {
         match e {
-            kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists" => Error::AlreadyExists { app: app.into(), revision },
+            kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists" => {
+                Error::AlreadyExists { app: app.into(), revision }
+            }
             kube::Error::Api(s) if s.code == 404 => Error::NotFound { app: app.into(), revision },
             kube::Error::Api(s) if s.code == 403 => Error::Store(format!(
                 "{what}: forbidden: {}; grant get/list/create/update/patch/delete on secrets in namespace {} (see manifests/argocd), or raise its ResourceQuota",
@@ -203,17 +208,21 @@ impl KubernetesStore {
 
     fn meta_of(secret: &Secret) -> Result<ReleaseMeta> {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        let json = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get("release.json"))
-            .ok_or_else(|| Error::Corrupt(format!("Secret {name}: no release.json; the stored release is damaged")))?;
-        serde_json::from_slice(&json.0).map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable release.json ({e})")))
+        let json =
+            secret.data.as_ref().and_then(|d| d.get("release.json")).ok_or_else(|| {
+                Error::Corrupt(format!("Secret {name}: no release.json; the stored release is damaged"))
+            })?;
+        serde_json::from_slice(&json.0)
+            .map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable release.json ({e})")))
     }
 
     async fn get_async(&self, app: &str, revision: u64) -> Result<Release> {
         let name = release_name(app, revision);
-        let secret = self.secrets.get(&name).await.map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
+        let secret = self
+            .secrets
+            .get(&name)
+            .await
+            .map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
         let meta = Self::meta_of(&secret)?;
         if meta.app != app || meta.revision != revision {
             return Err(Error::NotFound { app: app.into(), revision });
@@ -222,8 +231,8 @@ impl KubernetesStore {
         let compressed = match (data.get("manifest.zst"), data.get("chunks")) {
             (Some(bytes), _) => bytes.0.clone(),
             (None, Some(list)) => {
-                let names: Vec<String> =
-                    serde_json::from_slice(&list.0).map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable chunk list ({e})")))?;
+                let names: Vec<String> = serde_json::from_slice(&list.0)
+                    .map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable chunk list ({e})")))?;
                 let mut all = Vec::new();
                 for (i, chunk) in names.iter().enumerate() {
                     let part = match self.secrets.get_opt(chunk).await {
@@ -242,7 +251,9 @@ impl KubernetesStore {
                 }
                 all
             }
-            (None, None) => return Err(Error::Corrupt(format!("Secret {name}: no payload; the stored release is damaged"))),
+            (None, None) => {
+                return Err(Error::Corrupt(format!("Secret {name}: no payload; the stored release is damaged")));
+            }
         };
         let manifest = decompress(&compressed, meta.size, &meta.digest, &format!("Secret {}/{name}", self.namespace))?;
         Ok(Release { meta, manifest })
@@ -329,14 +340,25 @@ impl KubernetesStore {
     async fn set_status_async(&self, app: &str, revision: u64, status: Status) -> Result<()> {
         let name = release_name(app, revision);
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let mut secret = self.secrets.get(&name).await.map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
+            let mut secret = self
+                .secrets
+                .get(&name)
+                .await
+                .map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
             let mut meta = Self::meta_of(&secret)?;
             if meta.status == status {
                 return Ok(());
             }
             meta.status = status;
-            secret.data.get_or_insert_with(BTreeMap::new).insert("release.json".into(), ByteString(serde_json::to_vec(&meta).expect("serializes")));
-            secret.metadata.labels.get_or_insert_with(BTreeMap::new).insert("rewind.dev/status".into(), status.as_str().into());
+            secret
+                .data
+                .get_or_insert_with(BTreeMap::new)
+                .insert("release.json".into(), ByteString(serde_json::to_vec(&meta).expect("serializes")));
+            secret
+                .metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert("rewind.dev/status".into(), status.as_str().into());
             // `secret` carries the resourceVersion it was read at: a concurrent
             // writer makes this a 409 Conflict, and we read again.
             match self.secrets.replace(&name, &PostParams::default(), &secret).await {
@@ -350,7 +372,10 @@ impl KubernetesStore {
 
     async fn delete_async(&self, app: &str, revision: u64) -> Result<()> {
         let name = release_name(app, revision);
-        self.secrets.delete(&name, &DeleteParams::default()).await.map_err(|e| self.api_error(e, &format!("deleting Secret {name}"), app, revision))?;
+        self.secrets
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|e| self.api_error(e, &format!("deleting Secret {name}"), app, revision))?;
         // Chunks of this revision, including orphans of an interrupted write.
         let selector = format!("{},rewind.dev/revision={revision}", Self::selector(app, "chunk"));
         for chunk in self.list_secrets(&selector, app).await? {
@@ -382,7 +407,10 @@ impl KubernetesStore {
             reporting_component: Some("rewind".into()),
             ..Event::default()
         };
-        self.events.create(&PostParams::default(), &event).await.map_err(|e| self.api_error(e, "creating an Event", app, 0))?;
+        self.events
+            .create(&PostParams::default(), &event)
+            .await
+            .map_err(|e| self.api_error(e, "creating an Event", app, 0))?;
         Ok(())
     }
 }

@@ -31,7 +31,8 @@ fn server_binary() -> PathBuf {
 impl ApiServer {
     /// Starts a server with extra `args` (e.g. `--secret-quota 3`).
     pub fn start(args: &[&str]) -> ApiServer {
-        let mut child = Command::new(server_binary()).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child =
+            Command::new(server_binary()).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("listening on ").expect("the server announces its address").to_string();
@@ -59,7 +60,12 @@ impl ApiServer {
 
     /// Runs `kubectl --server URL ARGS` (kubectl as an independent client).
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("kubectl").arg("--server").arg(&self.url).args(args).output().expect("kubectl is installed by .ci/run")
+        Command::new("kubectl")
+            .arg("--server")
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .expect("kubectl is installed by .ci/run")
     }
 }
 
