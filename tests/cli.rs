@@ -164,10 +164,15 @@ fn store_url_errors_name_the_setting() {
 #[test]
 fn plugin_configmap_carries_plugin_yaml() {
     let plugin = std::fs::read_to_string(root().join("plugin.yaml")).unwrap();
-    let cm: serde_json::Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(root().join("manifests/plugin-configmap.yaml")).unwrap())
-            .unwrap();
-    assert_eq!(cm["data"]["plugin.yaml"].as_str().unwrap(), plugin, "regenerate manifests/plugin-configmap.yaml");
+    let cm: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root().join("manifests/argocd/component/cmp-plugin.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cm["data"]["plugin.yaml"].as_str().unwrap(),
+        plugin,
+        "regenerate manifests/argocd/component/cmp-plugin.yaml"
+    );
     let spec: serde_json::Value = serde_saphyr::from_str(&plugin).unwrap();
     assert_eq!(spec["kind"], "ConfigManagementPlugin");
     let params: Vec<&str> =

@@ -1,0 +1,106 @@
+//! The Argo CD install overlay builds with `kubectl kustomize`, validates
+//! against the Kubernetes schemas, and carries what the sidecar needs.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+
+fn build() -> (String, Vec<Value>) {
+    let out = Command::new("kubectl")
+        .args(["kustomize", &root().join("manifests/argocd").display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl kustomize manifests/argocd: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs = docs(text.as_bytes());
+    (text, docs)
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} missing"))
+}
+
+#[test]
+fn overlay_builds_and_validates_against_the_schemas() {
+    let (text, _) = build();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("argocd.yaml");
+    std::fs::write(&file, text).unwrap();
+    // The PyPI package, installed by .ci/run; run as a module so no PATH shim is needed.
+    let out = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--quiet", "--strict", "-k", "1.33.0"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("No module named"),
+        "pip install kubernetes-validate (.ci/run does)"
+    );
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn sidecar_rbac_and_plugin_config() {
+    let (_, docs) = build();
+    let deploy = find(&docs, "Deployment", "argocd-repo-server");
+    let spec = &deploy["spec"]["template"]["spec"];
+    assert_eq!(spec["automountServiceAccountToken"], false, "the repo-server itself keeps no token");
+    let containers = spec["containers"].as_array().unwrap();
+    let sidecar = containers.iter().find(|c| c["name"] == "rewind").expect("rewind sidecar");
+    assert_eq!(sidecar["command"][0], "/var/run/argocd/argocd-cmp-server");
+    assert_eq!(sidecar["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(sidecar["securityContext"]["runAsUser"], 999);
+    let mounts: Vec<&str> =
+        sidecar["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
+    for path in [
+        "/var/run/argocd",
+        "/home/argocd/cmp-server/plugins",
+        "/home/argocd/cmp-server/config/plugin.yaml",
+        "/tmp",
+        "/var/run/secrets/kubernetes.io/serviceaccount",
+    ] {
+        assert!(mounts.contains(&path), "sidecar lacks a mount at {path}");
+    }
+    let repo_server = containers.iter().find(|c| c["name"] == "argocd-repo-server").unwrap();
+    assert!(
+        !repo_server["volumeMounts"].as_array().unwrap().iter().any(|m| m["name"] == "rewind-token"),
+        "only the sidecar gets the token"
+    );
+    let volumes: Vec<&str> = spec["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    for v in ["var-files", "plugins", "cmp-tmp", "rewind-cmp-plugin", "rewind-token"] {
+        assert!(volumes.contains(&v), "volume {v} missing");
+    }
+    let env: Vec<(&str, &str)> = sidecar["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    assert!(env.contains(&("REWIND_STORE", "kubernetes://rewind")));
+
+    let cm = find(&docs, "ConfigMap", "rewind-cmp-plugin");
+    assert_eq!(
+        cm["data"]["plugin.yaml"].as_str().unwrap(),
+        std::fs::read_to_string(root().join("plugin.yaml")).unwrap()
+    );
+
+    let role = find(&docs, "Role", "rewind-release-store");
+    assert_eq!(role["metadata"]["namespace"], "rewind", "releases live outside Argo CD's namespace");
+    let resources: Vec<&str> = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["secrets", "events"], "least privilege: Secrets and Events only");
+    let binding = find(&docs, "RoleBinding", "rewind-release-store");
+    assert_eq!(binding["subjects"][0]["name"], "argocd-repo-server");
+    assert_eq!(binding["subjects"][0]["namespace"], "argocd");
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"].as_str().unwrap().contains("rewind"))
+    );
+}
