@@ -41,3 +41,48 @@ fn unreachable_api_server_is_a_clear_error() {
     let err = store.list("app").unwrap_err().to_string();
     assert!(err.contains("cannot reach the Kubernetes API"), "{err}");
 }
+
+#[test]
+fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
+    let server = ApiServer::start(&[]);
+    let url = server.store_url("chunks");
+    let store = rewind::store::open(&url).unwrap();
+    let big = store_conformance::large_manifest();
+    let new = rewind::release::NewRelease {
+        app: "big".into(),
+        manifest: big.clone().into_bytes(),
+        source: Default::default(),
+        rollback_of: None,
+        description: "6 MB".into(),
+    };
+    rewind::release::record(store.as_ref(), new, 10).unwrap();
+    assert_eq!(store.get("big", 1).unwrap().manifest, big.as_bytes());
+
+    let out = server.kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        "chunks",
+        "-l",
+        "rewind.dev/app=big,rewind.dev/role=chunk",
+        "-o",
+        "json",
+    ]);
+    let chunks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chunks = chunks["items"].as_array().unwrap();
+    assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+    for c in chunks {
+        assert_eq!(c["immutable"], true);
+        assert_eq!(c["metadata"]["ownerReferences"][0]["name"], "rewind.big.v1", "owned by the index Secret");
+    }
+    let victim = chunks[1]["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(server.kubectl(&["delete", "secret", &victim, "-n", "chunks"]).status.success());
+    let err = store.get("big", 1).unwrap_err().to_string();
+    assert!(err.contains("chunk 1") && err.contains(&victim) && err.contains("missing"), "{err}");
+
+    // Deleting the release removes its chunks too.
+    store.delete("big", 1).unwrap();
+    let out = server.kubectl(&["get", "secrets", "-n", "chunks", "-o", "json"]);
+    let left: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(left["items"].as_array().unwrap().len(), 0);
+}

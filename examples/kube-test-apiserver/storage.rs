@@ -297,7 +297,7 @@ impl Storage {
                     return Err(ApiError::invalid(
                         res,
                         name,
-                        &format!("metadata.labels"),
+                        "metadata.labels",
                         format!(
                             "Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, at most 63 characters"
                         ),

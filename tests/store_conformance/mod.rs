@@ -183,17 +183,31 @@ fn concurrent_writers(store: Arc<dyn Store>) {
     assert_eq!(revisions(store.as_ref(), "same"), [1]);
 }
 
-fn large_release(store: Arc<dyn Store>) {
-    // About 6 MB of varied YAML, kube-prometheus-sized.
+/// About 6 MB of YAML (kube-prometheus-sized) whose Secret data is random, so
+/// it stays several MB compressed: more than one Kubernetes Secret holds.
+pub fn large_manifest() -> String {
     let mut big = String::new();
-    let mut i = 0u64;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut i = 0;
     while big.len() < 6 * 1024 * 1024 {
+        let mut blob = String::with_capacity(8192);
+        for _ in 0..512 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            blob.push_str(&format!("{x:016x}"));
+        }
         big.push_str(&format!(
-            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  v: \"{}\"\n",
-            i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\nstringData:\n  blob: \"{blob}\"\n"
         ));
         i += 1;
     }
+    big
+}
+
+fn large_release(store: Arc<dyn Store>) {
+    let big = large_manifest();
+    assert!(rewind::release::compress(big.as_bytes()).len() > 2 * 1024 * 1024, "the payload must not fit one Secret");
     let r = release("big", 1, big.as_bytes());
     store.create(&r).unwrap();
     assert_eq!(store.get("big", 1).unwrap().manifest, big.as_bytes());

@@ -1,0 +1,196 @@
+//! The shipped test API server behaves like the real one where rewind and
+//! kubectl can see it: Status bodies, conflicts, validation, quota,
+//! selectors, pagination, watch, discovery.
+
+mod common;
+use common::apiserver::ApiServer;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+/// One HTTP/1.1 request; returns (status code, body).
+fn http(server: &ApiServer, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    http_at(&server.url, method, path, content_type, body)
+}
+
+fn http_at(url: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text[9..12].parse().unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    (code, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn post(server: &ApiServer, path: &str, obj: Value) -> (u16, Value) {
+    let (code, body) = http(server, "POST", path, "application/json", &obj.to_string());
+    (code, serde_json::from_str(&body).unwrap())
+}
+
+const SECRETS: &str = "/api/v1/namespaces/t/secrets";
+
+fn assert_status(body: &Value, code: u16, reason: &str) {
+    assert_eq!(body["kind"], "Status", "{body}");
+    assert_eq!(body["status"], "Failure");
+    assert_eq!(body["code"], code);
+    assert_eq!(body["reason"], reason, "{body}");
+}
+
+#[test]
+fn errors_carry_status_bodies() {
+    let server = ApiServer::start(&["--secret-quota", "3"]);
+    let (code, body) = http(&server, "GET", &format!("{SECRETS}/missing"), "application/json", "");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code, 404);
+    assert_status(&body, 404, "NotFound");
+    assert_eq!(body["details"]["name"], "missing");
+
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "labels": {"app": "x"}}, "stringData": {"k": "v"}});
+    let (code, created) = post(&server, SECRETS, secret.clone());
+    assert_eq!(code, 201);
+    assert_eq!(created["data"]["k"], "dg==", "stringData is folded into data");
+    assert!(created["metadata"]["uid"].is_string() && created["metadata"]["resourceVersion"].is_string());
+    let (code, body) = post(&server, SECRETS, secret);
+    assert_eq!(code, 409);
+    assert_status(&body, 409, "AlreadyExists");
+
+    let mut stale = created.clone();
+    stale["data"]["k"] = json!("dw==");
+    let (code, _) = http(&server, "PUT", &format!("{SECRETS}/a"), "application/json", &stale.to_string());
+    assert_eq!(code, 200);
+    let (code, body) = http(&server, "PUT", &format!("{SECRETS}/a"), "application/json", &stale.to_string());
+    assert_eq!(code, 409);
+    assert_status(&serde_json::from_str(&body).unwrap(), 409, "Conflict");
+
+    let (code, body) = post(&server, SECRETS, json!({"metadata": {"name": "Not_A_Name"}}));
+    assert_eq!(code, 422);
+    assert_status(&body, 422, "Invalid");
+    assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
+
+    use base64::Engine;
+    let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+    let (code, body) = post(&server, SECRETS, json!({"metadata": {"name": "big"}, "data": {"k": b64(1_048_577)}}));
+    assert_eq!(code, 422);
+    assert!(body["message"].as_str().unwrap().contains("1048576"));
+    let (code, _) = post(&server, SECRETS, json!({"metadata": {"name": "max"}, "data": {"k": b64(1_048_576)}}));
+    assert_eq!(code, 201, "exactly 1 MiB is allowed");
+
+    post(&server, SECRETS, json!({"metadata": {"name": "third"}}));
+    let (code, body) = post(&server, SECRETS, json!({"metadata": {"name": "fourth"}}));
+    assert_eq!(code, 403);
+    assert_status(&body, 403, "Forbidden");
+    assert!(body["message"].as_str().unwrap().contains("exceeded quota"));
+}
+
+#[test]
+fn selectors_pagination_and_kubectl() {
+    let server = ApiServer::start(&[]);
+    for i in 0..7 {
+        let tier = if i % 2 == 0 { "web" } else { "db" };
+        post(
+            &server,
+            SECRETS,
+            json!({"metadata": {"name": format!("s{i}"), "labels": {"tier": tier, "i": i.to_string()}}}),
+        );
+    }
+    let (_, body) = http(&server, "GET", &format!("{SECRETS}?limit=3&labelSelector=tier%3Dweb"), "", "");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+    let token = page["metadata"]["continue"].as_str().unwrap();
+    let (_, body) =
+        http(&server, "GET", &format!("{SECRETS}?limit=3&labelSelector=tier%3Dweb&continue={token}"), "", "");
+    let page2: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page2["items"][0]["metadata"]["name"], "s6");
+
+    let out = server.kubectl(&["get", "secrets", "-n", "t", "-l", "tier in (db),i!=3", "--chunk-size=1", "-o", "name"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "secret/s1\nsecret/s5\n");
+    let out = server.kubectl(&["get", "secrets", "-n", "t", "--field-selector", "metadata.name=s2", "-o", "name"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "secret/s2\n");
+    let out = server.kubectl(&["api-resources"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("secrets") && text.contains("applications") && text.contains("argoproj.io"), "{text}");
+    assert!(server.kubectl(&["label", "secret", "s0", "-n", "t", "checked=yes"]).status.success());
+    let out = server.kubectl(&["get", "secrets", "-n", "t", "-l", "checked", "-o", "name"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "secret/s0\n");
+}
+
+#[test]
+fn watch_streams_changes_after_a_resource_version() {
+    let server = ApiServer::start(&[]);
+    let (_, first) = post(&server, SECRETS, json!({"metadata": {"name": "w0"}}));
+    let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let path = format!("{SECRETS}?watch=true&resourceVersion={rv}&timeoutSeconds=2");
+    let url = server.url.clone();
+    let watcher = std::thread::spawn(move || http_at(&url, "GET", &path, "application/json", "").1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    post(&server, SECRETS, json!({"metadata": {"name": "w1"}}));
+    http(
+        &server,
+        "PATCH",
+        &format!("{SECRETS}/w1"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"a":"b"}}}"#,
+    );
+    http(&server, "DELETE", &format!("{SECRETS}/w0"), "", "");
+    let body = watcher.join().unwrap();
+    let events: Vec<(String, String)> = body
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["type"].as_str().unwrap().to_string(), v["object"]["metadata"]["name"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let want: Vec<(String, String)> = [("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w0")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(events, want);
+}
+
+#[test]
+fn applications_are_custom_resources() {
+    let server = ApiServer::start(&[]);
+    let apps = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
+    let app = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "guestbook"},
+        "spec": {"source": {"plugin": {"env": [{"name": "A", "value": "1"}]}}}});
+    let (code, created) = post(&server, apps, app);
+    assert_eq!(code, 201);
+    assert_eq!(created["metadata"]["generation"], 1);
+    let (code, body) =
+        http(&server, "PATCH", &format!("{apps}/guestbook"), "application/strategic-merge-patch+json", "{}");
+    assert_eq!(code, 415, "custom resources take no strategic merge patch: {body}");
+    let patch =
+        r#"[{"op":"add","path":"/spec/source/plugin/env/-","value":{"name":"REWIND_ROLLBACK_TO","value":"1"}}]"#;
+    let (code, body) =
+        http(&server, "PATCH", &format!("{apps}/guestbook?fieldManager=rewind"), "application/json-patch+json", patch);
+    assert_eq!(code, 200, "{body}");
+    let patched: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(patched["spec"]["source"]["plugin"]["env"][1]["name"], "REWIND_ROLLBACK_TO");
+    assert_eq!(patched["metadata"]["generation"], 2, "a spec change bumps the generation");
+    let out = server.kubectl(&["get", "applications", "-n", "argocd", "-o", "name"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "application.argoproj.io/guestbook\n");
+}
