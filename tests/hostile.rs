@@ -8,9 +8,21 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn render_dir(dir: &Path) -> Output {
-    let mut child = command(dir.parent().unwrap())
+/// CPU seconds and address space a hostile case may use: past either, the
+/// kernel stops the process, and the case fails for lack of its message.
+const CPU_SECONDS: &str = "2";
+const ADDRESS_SPACE: &str = "2147483648";
+
+fn render_dir(dir: &Path, extra: &[&str]) -> Output {
+    let home = dir.parent().unwrap();
+    let mut child = std::process::Command::new("prlimit")
+        .args([&format!("--cpu={CPU_SECONDS}"), &format!("--as={ADDRESS_SPACE}"), "--"])
+        .arg(bin())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
         .args(["render", &dir.display().to_string(), "--app", "hostile", "--no-record"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -51,6 +63,56 @@ const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n";
 #[test]
 fn hostile_inputs_are_refused_with_a_named_cause() {
     let cases: Vec<(&str, Setup, &[&str])> = vec![
+        (
+            "!!binary tag",
+            |d| write(d, "binary.yaml", format!("{CM}data:\n  x: !!binary aGVsbG8=\n")),
+            &["binary.yaml", "line 5", "!!binary"],
+        ),
+        (
+            "custom tag",
+            |d| write(d, "tag.yaml", format!("{CM}data: {{x: !Ref foo}}\n")),
+            &["tag.yaml", "unsupported tag `!Ref`"],
+        ),
+        (
+            "merge key with a scalar",
+            |d| write(d, "merge.yaml", format!("{CM}data:\n  <<: 5\n")),
+            &["merge.yaml", "merge value must be mapping"],
+        ),
+        (
+            "merge-key amplification",
+            |d| {
+                let mut s = String::from(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\nl0: &l0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8}\n",
+                );
+                for i in 1..14 {
+                    s.push_str(&format!(
+                        "l{i}: &l{i} {{<<: [*l{p}], x{i}a: *l{p}, x{i}b: *l{p}, x{i}c: *l{p}, x{i}d: *l{p}}}\n",
+                        p = i - 1
+                    ));
+                }
+                write(d, "mergebomb.yaml", s)
+            },
+            &["mergebomb.yaml", "invalid YAML"],
+        ),
+        (
+            "ConfigMap over 1 MiB",
+            |d| write(d, "bigcm.yaml", format!("{CM}data: {{big: \"{}\"}}\n", "x".repeat(1_100_000))),
+            &["bigcm.yaml", "ConfigMap/ok", "1048576"],
+        ),
+        (
+            "Secret over 1 MiB",
+            |d| {
+                write(
+                    d,
+                    "bigsecret.yaml",
+                    format!(
+                        "apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{big: \"{}\"}}\n",
+                        "x".repeat(1_100_000)
+                    ),
+                )
+            },
+            &["bigsecret.yaml", "Secret/s", "1048576"],
+        ),
         (
             "syntax error",
             |d| write(d, "broken.yaml", "apiVersion: v1\nkind: [ConfigMap\nmetadata: {name: x}\n"),
@@ -192,13 +254,31 @@ fn hostile_inputs_are_refused_with_a_named_cause() {
             &["x.yaml", "line 4", "not a supported expression"],
         ),
     ];
-    assert!(cases.len() >= 25);
-    for (name, setup, needles) in cases {
+    // Cases that need flags.
+    let with_args: Vec<(&str, Setup, &[&str], &[&str])> = vec![
+        (
+            "`..` in a --set name",
+            |d| write(d, "a.yaml", CM),
+            &["--set", "../../etc/passwd=x"],
+            &["--set", "is not a variable name"],
+        ),
+        (
+            "unknown ${VAR}",
+            |d| write(d, "v.yaml", format!("{CM}data: {{a: \"${{NOPE}}\"}}\n")),
+            &["--set", "OTHER=1"],
+            &["v.yaml", "line 4", "${NOPE}"],
+        ),
+        ("bad hash mode", |d| write(d, "a.yaml", CM), &["--hash-mode", "md5"], &["annotation or suffix"]),
+    ];
+    let cases: Vec<(&str, Setup, &[&str], &[&str])> =
+        cases.into_iter().map(|(n, s, needles)| (n, s, &[][..], needles)).chain(with_args).collect();
+    assert!(cases.len() >= 30, "the hostile corpus has {} cases", cases.len());
+    for (name, setup, args, needles) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("src");
         std::fs::create_dir(&dir).unwrap();
         setup(&dir);
-        let out = render_dir(&dir);
+        let out = render_dir(&dir, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name}: expected failure; stderr: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: stdout must be empty");

@@ -75,6 +75,22 @@ fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
         assert_eq!(c["immutable"], true);
         assert_eq!(c["metadata"]["ownerReferences"][0]["name"], "rewind.big.v1", "owned by the index Secret");
     }
+    // A truncated chunk: the payload no longer matches its digest.
+    let mut cut = chunks[2].clone();
+    let data = cut["data"]["chunk"].as_str().unwrap().to_string();
+    cut["data"]["chunk"] = serde_json::json!(&data[..data.len() / 2 / 4 * 4]);
+    let name = cut["metadata"]["name"].as_str().unwrap().to_string();
+    for key in ["resourceVersion", "uid", "creationTimestamp", "ownerReferences"] {
+        cut["metadata"].as_object_mut().unwrap().remove(key);
+    }
+    assert!(server.kubectl(&["delete", "secret", &name, "-n", "chunks"]).status.success());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), cut.to_string()).unwrap();
+    let out = server.kubectl(&["apply", "--validate=false", "-n", "chunks", "-f", file.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = store.get("big", 1).unwrap_err().to_string();
+    assert!(err.contains("damaged"), "{err}");
+
     let victim = chunks[1]["metadata"]["name"].as_str().unwrap().to_string();
     assert!(server.kubectl(&["delete", "secret", &victim, "-n", "chunks"]).status.success());
     let err = store.get("big", 1).unwrap_err().to_string();

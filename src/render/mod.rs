@@ -57,7 +57,45 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
         }
     }
     check_unique(&objects)?;
+    check_config_sizes(&objects)?;
     Ok(objects)
+}
+
+/// The API server's limit on a ConfigMap's or Secret's data.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// A ConfigMap or Secret over 1 MiB would be rejected by the API server in
+/// the middle of a sync; refuse it here, naming it.
+fn check_config_sizes(objects: &[Object]) -> Result<()> {
+    for obj in objects {
+        let fields: &[(&str, bool)] = match (obj.api_version(), obj.kind()) {
+            ("v1", "ConfigMap") => &[("data", false), ("binaryData", true)],
+            // Secret `data` is base64: count decoded bytes (3 per 4 characters).
+            ("v1", "Secret") => &[("data", true), ("stringData", false)],
+            _ => continue,
+        };
+        let mut total = 0;
+        for (field, base64) in fields {
+            if let Some(map) = obj.body.get(*field).and_then(serde_json::Value::as_object) {
+                for (k, v) in map {
+                    let len = v.as_str().map_or_else(|| v.to_string().len(), str::len);
+                    total += k.len() + if *base64 { len / 4 * 3 } else { len };
+                }
+            }
+        }
+        if total > MAX_CONFIG_BYTES {
+            return Err(Error::input(
+                &obj.origin.source,
+                format!(
+                    "document {} (line {}): {} holds about {total} bytes of data; Kubernetes rejects more than {MAX_CONFIG_BYTES}: split it or mount the data another way",
+                    obj.origin.document,
+                    obj.origin.line,
+                    obj.display_id()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Annotations (ours and Flux's) that exempt an object from substitution.
