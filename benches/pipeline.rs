@@ -5,7 +5,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rewind::hash::{HashMode, HashOptions, apply};
 use rewind::manifest::{Limits, parse_stream, to_yaml};
-use rewind::release::{Release, ReleaseMeta, SourceInfo, Status, decode, digest_of, encode};
+use rewind::release::{Release, SourceInfo, decode, encode};
 use rewind::render::{RenderOptions, Source, render};
 use rewind::store::{FileStore, Store};
 use std::hint::black_box;
@@ -13,31 +13,22 @@ use std::path::PathBuf;
 
 fn inputs() -> Vec<(&'static str, PathBuf, String)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    [("argocd-install", "argocd-install/install.yaml"), ("online-boutique", "online-boutique/kubernetes-manifests.yaml")]
-        .into_iter()
-        .map(|(name, file)| {
-            let path = root.join(file);
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (the corpus lives in ../shared)", path.display()));
-            (name, path, text)
-        })
-        .collect()
+    [
+        ("argocd-install", "argocd-install/install.yaml"),
+        ("online-boutique", "online-boutique/kubernetes-manifests.yaml"),
+    ]
+    .into_iter()
+    .map(|(name, file)| {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (the corpus lives in ../shared)", path.display()));
+        (name, path, text)
+    })
+    .collect()
 }
 
 fn release(app: &str, revision: u64, manifest: &[u8]) -> Release {
-    Release {
-        meta: ReleaseMeta {
-            app: app.into(),
-            revision,
-            status: Status::Pending,
-            created: "2026-01-01T00:00:00Z".into(),
-            source: SourceInfo::default(),
-            digest: digest_of(manifest),
-            size: manifest.len() as u64,
-            rollback_of: None,
-            description: String::new(),
-        },
-        manifest: manifest.to_vec(),
-    }
+    Release::pending(app, revision, manifest.to_vec(), SourceInfo::default(), None, "")
 }
 
 fn stages(c: &mut Criterion) {
@@ -51,7 +42,9 @@ fn stages(c: &mut Criterion) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(&path, dir.path().join("m.yaml")).unwrap();
         let opts = RenderOptions { limits, ..RenderOptions::default() };
-        g.bench_function("render (read + parse)", |b| b.iter(|| render(&Source::Dir(dir.path().to_path_buf()), &opts).unwrap()));
+        g.bench_function("render (read + parse)", |b| {
+            b.iter(|| render(&Source::Dir(dir.path().to_path_buf()), &opts).unwrap())
+        });
 
         let objects = parse_stream(&text, "bench", &limits).unwrap();
         for mode in [HashMode::Annotation, HashMode::Suffix] {

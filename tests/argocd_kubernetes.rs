@@ -161,11 +161,8 @@ fn quota_forbidden_fail_and_warn() {
 
 #[test]
 fn unreachable_api_server_fail_and_warn() {
-    let server = ApiServer::start(&[]);
     let tmp = tempfile::tempdir().unwrap();
-    let kubeconfig = tmp.path().join("kubeconfig");
-    std::fs::copy(server.kubeconfig(), &kubeconfig).unwrap();
-    drop(server);
+    let kubeconfig = ApiServer::start(&[]).stop_keeping_kubeconfig(tmp.path());
     let app = tmp.path().join("guestbook");
     copy_tree(&root().join("examples/guestbook"), &app);
     let base = [

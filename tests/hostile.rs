@@ -233,7 +233,7 @@ fn hostile_inputs_are_refused_with_a_named_cause() {
         (
             "100,000 tiny documents",
             |d| write(d, "many.yaml", "---\na: 1\n".repeat(100_000)),
-            &["many.yaml", "invalid YAML"],
+            &["many.yaml", "100000 documents", "--max-documents"],
         ),
         (
             "kustomization without a renderer",

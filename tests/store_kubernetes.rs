@@ -32,11 +32,8 @@ fn store_url_parameters_are_checked() {
 
 #[test]
 fn unreachable_api_server_is_a_clear_error() {
-    let server = ApiServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::copy(server.kubeconfig(), &kubeconfig).unwrap();
-    drop(server); // nothing listens on its port any more
+    let kubeconfig = ApiServer::start(&[]).stop_keeping_kubeconfig(dir.path());
     let store = KubernetesStore::open(&format!("gone?kubeconfig={}", kubeconfig.display())).unwrap();
     let err = store.list("app").unwrap_err().to_string();
     assert!(err.contains("cannot reach the Kubernetes API"), "{err}");

@@ -34,32 +34,27 @@ struct Target {
     name: Option<String>,
 }
 
+fn unknown_path() -> ApiError {
+    ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: "the server could not find the requested resource".into(),
+        details: Value::Null,
+    }
+}
+
 fn route(path: &str) -> Result<Target, ApiError> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match parts.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
-        _ => {
-            return Err(ApiError {
-                code: 404,
-                reason: "NotFound",
-                message: "the server could not find the requested resource".into(),
-                details: Value::Null,
-            });
-        }
+        _ => return Err(unknown_path()),
     };
     let (namespace, plural, name) = match rest {
         ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None),
         ["namespaces", ns, plural, name] => (Some(ns.to_string()), *plural, Some(name.to_string())),
         [plural] => (None, *plural, None),
-        _ => {
-            return Err(ApiError {
-                code: 404,
-                reason: "NotFound",
-                message: "the server could not find the requested resource".into(),
-                details: Value::Null,
-            });
-        }
+        _ => return Err(unknown_path()),
     };
     let resource = find(group, version, plural).ok_or_else(|| ApiError {
         code: 404,

@@ -53,6 +53,21 @@ pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Obj
     if let Some(pos) = text.find('\0') {
         return Err(Error::input(source, format!("contains a NUL byte at offset {pos}; this is not a YAML text file")));
     }
+    // A line starting with `---` always starts a document, so this bounds the
+    // count before the parser spends time on a document storm.
+    let markers = text
+        .lines()
+        .filter(|l| l.strip_prefix("---").is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t'])))
+        .count();
+    if markers > limits.max_documents {
+        return Err(Error::input(
+            source,
+            format!(
+                "has {markers} documents, over the {}-document limit; raise it with --max-documents",
+                limits.max_documents
+            ),
+        ));
+    }
     refuse_binary_tags(text, source)?;
     let docs: Vec<Spanned<Value>> =
         serde_saphyr::from_multiple_with_options(text, parser_options(limits)).map_err(|e| {

@@ -82,24 +82,11 @@ pub fn replace_meta(bytes: &[u8], meta: &ReleaseMeta, what: &str) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
-    use super::super::{SourceInfo, Status};
+    use super::super::SourceInfo;
     use super::*;
 
     fn release(manifest: &[u8]) -> Release {
-        Release {
-            meta: ReleaseMeta {
-                app: "a".into(),
-                revision: 1,
-                status: Status::Pending,
-                created: "2026-01-01T00:00:00Z".into(),
-                source: SourceInfo::default(),
-                digest: digest_of(manifest),
-                size: manifest.len() as u64,
-                rollback_of: None,
-                description: String::new(),
-            },
-            manifest: manifest.to_vec(),
-        }
+        Release::pending("a", 1, manifest.to_vec(), SourceInfo::default(), None, "")
     }
 
     #[test]

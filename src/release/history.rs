@@ -3,7 +3,7 @@
 //! race), prune beyond the limit but never the newest deployed release, and
 //! status transitions.
 
-use super::{Release, ReleaseMeta, SourceInfo, Status, digest_of, now_rfc3339};
+use super::{Release, ReleaseMeta, SourceInfo, Status, digest_of};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -56,20 +56,14 @@ pub fn record(store: &dyn Store, new: NewRelease, history_max: usize) -> Result<
             return Ok(Recorded::Unchanged(latest.clone()));
         }
         let revision = existing.last().map_or(1, |m| m.revision + 1);
-        let release = Release {
-            meta: ReleaseMeta {
-                app: new.app.clone(),
-                revision,
-                status: Status::Pending,
-                created: now_rfc3339(),
-                source: new.source.clone(),
-                digest: digest.clone(),
-                size: new.manifest.len() as u64,
-                rollback_of: new.rollback_of,
-                description: new.description.clone(),
-            },
-            manifest: new.manifest.clone(),
-        };
+        let release = Release::pending(
+            &new.app,
+            revision,
+            new.manifest.clone(),
+            new.source.clone(),
+            new.rollback_of,
+            &new.description,
+        );
         match store.create(&release) {
             Ok(()) => {
                 prune(store, &new.app, history_max)?;

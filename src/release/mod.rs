@@ -117,6 +117,33 @@ pub struct Release {
     pub manifest: Vec<u8>,
 }
 
+impl Release {
+    /// A `pending` release of `manifest` as `revision`, created now.
+    pub fn pending(
+        app: &str,
+        revision: u64,
+        manifest: Vec<u8>,
+        source: SourceInfo,
+        rollback_of: Option<u64>,
+        description: &str,
+    ) -> Release {
+        Release {
+            meta: ReleaseMeta {
+                app: app.to_string(),
+                revision,
+                status: Status::Pending,
+                created: now_rfc3339(),
+                source,
+                digest: digest_of(&manifest),
+                size: manifest.len() as u64,
+                rollback_of,
+                description: description.to_string(),
+            },
+            manifest,
+        }
+    }
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))

@@ -58,6 +58,14 @@ impl ApiServer {
         format!("kubernetes://{namespace}?kubeconfig={}", self.kubeconfig.display())
     }
 
+    /// Stops the server, keeping a copy of its kubeconfig in `dir`: a client
+    /// configured with it finds nothing listening.
+    pub fn stop_keeping_kubeconfig(self, dir: &Path) -> PathBuf {
+        let copy = dir.join("kubeconfig-of-stopped-server");
+        std::fs::copy(&self.kubeconfig, &copy).unwrap();
+        copy
+    }
+
     /// Runs `kubectl --server URL ARGS` (kubectl as an independent client).
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new("kubectl")

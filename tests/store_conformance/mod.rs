@@ -2,7 +2,7 @@
 //! A backend's test calls [`run_all`] with a factory for fresh, empty stores.
 
 use rewind::Error;
-use rewind::release::{NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status, mark, record};
+use rewind::release::{NewRelease, Recorded, Release, SourceInfo, Status, mark, record};
 use rewind::rollback::{Target, rollback};
 use rewind::store::Store;
 use std::sync::Arc;
@@ -48,20 +48,8 @@ fn new_release(app: &str, i: usize) -> NewRelease {
 }
 
 fn release(app: &str, revision: u64, bytes: &[u8]) -> Release {
-    Release {
-        meta: ReleaseMeta {
-            app: app.into(),
-            revision,
-            status: Status::Pending,
-            created: "2026-01-01T00:00:00Z".into(),
-            source: SourceInfo { revision: Some("abc".into()), ..SourceInfo::default() },
-            digest: rewind::release::digest_of(bytes),
-            size: bytes.len() as u64,
-            rollback_of: None,
-            description: "test".into(),
-        },
-        manifest: bytes.to_vec(),
-    }
+    let source = SourceInfo { revision: Some("abc".into()), ..SourceInfo::default() };
+    Release::pending(app, revision, bytes.to_vec(), source, None, "test")
 }
 
 fn revisions(store: &dyn Store, app: &str) -> Vec<u64> {
