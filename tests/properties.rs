@@ -39,7 +39,7 @@ fn manifest(cm: &[(String, String)], secret: &[(String, String)], reversed: bool
             kv.iter().map(|(k, v)| format!("{}: {}", serde_json::json!(k), serde_json::json!(v))).collect();
         format!("{{{}}}", entries.join(", "))
     };
-    let mut docs = vec![
+    let mut docs = [
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg}}\ndata: {}\n", map(cm)),
         format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: sec}}\nstringData: {}\n", map(secret)),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {spec: {containers: [{name: c, envFrom: [{configMapRef: {name: cfg}}]}]}}}\n".to_string(),
