@@ -68,4 +68,10 @@ fn sigkill_during_render_never_leaves_a_half_release() {
     ok(&rewind(&store, &["render", app.to_str().unwrap(), "--app", "crash", "--history-max", "5"]));
     let last = history(&store, "crash");
     assert!(last.len() <= 6);
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("crash"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files of killed writers were not cleaned up: {leftovers:?}");
 }

@@ -56,7 +56,19 @@ impl FileStore {
             .open(&lock_path)
             .map_err(|e| Error::store_io("cannot open lock", &lock_path, e))?;
         lock.lock().map_err(|e| Error::store_io("cannot lock", &lock_path, e))?;
+        Self::remove_stale_temps(&dir);
         Ok((dir, lock))
+    }
+
+    /// Temp files are written only under the lock, so any found while holding
+    /// it were left by a writer that died mid-write.
+    fn remove_stale_temps(dir: &Path) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            if entry.file_name().to_str().is_some_and(|n| n.starts_with(".tmp.")) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Writes `bytes` to a fresh fsynced temp file in `dir`.
