@@ -280,9 +280,11 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 history_max: history_max(cli.history_max, None, &config)?,
                 source_info: SourceInfo { path: dir.map(|d| d.display().to_string()), ..SourceInfo::default() },
             };
-            let store = open_store(&cli.store)?;
-            let rendered = build(&job, &previous_objects(Some(store.as_ref()), &job)?)?;
-            if !no_record {
+            // The store is opened only when used: --no-record in annotation mode needs none.
+            let needs_store = !no_record || (job.hash.mode == HashMode::Suffix && job.hash.keep_versions > 0);
+            let store = if needs_store { Some(open_store(&cli.store)?) } else { None };
+            let rendered = build(&job, &previous_objects(store.as_deref(), &job)?)?;
+            if let Some(store) = store.filter(|_| !no_record) {
                 match record_rendered(store.as_ref(), &job, &rendered, "render")? {
                     Recorded::Created(m) => eprintln!("recorded {} revision {} in {}", m.app, m.revision, store.url()),
                     Recorded::Unchanged(m) => {

@@ -179,3 +179,23 @@ fn plugin_configmap_carries_plugin_yaml() {
         spec["spec"]["parameters"]["static"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(params, ["rollback-to", "hash-mode", "history-max"]);
 }
+
+#[test]
+fn render_without_recording_needs_no_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A store that cannot be opened (no credentials anywhere) does not matter to --no-record.
+    let out = command(tmp.path())
+        .env("REWIND_STORE", "kubernetes://nowhere?kubeconfig=/nonexistent")
+        .args(["render", &guestbook(), "--no-record"])
+        .output()
+        .unwrap();
+    assert!(!ok(&out).is_empty());
+    fails(
+        &command(tmp.path())
+            .env("REWIND_STORE", "kubernetes://nowhere?kubeconfig=/nonexistent")
+            .args(["render", &guestbook()])
+            .output()
+            .unwrap(),
+        &["/nonexistent"],
+    );
+}
