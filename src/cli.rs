@@ -2,6 +2,7 @@
 //! its whole output in memory and prints it only on success, so a failure
 //! prints nothing on stdout (Argo CD would read empty output as "no resources").
 
+use crate::argocd::application::{ApplicationRef as AppRef, Applications, app_key, pinned};
 use crate::argocd::{GenerateOptions, StoreErrorPolicy, generate};
 use crate::context::{AppConfig, ArgoEnv, parse_sets, validate_app_name};
 use crate::error::{Error, Result};
@@ -178,17 +179,35 @@ enum Command {
     },
     /// Record a rollback release copying a target's manifest, and print that manifest.
     #[command(
-        after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -"
+        after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -\n  rewind rollback guestbook --to previous --application argocd/guestbook\n  rewind rollback --clear --application argocd/guestbook"
     )]
     Rollback {
-        /// App name.
-        app: String,
+        /// App name (the key releases are stored under).
+        #[arg(required_unless_present = "clear")]
+        app: Option<String>,
         /// Target: a revision number, previous or last-good.
-        #[arg(long)]
-        to: String,
-        /// Print the diff against the latest revision; record nothing.
+        #[arg(long, required_unless_present = "clear")]
+        to: Option<String>,
+        /// Print the diff against the latest revision; record and patch nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Pin this Argo CD Application (NAMESPACE/NAME) to the target instead of recording here:
+        /// sets REWIND_ROLLBACK_TO in the plugin env of its rewind source.
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        application: Option<String>,
+        /// Remove the pin from --application, so Git's head deploys again.
+        #[arg(long, requires = "application", conflicts_with_all = ["to", "dry_run"])]
+        clear: bool,
+    },
+    /// Show an Argo CD Application's pin, last-good and latest releases.
+    #[command(after_help = "Examples:\n  rewind status --application argocd/guestbook")]
+    Status {
+        /// The Application, NAMESPACE/NAME.
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        application: String,
+        /// Argo CD's control-plane namespace (app keys there are the bare name).
+        #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
+        argocd_namespace: String,
     },
     /// Set a release's status (deployed marks the previously deployed one superseded).
     #[command(
@@ -358,10 +377,29 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             Ok(crate::diff::unified(&format!("{app} v{ra}"), &old.manifest, &format!("{app} v{rb}"), &new.manifest)
                 .into_bytes())
         }
-        Command::Rollback { app, to, dry_run } => {
+        Command::Rollback { clear: true, application, .. } => {
+            let app_ref: AppRef = application.as_deref().unwrap_or_default().parse()?;
+            if Applications::connect()?.clear(&app_ref)? {
+                eprintln!("removed the pin from Application {app_ref}; Git's head deploys again");
+            } else {
+                eprintln!("Application {app_ref} was not pinned; nothing to do");
+            }
+            Ok(Vec::new())
+        }
+        Command::Rollback { app, to, dry_run, application, .. } => {
+            let (app, to) = (app.unwrap_or_default(), to.unwrap_or_default());
             validate_app_name(&app)?;
             let target: Target = to.parse()?;
             let store = open_store(&cli.store)?;
+            if let Some(application) = application.filter(|_| !dry_run) {
+                let app_ref: AppRef = application.parse()?;
+                let rev = resolve(&app, &store.list(&app)?, target)?;
+                Applications::connect()?.pin(&app_ref, rev)?;
+                eprintln!(
+                    "pinned Application {app_ref} to revision {rev} of {app}; Argo CD regenerates and applies it"
+                );
+                return Ok(Vec::new());
+            }
             if dry_run {
                 let metas = store.list(&app)?;
                 let rev = resolve(&app, &metas, target)?;
@@ -395,6 +433,13 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             }
             Ok(outcome.target.manifest)
         }
+        Command::Status { application, argocd_namespace } => {
+            let app_ref: AppRef = application.parse()?;
+            let object = Applications::connect()?.get(&app_ref)?;
+            let app = app_key(&app_ref, &argocd_namespace);
+            let metas = open_store(&cli.store)?.list(&app)?;
+            Ok(status_report(&app_ref, &app, &object, &metas).into_bytes())
+        }
         Command::Mark { app, revision, status } => {
             validate_app_name(&app)?;
             let store = open_store(&cli.store)?;
@@ -403,6 +448,32 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             Ok(Vec::new())
         }
     }
+}
+
+fn status_report(app_ref: &AppRef, app: &str, object: &serde_json::Value, metas: &[ReleaseMeta]) -> String {
+    let describe = |m: &ReleaseMeta| match m.rollback_of {
+        Some(of) => format!("{} ({}, rollback of {of})", m.revision, m.status),
+        None => format!("{} ({})", m.revision, m.status),
+    };
+    let pin = match pinned(object) {
+        Some(p) => format!("{p} (REWIND_ROLLBACK_TO)"),
+        None => "none: Git's head deploys".into(),
+    };
+    let last_good = object
+        .pointer("/metadata/annotations/rewind.dev~1last-good-revision")
+        .and_then(serde_json::Value::as_str)
+        .map(String::from)
+        .or_else(|| metas.iter().rev().find(|m| m.status == Status::Deployed).map(describe))
+        .unwrap_or_else(|| "none".into());
+    let latest = metas.last().map_or_else(|| "none".into(), describe);
+    let mut out = format!(
+        "Application:  {app_ref} (app {app})\npinned:       {pin}\nlast-good:    {last_good}\nlatest:       {latest}\n"
+    );
+    if !metas.is_empty() {
+        out.push('\n');
+        out.push_str(&history_table(metas));
+    }
+    out
 }
 
 fn dir_name(dir: &Path) -> Result<String> {

@@ -11,6 +11,7 @@ pub mod context;
 pub mod diff;
 pub mod error;
 pub mod hash;
+pub mod kubeclient;
 pub mod manifest;
 pub mod pipeline;
 pub mod release;

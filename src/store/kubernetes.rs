@@ -13,6 +13,7 @@
 use super::Store;
 use crate::context::validate_app_name;
 use crate::error::{Error, Result};
+use crate::kubeclient::Connection;
 use crate::release::{Release, ReleaseMeta, Status, compress, decompress};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, ObjectReference, Secret};
@@ -20,7 +21,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Secret type of release index Secrets.
 pub const RELEASE_TYPE: &str = "rewind.dev/release.v1";
@@ -107,41 +107,13 @@ impl KubernetesStore {
                 "--store kubernetes://{namespace}: name one namespace, e.g. kubernetes://argocd"
             )));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Store(format!("cannot start the Kubernetes client runtime: {e}")))?;
-        let (client, server) = runtime.block_on(async {
-            let mut config = match kubeconfig {
-                Some(path) => {
-                    let file = kube::config::Kubeconfig::read_from(&path)
-                        .map_err(|e| Error::Store(format!("kubeconfig {path}: {e}")))?;
-                    let options = kube::config::KubeConfigOptions { context, ..Default::default() };
-                    kube::Config::from_custom_kubeconfig(file, &options)
-                        .await
-                        .map_err(|e| Error::Store(format!("kubeconfig {path}: {e}")))?
-                }
-                None => kube::Config::infer().await.map_err(|e| {
-                    Error::Store(format!(
-                        "no Kubernetes credentials ({e}); run in a pod with a service-account token, or set KUBECONFIG"
-                    ))
-                })?,
-            };
-            config.connect_timeout = Some(Duration::from_secs(5));
-            config.read_timeout = Some(Duration::from_secs(20));
-            config.write_timeout = Some(Duration::from_secs(20));
-            let server = config.cluster_url.to_string();
-            let client = kube::Client::try_from(config)
-                .map_err(|e| Error::Store(format!("cannot build a Kubernetes client: {e}")))?;
-            Ok::<_, Error>((client, server))
-        })?;
+        let conn = Connection::open(kubeconfig, context)?;
         Ok(KubernetesStore {
             namespace: namespace.to_string(),
-            secrets: Api::namespaced(client.clone(), namespace),
-            events: Api::namespaced(client, namespace),
-            runtime,
-            server,
+            secrets: Api::namespaced(conn.client.clone(), namespace),
+            events: Api::namespaced(conn.client, namespace),
+            runtime: conn.runtime,
+            server: conn.server,
         })
     }
 

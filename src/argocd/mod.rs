@@ -13,6 +13,8 @@ use crate::release::SourceInfo;
 use crate::render::{RenderOptions, Source, substitution_active};
 use crate::rollback::{Target, rollback};
 use crate::store::Store;
+
+pub mod application;
 use std::collections::BTreeMap;
 use std::path::Path;
 
