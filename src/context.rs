@@ -108,6 +108,20 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The Application setting that requests a rollback.
+pub const ROLLBACK_SETTING: &str = "rollback-to";
+/// The Application setting that overrides the history limit.
+pub const HISTORY_MAX_SETTING: &str = "history-max";
+/// The Application setting that chooses the hash mode.
+pub const HASH_MODE_SETTING: &str = "hash-mode";
+/// rewind's own settings: not variables for substitution.
+const SETTINGS: [&str; 3] = [ROLLBACK_SETTING, HISTORY_MAX_SETTING, HASH_MODE_SETTING];
+
+/// `rollback-to` → `ROLLBACK_TO`, as Argo CD names `PARAM_*` and as `REWIND_*` env is named.
+fn env_form(setting: &str) -> String {
+    setting.to_ascii_uppercase().replace('-', "_")
+}
+
 /// The Argo CD Config Management Plugin environment of one `generate` call.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ArgoEnv {
@@ -184,7 +198,7 @@ impl ArgoEnv {
     /// A setting from the Application: parameter `name` (kebab-case), else
     /// `PARAM_<NAME>`, else plugin env `REWIND_<NAME>`.
     pub fn setting(&self, name: &str) -> Option<&str> {
-        let upper = name.to_ascii_uppercase().replace('-', "_");
+        let upper = env_form(name);
         self.parameters
             .get(name)
             .or_else(|| self.params.get(&upper))
@@ -205,10 +219,9 @@ impl ArgoEnv {
     /// Whether the Application passes variables of its own (plugin env or
     /// parameters other than rewind's settings), which turns substitution on.
     pub fn has_user_vars(&self) -> bool {
-        const OWN: [&str; 3] = ["rollback-to", "history-max", "hash-mode"];
         self.env.keys().any(|k| !k.starts_with("REWIND_"))
-            || self.params.keys().any(|k| !OWN.iter().any(|o| o.to_ascii_uppercase().replace('-', "_") == *k))
-            || self.parameters.keys().any(|k| !OWN.contains(&k.as_str()))
+            || self.params.keys().any(|k| !SETTINGS.iter().any(|s| env_form(s) == *k))
+            || self.parameters.keys().any(|k| !SETTINGS.contains(&k.as_str()))
     }
 
     /// A stable fingerprint of everything the Application passes in

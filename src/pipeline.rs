@@ -4,7 +4,7 @@
 use crate::context::AppConfig;
 use crate::error::{Error, Result};
 use crate::hash::{HashMode, HashOptions, apply};
-use crate::manifest::{Limits, Object, parse_stream, to_yaml};
+use crate::manifest::{Object, parse_stream, to_yaml};
 use crate::release::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, SourceInfo, record};
 use crate::render::{RenderOptions, Source, render};
 use crate::store::Store;
@@ -51,7 +51,7 @@ pub fn previous_objects(store: Option<&dyn Store>, job: &Job) -> Result<Vec<Obje
     if job.hash.mode != HashMode::Suffix || job.hash.keep_versions == 0 {
         return Ok(Vec::new());
     }
-    let unlimited = Limits { max_file_bytes: u64::MAX, max_total_bytes: u64::MAX, ..job.render.limits };
+    let unlimited = job.render.limits.any_size();
     let mut objects = Vec::new();
     for meta in store.list(&job.app)?.iter().rev() {
         let release = store.get(&job.app, meta.revision)?;

@@ -71,9 +71,7 @@ fn pin_generate_status_and_clear() {
 
     let v1 = generate_for(&server, &dir, tmp.path(), &application(&server, "guestbook"), plugin);
     assert!(String::from_utf8_lossy(&v1).contains("gb-frontend:v7"));
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
-        .unwrap();
+    set_log_level(&dir, "debug");
     let v2 = generate_for(&server, &dir, tmp.path(), &application(&server, "guestbook"), plugin);
     assert_ne!(v1, v2);
 

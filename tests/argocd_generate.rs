@@ -74,9 +74,7 @@ fn generate_change_rollback_is_byte_identical() {
     let h1 = config_hashes(&v1);
     assert!(h1.values().all(Option::is_some), "every guestbook workload reads config: {h1:?}");
 
-    let config = app.join("config.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("LOG_LEVEL: info", "LOG_LEVEL: debug")).unwrap();
+    set_log_level(&app, "debug");
     let v2 = ok(&cmp_generate(&app, &store, &with_revision(GUESTBOOK_ENV, "bbbb2222")));
     let h2 = config_hashes(&v2);
     assert_ne!(h1["Deployment/frontend"], h2["Deployment/frontend"], "frontend reads guestbook-config");
@@ -109,11 +107,7 @@ fn three_releases(app: &Path, store: &Path) -> Vec<Vec<u8>> {
     copy_tree(&root().join("examples/guestbook"), app);
     let mut outs = Vec::new();
     for level in ["info", "debug", "trace"] {
-        let config = app.join("config.yaml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let text =
-            ["info", "debug", "trace"].iter().fold(text, |t, l| t.replace(&format!("LOG_LEVEL: {l}"), "LOG_LEVEL: X"));
-        std::fs::write(&config, text.replace("LOG_LEVEL: X", &format!("LOG_LEVEL: {level}"))).unwrap();
+        set_log_level(app, level);
         outs.push(ok(&cmp_generate(app, store, GUESTBOOK_ENV)));
     }
     outs

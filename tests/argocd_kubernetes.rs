@@ -6,7 +6,6 @@ use base64::Engine;
 use common::apiserver::ApiServer;
 use common::*;
 use serde_json::Value;
-use std::path::Path;
 
 const NS: &str = "rewind";
 
@@ -19,15 +18,6 @@ fn env<'a>(server: &'a ApiServer, url: &'a str, extra: &[(&'a str, &'a str)]) ->
     ];
     e.extend_from_slice(extra);
     e
-}
-
-fn set_log_level(app: &Path, level: &str) {
-    let config = app.join("config.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = ["info", "debug", "warn", "trace"]
-        .iter()
-        .fold(text, |t, l| t.replace(&format!("LOG_LEVEL: {l}"), "LOG_LEVEL: X"));
-    std::fs::write(&config, text.replace("LOG_LEVEL: X", &format!("LOG_LEVEL: {level}"))).unwrap();
 }
 
 fn kubectl_json(server: &ApiServer, args: &[&str]) -> Value {

@@ -70,9 +70,7 @@ fn history_show_diff_mark_and_rollback() {
     copy_tree(&root().join("examples/guestbook"), &app);
     let app_s = app.display().to_string();
     let v1 = ok(&rewind(&store, &["render", &app_s]));
-    let config = app.join("config.yaml");
-    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
-        .unwrap();
+    set_log_level(&app, "debug");
     let secret = app.join("secret.yaml");
     std::fs::write(
         &secret,

@@ -158,7 +158,7 @@ fn assert_no_dangling(input: &[u8], output: &[u8]) {
             .collect()
     };
     let (before, after) = (configs(input), configs(output));
-    let limits = rewind::manifest::Limits { max_file_bytes: u64::MAX, max_total_bytes: u64::MAX, ..Default::default() };
+    let limits = rewind::manifest::Limits::default().any_size();
     let text = std::str::from_utf8(output).unwrap();
     let mut objects = rewind::manifest::parse_stream(text, "out", &limits).unwrap();
     let mut checked = 0;
@@ -226,12 +226,7 @@ fn suffix_mode_keeps_previous_versions_from_the_store() {
     let env = [("ARGOCD_APP_NAME", "guestbook"), ("ARGOCD_APP_NAMESPACE", "guestbook")];
     let mut outputs = Vec::new();
     for level in ["info", "debug", "warn", "error"] {
-        let config = app.join("config.yaml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let text = ["info", "debug", "warn", "error"]
-            .iter()
-            .fold(text, |t, l| t.replace(&format!("LOG_LEVEL: {l}"), "LOG_LEVEL: X"));
-        std::fs::write(&config, text.replace("LOG_LEVEL: X", &format!("LOG_LEVEL: {level}"))).unwrap();
+        set_log_level(&app, level);
         outputs.push(ok(&cmp_generate(&app, &store, &env)));
     }
     let current_names = |yaml: &[u8]| -> Vec<String> {

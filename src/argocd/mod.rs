@@ -18,12 +18,7 @@ pub mod application;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The Application setting that requests a rollback.
-pub const ROLLBACK_SETTING: &str = "rollback-to";
-/// The Application setting that overrides the history limit.
-pub const HISTORY_MAX_SETTING: &str = "history-max";
-/// The Application setting that chooses the hash mode.
-pub const HASH_MODE_SETTING: &str = "hash-mode";
+pub use crate::context::{HASH_MODE_SETTING, HISTORY_MAX_SETTING, ROLLBACK_SETTING};
 
 /// What `generate` does when the release store fails (not for rollbacks,
 /// which cannot print anything without the store).

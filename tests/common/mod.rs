@@ -128,3 +128,12 @@ pub fn config_hashes(yaml: &[u8]) -> std::collections::BTreeMap<String, Option<S
 pub fn history(store: &Path, app: &str) -> Vec<serde_json::Value> {
     serde_json::from_slice(&ok(&rewind(store, &["history", app, "-o", "json"]))).unwrap()
 }
+
+/// Sets `LOG_LEVEL` in a copy of examples/guestbook to `level`, whatever it was.
+pub fn set_log_level(app: &Path, level: &str) {
+    let config = app.join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (start, rest) = text.split_once("LOG_LEVEL: ").expect("guestbook config has LOG_LEVEL");
+    let end = rest.find('\n').unwrap_or(rest.len());
+    std::fs::write(&config, format!("{start}LOG_LEVEL: {level}{}", &rest[end..])).unwrap();
+}
