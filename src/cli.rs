@@ -2,7 +2,8 @@
 //! its whole output in memory and prints it only on success, so a failure
 //! prints nothing on stdout (Argo CD would read empty output as "no resources").
 
-use crate::argocd::application::{ApplicationRef as AppRef, Applications, app_key, pinned};
+use crate::argocd::application::{ApplicationRef as AppRef, app_key, pinned};
+use crate::argocd::client::Applications;
 use crate::argocd::{GenerateOptions, StoreErrorPolicy, generate};
 use crate::context::{AppConfig, ArgoEnv, parse_sets, validate_app_name};
 use crate::error::{Error, Result};
@@ -80,6 +81,10 @@ struct HashArgs {
 
 fn parse_policy(s: &str) -> std::result::Result<StoreErrorPolicy, String> {
     s.parse().map_err(|e: Error| e.to_string())
+}
+
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; write e.g. 90s, 3m or 1h"))
 }
 
 fn parse_hash_mode(s: &str) -> std::result::Result<HashMode, String> {
@@ -209,6 +214,33 @@ enum Command {
         #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
         argocd_namespace: String,
     },
+    /// Run the release lifecycle controller for Argo CD (logs to stderr, prints nothing).
+    #[command(
+        after_help = "Marks the release an Application synced deployed (Healthy) or failed (sync failed, or Degraded\n\
+past --degraded-grace); with auto-rollback (annotation rewind.dev/auto-rollback: \"true\" or --auto-rollback)\n\
+pins the newest deployed release before a failed one. Uses KUBECONFIG or the in-cluster service account.\n\n\
+Examples:\n  rewind serve --store kubernetes://argocd\n  rewind serve --store kubernetes://argocd --namespaces argocd,team-a --auto-rollback --degraded-grace 5m"
+    )]
+    Serve {
+        /// Address for /healthz, /readyz and /metrics.
+        #[arg(long, env = "REWIND_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: String,
+        /// Namespaces to watch Applications in, comma-separated (default: all).
+        #[arg(long, env = "REWIND_NAMESPACES", value_delimiter = ',')]
+        namespaces: Vec<String>,
+        /// Argo CD's control-plane namespace (app keys there are the bare name).
+        #[arg(long, env = "REWIND_ARGOCD_NAMESPACE", default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
+        argocd_namespace: String,
+        /// How long health may stay Degraded after a sync before its release fails.
+        #[arg(long, env = "REWIND_DEGRADED_GRACE", default_value = "3m", value_parser = parse_duration)]
+        degraded_grace: std::time::Duration,
+        /// Failures older than this are left alone (no marking, no rollback).
+        #[arg(long, env = "REWIND_MAX_FAILURE_AGE", default_value = "20m", value_parser = parse_duration)]
+        max_failure_age: std::time::Duration,
+        /// Roll back every Application on failure unless it is annotated rewind.dev/auto-rollback: "false".
+        #[arg(long, env = "REWIND_AUTO_ROLLBACK")]
+        auto_rollback: bool,
+    },
     /// Set a release's status (deployed marks the previously deployed one superseded).
     #[command(
         after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed"
@@ -226,8 +258,8 @@ enum Command {
 
 /// Parses arguments, runs the command, prints its output; the binary's `main`.
 pub fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve { .. }));
     match run(cli) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
@@ -247,16 +279,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REWIND_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+/// Commands log warnings only, without time; the controller logs what it
+/// does, with time. `REWIND_LOG` overrides the level either way.
+fn init_logging(controller: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REWIND_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if controller { "info,kube=warn,hyper=warn" } else { "warn" })
+    });
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
-        .without_time()
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if controller { builder.try_init() } else { builder.without_time().try_init() };
 }
 
 fn open_store(url: &Option<String>) -> Result<Box<dyn Store>> {
@@ -439,6 +473,21 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             let app = app_key(&app_ref, &argocd_namespace);
             let metas = open_store(&cli.store)?.list(&app)?;
             Ok(status_report(&app_ref, &app, &object, &metas).into_bytes())
+        }
+        Command::Serve { listen, namespaces, argocd_namespace, degraded_grace, max_failure_age, auto_rollback } => {
+            let store = cli.store.clone().ok_or_else(|| {
+                Error::Config(
+                    "rewind serve needs --store / REWIND_STORE: the store the CMP sidecar records into, e.g. kubernetes://argocd".into(),
+                )
+            })?;
+            crate::serve::run(crate::serve::ServeOptions {
+                store,
+                listen,
+                namespaces: namespaces.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
+                argocd_namespace,
+                policy: crate::serve::lifecycle::Policy { degraded_grace, max_failure_age, auto_rollback },
+            })?;
+            Ok(Vec::new())
         }
         Command::Mark { app, revision, status } => {
             validate_app_name(&app)?;

@@ -224,22 +224,31 @@ impl ArgoEnv {
             || self.parameters.keys().any(|k| !SETTINGS.contains(&k.as_str()))
     }
 
-    /// A stable fingerprint of everything the Application passes in
-    /// (plugin env and parameters), recorded with each release.
+    /// A stable fingerprint of what the Application's plugin section passes
+    /// in (plugin env and parameters), recorded with each release so that
+    /// `rewind serve` can tell which release a sync deployed.
     pub fn fingerprint(&self) -> String {
-        let mut h = Sha256::new();
-        for (section, map) in [("env", &self.env), ("param", &self.params), ("parameters", &self.parameters)] {
-            for (k, v) in map {
-                h.update(format!("{section}\0{k}\0{v}\0").as_bytes());
-            }
-        }
-        hex::encode(h.finalize())
+        plugin_fingerprint(&self.env, &self.parameters)
     }
 }
 
+/// sha256 over plugin env entries (after Argo CD's `$VAR` expansion) and
+/// parameters (as [`parse_parameters`] reads them). `PARAM_*` variables are
+/// left out: Argo CD derives them from the parameters.
+pub fn plugin_fingerprint(env: &BTreeMap<String, String>, parameters: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (section, map) in [("env", env), ("parameters", parameters)] {
+        for (k, v) in map {
+            h.update(format!("{section}\0{k}\0{v}\0").as_bytes());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
 /// Parses `ARGOCD_APP_PARAMETERS`: a JSON array of `{name, string|array|map}`
-/// or the literal `null`. Array and map values are kept as compact JSON.
-fn parse_parameters(raw: &str) -> Result<BTreeMap<String, String>> {
+/// or the literal `null`. Array and map values are kept as compact JSON, map
+/// keys sorted (Go marshals maps sorted; the API may keep any order).
+pub fn parse_parameters(raw: &str) -> Result<BTreeMap<String, String>> {
     let raw = raw.trim();
     if raw.is_empty() || raw == "null" {
         return Ok(BTreeMap::new());
@@ -258,8 +267,11 @@ fn parse_parameters(raw: &str) -> Result<BTreeMap<String, String>> {
         };
         let value = if let Some(s) = item.get("string").and_then(|s| s.as_str()) {
             s.to_string()
-        } else if let Some(v) = item.get("array").or_else(|| item.get("map")) {
+        } else if let Some(v) = item.get("array") {
             v.to_string()
+        } else if let Some(serde_json::Value::Object(m)) = item.get("map") {
+            let sorted: BTreeMap<&String, &serde_json::Value> = m.iter().collect();
+            serde_json::to_string(&sorted).expect("serializes")
         } else {
             String::new()
         };
@@ -311,6 +323,9 @@ mod tests {
         let a = env(&[("ARGOCD_ENV_X", "1")]).fingerprint();
         assert_eq!(a, env(&[("ARGOCD_ENV_X", "1")]).fingerprint());
         assert_ne!(a, env(&[("ARGOCD_ENV_X", "2")]).fingerprint());
+        let map = |json: &str| env(&[("ARGOCD_APP_PARAMETERS", json)]).fingerprint();
+        assert_eq!(map(r#"[{"name":"m","map":{"b":"1","a":"2"}}]"#), map(r#"[{"name":"m","map":{"a":"2","b":"1"}}]"#));
+        assert_ne!(map(r#"[{"name":"m","map":{"a":"1"}}]"#), map(r#"[{"name":"m","map":{"a":"2"}}]"#));
     }
 
     #[test]

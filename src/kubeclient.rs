@@ -1,6 +1,7 @@
-//! One way to reach a Kubernetes API server, shared by the Secret store and the
-//! Argo CD Application client: kube's client on a small tokio runtime, so the
-//! synchronous code above it can `block_on` each call.
+//! One way to reach a Kubernetes API server, shared by the Secret store, the
+//! Argo CD Application client and `rewind serve`: kube's client, either on a
+//! small tokio runtime of its own (so synchronous code can `block_on` each
+//! call) or on the caller's runtime.
 
 use crate::error::{Error, Result};
 use std::time::Duration;
@@ -15,40 +16,58 @@ pub struct Connection {
     pub server: String,
 }
 
+/// How long calls may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeouts {
+    /// Short calls: Argo CD gives a generate 60 s, so fail fast.
+    Calls,
+    /// Watches: a quiet watch stream stays open for minutes.
+    Watches,
+}
+
+/// A kube client for the kubeconfig at `kubeconfig` (and `context`) if
+/// given, else the in-cluster service account or `KUBECONFIG` /
+/// `~/.kube/config`; with the API server URL. Must run inside a tokio runtime.
+pub async fn client(
+    kubeconfig: Option<String>,
+    context: Option<String>,
+    timeouts: Timeouts,
+) -> Result<(kube::Client, String)> {
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(&path)
+                .map_err(|e| Error::Config(format!("kubeconfig {path}: {e}")))?;
+            let options = kube::config::KubeConfigOptions { context, ..Default::default() };
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| Error::Config(format!("kubeconfig {path}: {e}")))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            Error::Config(format!(
+                "no Kubernetes credentials ({e}); run in a pod with a service-account token, or set KUBECONFIG"
+            ))
+        })?,
+    };
+    config.connect_timeout = Some(Duration::from_secs(5));
+    if timeouts == Timeouts::Calls {
+        config.read_timeout = Some(Duration::from_secs(20));
+        config.write_timeout = Some(Duration::from_secs(20));
+    }
+    let server = config.cluster_url.to_string();
+    let client =
+        kube::Client::try_from(config).map_err(|e| Error::Config(format!("cannot build a Kubernetes client: {e}")))?;
+    Ok((client, server))
+}
+
 impl Connection {
-    /// Connects with the kubeconfig at `kubeconfig` (and `context`) if given,
-    /// else the in-cluster service account or `KUBECONFIG` / `~/.kube/config`.
+    /// Connects as [`client`] does, on a runtime of its own.
     pub fn open(kubeconfig: Option<String>, context: Option<String>) -> Result<Connection> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| Error::Store(format!("cannot start the Kubernetes client runtime: {e}")))?;
-        let (client, server) = runtime.block_on(async {
-            let mut config = match kubeconfig {
-                Some(path) => {
-                    let file = kube::config::Kubeconfig::read_from(&path)
-                        .map_err(|e| Error::Config(format!("kubeconfig {path}: {e}")))?;
-                    let options = kube::config::KubeConfigOptions { context, ..Default::default() };
-                    kube::Config::from_custom_kubeconfig(file, &options)
-                        .await
-                        .map_err(|e| Error::Config(format!("kubeconfig {path}: {e}")))?
-                }
-                None => kube::Config::infer().await.map_err(|e| {
-                    Error::Config(format!(
-                        "no Kubernetes credentials ({e}); run in a pod with a service-account token, or set KUBECONFIG"
-                    ))
-                })?,
-            };
-            // Argo CD gives a generate 60 s: fail fast on an unreachable server.
-            config.connect_timeout = Some(Duration::from_secs(5));
-            config.read_timeout = Some(Duration::from_secs(20));
-            config.write_timeout = Some(Duration::from_secs(20));
-            let server = config.cluster_url.to_string();
-            let client = kube::Client::try_from(config)
-                .map_err(|e| Error::Config(format!("cannot build a Kubernetes client: {e}")))?;
-            Ok::<_, Error>((client, server))
-        })?;
+        let (client, server) = runtime.block_on(client(kubeconfig, context, Timeouts::Calls))?;
         Ok(Connection { runtime, client, server })
     }
 }

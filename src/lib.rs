@@ -3,7 +3,8 @@
 //! of them byte for byte. See `docs/architecture.md` for the pipeline.
 //!
 //! `context → manifest → render → hash → release → store → rollback`, with
-//! `argocd` as the integration and `cli` as a thin shell.
+//! `argocd` as the integration, `serve` as the release lifecycle controller
+//! built on it, and `cli` as a thin shell.
 
 pub mod argocd;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod pipeline;
 pub mod release;
 pub mod render;
 pub mod rollback;
+pub mod serve;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -1,5 +1,6 @@
-//! The Argo CD install overlay builds with `kubectl kustomize`, validates
-//! against the Kubernetes schemas, and carries what the sidecar needs.
+//! The Argo CD install overlay and the controller manifests build with
+//! `kubectl kustomize`, validate against the Kubernetes schemas, and carry
+//! what the sidecar and `rewind serve` need, with least-privilege RBAC.
 
 mod common;
 use common::*;
@@ -103,4 +104,80 @@ fn sidecar_rbac_and_plugin_config() {
     assert!(
         !docs.iter().any(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"].as_str().unwrap().contains("rewind"))
     );
+}
+
+fn build_controller() -> (String, Vec<Value>) {
+    let out = Command::new("kubectl")
+        .args(["kustomize", &root().join("manifests/controller").display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl kustomize manifests/controller: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs = docs(text.as_bytes());
+    (text, docs)
+}
+
+fn rules(role: &Value) -> Vec<(String, Vec<String>)> {
+    let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| strings(&r["resources"]).into_iter().map(move |res| (res, strings(&r["verbs"]))))
+        .collect()
+}
+
+#[test]
+fn controller_manifests_validate_and_grant_least_privilege() {
+    let (text, docs) = build_controller();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("controller.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--quiet", "--strict", "-k", "1.33.0"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    let deploy = find(&docs, "Deployment", "rewind-controller");
+    assert_eq!(deploy["metadata"]["namespace"], "rewind");
+    let spec = &deploy["spec"]["template"]["spec"];
+    assert_eq!(spec["serviceAccountName"], "rewind-controller");
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    let c = &spec["containers"][0];
+    assert_eq!(c["args"][0], "serve");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(c["resources"]["requests"]["memory"].is_string() && c["resources"]["limits"]["memory"].is_string());
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let env: Vec<(&str, &str)> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    assert!(env.contains(&("REWIND_STORE", "kubernetes://rewind")), "the store the sidecar records into");
+
+    let cluster = find(&docs, "ClusterRole", "rewind-controller");
+    assert_eq!(
+        rules(cluster),
+        [
+            ("applications".to_string(), ["get", "list", "watch", "patch"].map(String::from).to_vec()),
+            ("events".to_string(), vec!["create".to_string()]),
+        ],
+        "cluster-wide: Applications and Events only, never Secrets"
+    );
+    let role = find(&docs, "Role", "rewind-controller-releases");
+    assert_eq!(role["metadata"]["namespace"], "rewind", "Secrets only in the release namespace");
+    assert_eq!(rules(role), [("secrets".to_string(), ["get", "list", "update"].map(String::from).to_vec())]);
+    for binding in [
+        find(&docs, "ClusterRoleBinding", "rewind-controller"),
+        find(&docs, "RoleBinding", "rewind-controller-releases"),
+    ] {
+        assert_eq!(binding["subjects"][0]["name"], "rewind-controller");
+        assert_eq!(binding["subjects"][0]["namespace"], "rewind");
+    }
+    let service = find(&docs, "Service", "rewind-controller");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
 }

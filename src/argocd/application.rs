@@ -5,8 +5,6 @@
 //! entry, guarded by a `resourceVersion` test (retried when someone else wrote).
 
 use crate::error::{Error, Result};
-use crate::kubeclient::Connection;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::str::FromStr;
 
@@ -14,7 +12,6 @@ use std::str::FromStr;
 pub const ROLLBACK_ENV: &str = "REWIND_ROLLBACK_TO";
 /// Argo CD's control-plane namespace unless told otherwise.
 pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd";
-const MAX_ATTEMPTS: usize = 5;
 
 /// `NAMESPACE/NAME` of an Application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +46,9 @@ pub fn app_key(app: &ApplicationRef, argocd_namespace: &str) -> String {
     if app.namespace == argocd_namespace { app.name.clone() } else { format!("{}_{}", app.namespace, app.name) }
 }
 
-fn uses_rewind(source: &Value) -> bool {
+/// Whether an Application source uses the rewind plugin (a plugin named
+/// `rewind…`, or an unnamed plugin that Argo CD discovers).
+pub fn uses_rewind(source: &Value) -> bool {
     match source.get("plugin") {
         Some(Value::Object(plugin)) => {
             plugin.get("name").and_then(Value::as_str).is_none_or(|n| n.is_empty() || n.starts_with("rewind"))
@@ -122,78 +121,28 @@ fn no_rewind_source(app: &Value) -> Error {
     ))
 }
 
-/// Reads and patches Argo CD Applications.
-pub struct Applications {
-    conn: Connection,
-    resource: ApiResource,
+/// An annotation's value.
+pub fn annotation<'a>(app: &'a Value, key: &str) -> Option<&'a str> {
+    app.pointer("/metadata/annotations")?.get(key)?.as_str()
 }
 
-impl Applications {
-    /// Connects with the in-cluster service account or `KUBECONFIG`.
-    pub fn connect() -> Result<Applications> {
-        let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application");
-        Ok(Applications {
-            conn: Connection::open(None, None)?,
-            resource: ApiResource::from_gvk_with_plural(&gvk, "applications"),
-        })
+/// The JSON patch op that sets annotation `key` to `value`.
+pub fn annotation_op(app: &Value, key: &str, value: &str) -> Value {
+    if app.pointer("/metadata/annotations").is_some_and(Value::is_object) {
+        json!({"op": "add", "path": format!("/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1")), "value": value})
+    } else {
+        json!({"op": "add", "path": "/metadata/annotations", "value": {key: value}})
     }
+}
 
-    fn api(&self, app: &ApplicationRef) -> Api<DynamicObject> {
-        Api::namespaced_with(self.conn.client.clone(), &app.namespace, &self.resource)
+/// The parent Application that manages this one, when it carries Argo CD's
+/// tracking label (`app.kubernetes.io/instance`) or annotation
+/// (`argocd.argoproj.io/tracking-id: <app>:<group>/<kind>:<ns>/<name>`).
+pub fn managing_parent(app: &Value) -> Option<String> {
+    if let Some(id) = annotation(app, "argocd.argoproj.io/tracking-id") {
+        return id.split(':').next().filter(|p| !p.is_empty()).map(String::from);
     }
-
-    fn error(&self, app: &ApplicationRef, e: kube::Error) -> Error {
-        match e {
-            kube::Error::Api(s) if s.code == 404 => {
-                Error::Config(format!("Application {app} not found: {}", s.message))
-            }
-            kube::Error::Api(s) if s.code == 403 => Error::Config(format!(
-                "Application {app}: forbidden: {}; grant get and patch on applications.argoproj.io",
-                s.message
-            )),
-            kube::Error::Api(s) => Error::Config(format!("Application {app}: {} ({} {})", s.message, s.code, s.reason)),
-            other => Error::Config(format!(
-                "Application {app}: cannot reach the Kubernetes API at {} ({other})",
-                self.conn.server
-            )),
-        }
-    }
-
-    /// The Application as JSON.
-    pub fn get(&self, app: &ApplicationRef) -> Result<Value> {
-        let obj = self.conn.runtime.block_on(self.api(app).get(&app.name)).map_err(|e| self.error(app, e))?;
-        serde_json::to_value(obj).map_err(|e| Error::Config(format!("Application {app}: {e}")))
-    }
-
-    /// Applies the patch `make` builds from the current object, retrying
-    /// when the object changed in between (the `test` op fails).
-    fn patch_with(&self, app: &ApplicationRef, make: impl Fn(&Value) -> Result<Option<Vec<Value>>>) -> Result<bool> {
-        for _ in 0..MAX_ATTEMPTS {
-            let current = self.get(app)?;
-            let Some(ops) = make(&current)? else { return Ok(false) };
-            let params = PatchParams { field_manager: Some("rewind".into()), ..PatchParams::default() };
-            let ops: json_patch::Patch = serde_json::from_value(Value::Array(ops))
-                .map_err(|e| Error::Config(format!("internal: bad JSON patch: {e}")))?;
-            let body = Patch::<Value>::Json(ops);
-            match self.conn.runtime.block_on(self.api(app).patch(&app.name, &params, &body)) {
-                Ok(_) => return Ok(true),
-                // A failed `test` (someone else wrote) or a conflict: read again.
-                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => continue,
-                Err(e) => return Err(self.error(app, e)),
-            }
-        }
-        Err(Error::Config(format!("Application {app} kept changing while being patched; try again")))
-    }
-
-    /// Pins `revision`: sets `REWIND_ROLLBACK_TO` on the rewind source.
-    pub fn pin(&self, app: &ApplicationRef, revision: u64) -> Result<()> {
-        self.patch_with(app, |current| pin_patch(current, &revision.to_string()).map(Some)).map(|_| ())
-    }
-
-    /// Removes the pin; `false` when there was none.
-    pub fn clear(&self, app: &ApplicationRef) -> Result<bool> {
-        self.patch_with(app, clear_patch)
-    }
+    app.pointer("/metadata/labels/app.kubernetes.io~1instance").and_then(Value::as_str).map(String::from)
 }
 
 #[cfg(test)]
@@ -235,6 +184,21 @@ mod tests {
         assert_eq!(clear_patch(&a).unwrap(), None);
         let bare = app(json!({"source": {"plugin": {}}}));
         assert_eq!(pin_patch(&bare, "1").unwrap()[1]["path"], "/spec/source/plugin/env");
+    }
+
+    #[test]
+    fn annotations_and_parents() {
+        let bare = app(json!({}));
+        assert_eq!(
+            annotation_op(&bare, "rewind.dev/x", "1"),
+            json!({"op": "add", "path": "/metadata/annotations", "value": {"rewind.dev/x": "1"}})
+        );
+        let annotated = json!({"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "root:argoproj.io/Application:argocd/guestbook"}}});
+        assert_eq!(annotation_op(&annotated, "rewind.dev/x", "1")["path"], "/metadata/annotations/rewind.dev~1x");
+        assert_eq!(managing_parent(&annotated).as_deref(), Some("root"));
+        let labelled = json!({"metadata": {"labels": {"app.kubernetes.io/instance": "apps"}}});
+        assert_eq!(managing_parent(&labelled).as_deref(), Some("apps"));
+        assert_eq!(managing_parent(&bare), None);
     }
 
     #[test]

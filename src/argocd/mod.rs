@@ -15,6 +15,8 @@ use crate::rollback::{Target, rollback};
 use crate::store::Store;
 
 pub mod application;
+pub mod client;
+pub mod plugin_env;
 use std::collections::BTreeMap;
 use std::path::Path;
 

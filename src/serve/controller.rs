@@ -1,0 +1,302 @@
+//! The reconcile worker: takes Applications from the watchers, decides with
+//! [`lifecycle`](super::lifecycle), and carries the decision out — release
+//! status in the store, the pin and annotations on the Application, Events.
+//! It runs on a thread of its own because the store and the Application
+//! client are synchronous.
+
+use super::lifecycle::{Plan, Policy, Rollback, plan, verdict};
+use super::metrics::Metrics;
+use super::observe::{LAST_GOOD_ANNOTATION, Observation, ROLLED_BACK_FROM_ANNOTATION};
+use crate::argocd::application::ApplicationRef;
+use crate::argocd::client::{Applications, EventType};
+use crate::error::{Error, Result};
+use crate::release::{ReleaseMeta, Status, mark};
+use crate::store::Store;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Event reasons, one per transition.
+pub const DEPLOYED_REASON: &str = "ReleaseDeployed";
+/// A release failed.
+pub const FAILED_REASON: &str = "ReleaseFailed";
+/// The controller pinned an earlier release.
+pub const ROLLED_BACK_REASON: &str = "RolledBack";
+/// A release failed and nothing before it was deployed.
+pub const UNAVAILABLE_REASON: &str = "PreviousRevisionUnavailable";
+
+/// What the watchers send.
+#[derive(Debug)]
+pub enum Message {
+    /// An Application as it now is.
+    Applied(Value),
+    /// An Application was deleted.
+    Deleted(ApplicationRef),
+}
+
+/// How often the worker wakes without news, to end grace periods and beat.
+const TICK: Duration = Duration::from_millis(250);
+/// After an error, look again this soon.
+const RETRY: Duration = Duration::from_secs(10);
+
+/// The worker's state.
+pub struct Controller {
+    store: Box<dyn Store>,
+    applications: Applications,
+    policy: Policy,
+    argocd_namespace: String,
+    metrics: Arc<Metrics>,
+    /// The newest version of every watched Application, by namespace/name.
+    known: HashMap<(String, String), Value>,
+    /// When to reconcile an Application again without news.
+    recheck: HashMap<(String, String), SystemTime>,
+    /// When the controller first saw (app key, release) Degraded.
+    degraded_since: HashMap<(String, u64), SystemTime>,
+}
+
+fn id(app: &ApplicationRef) -> (String, String) {
+    (app.namespace.clone(), app.name.clone())
+}
+
+impl Controller {
+    /// A worker over `store` and `applications`.
+    pub fn new(
+        store: Box<dyn Store>,
+        applications: Applications,
+        policy: Policy,
+        argocd_namespace: String,
+        metrics: Arc<Metrics>,
+    ) -> Controller {
+        Controller {
+            store,
+            applications,
+            policy,
+            argocd_namespace,
+            metrics,
+            known: HashMap::new(),
+            recheck: HashMap::new(),
+            degraded_since: HashMap::new(),
+        }
+    }
+
+    /// Handles messages until the sender is gone; `heartbeat` gets the Unix
+    /// time of every loop, for `/healthz`.
+    pub fn run(mut self, messages: Receiver<Message>, heartbeat: Arc<AtomicU64>) {
+        loop {
+            let now = SystemTime::now();
+            heartbeat
+                .store(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(), Ordering::Relaxed);
+            match messages.recv_timeout(TICK) {
+                Ok(Message::Applied(application)) => {
+                    let Some(obs) = Observation::of(&application, &self.argocd_namespace) else { continue };
+                    self.known.insert(id(&obs.app), application.clone());
+                    self.reconcile(&application, &obs);
+                }
+                Ok(Message::Deleted(app)) => {
+                    self.known.remove(&id(&app));
+                    self.recheck.remove(&id(&app));
+                    let key = crate::argocd::application::app_key(&app, &self.argocd_namespace);
+                    self.degraded_since.retain(|(k, _), _| *k != key);
+                    self.metrics.set_releases(&key, None);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let due: Vec<(String, String)> =
+                        self.recheck.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
+                    for key in due {
+                        self.recheck.remove(&key);
+                        if let Some(application) = self.known.get(&key).cloned()
+                            && let Some(obs) = Observation::of(&application, &self.argocd_namespace)
+                        {
+                            self.reconcile(&application, &obs);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Reconciles one Application, logging and counting failures; schedules a recheck.
+    fn reconcile(&mut self, application: &Value, obs: &Observation) {
+        let started = Instant::now();
+        let result = self.try_reconcile(application, obs);
+        self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+        let recheck = match result {
+            Ok(recheck) => recheck,
+            Err(e) => {
+                tracing::warn!("Application {}: {e} (retrying in {}s)", obs.app, RETRY.as_secs());
+                Some(SystemTime::now() + RETRY)
+            }
+        };
+        match recheck {
+            Some(at) => self.recheck.insert(id(&obs.app), at),
+            None => self.recheck.remove(&id(&obs.app)),
+        };
+    }
+
+    fn store_error(&self, e: Error) -> Error {
+        self.metrics.store_errors.inc();
+        e
+    }
+
+    fn api_error(&self, e: Error) -> Error {
+        self.metrics.api_errors.inc();
+        e
+    }
+
+    fn try_reconcile(&mut self, application: &Value, obs: &Observation) -> Result<Option<SystemTime>> {
+        let Some(sync) = &obs.sync else { return Ok(None) };
+        let metas = self.store.list(&obs.key).map_err(|e| self.store_error(e))?;
+        self.metrics.set_releases(&obs.key, Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
+        let now = SystemTime::now();
+        // Degraded-since is per release: a new sync starts a new grace.
+        let release = super::lifecycle::find_release(&metas, sync).map(|m| m.revision);
+        let degraded_since = match release {
+            Some(r) if obs.health == "Degraded" => {
+                Some(*self.degraded_since.entry((obs.key.clone(), r)).or_insert(now))
+            }
+            Some(r) => {
+                self.degraded_since.remove(&(obs.key.clone(), r));
+                None
+            }
+            None => None,
+        };
+        let v = verdict(obs, sync, degraded_since, now, self.policy.degraded_grace);
+        match plan(obs, &metas, v, now, &self.policy) {
+            Plan::Nothing { why, recheck } => {
+                tracing::debug!("Application {}: {why}", obs.app);
+                Ok(recheck)
+            }
+            Plan::Deployed(release) => self.deployed(application, obs, &metas, &release).map(|()| None),
+            Plan::Failed { release, why, rollback } => {
+                self.failed(application, obs, &release, &why, rollback).map(|()| None)
+            }
+        }
+    }
+
+    fn event(&self, application: &Value, kind: EventType, reason: &str, message: &str) {
+        match kind {
+            EventType::Normal => tracing::info!("{reason}: {message}"),
+            EventType::Warning => tracing::warn!("{reason}: {message}"),
+        }
+        // An Event is a notice, not state: a failed one is logged and counted.
+        if let Err(e) = self.applications.event(application, kind, reason, message) {
+            self.metrics.api_errors.inc();
+            tracing::warn!("could not record the {reason} Event: {e}");
+        }
+    }
+
+    fn deployed(
+        &self,
+        application: &Value,
+        obs: &Observation,
+        metas: &[ReleaseMeta],
+        release: &ReleaseMeta,
+    ) -> Result<()> {
+        mark(self.store.as_ref(), &obs.key, release.revision, Status::Deployed).map_err(|e| self.store_error(e))?;
+        let revision = release.revision.to_string();
+        if obs.last_good.as_deref() != Some(revision.as_str()) {
+            self.applications.annotate(&obs.app, LAST_GOOD_ANNOTATION, &revision).map_err(|e| self.api_error(e))?;
+        }
+        let superseded: Vec<String> = metas
+            .iter()
+            .filter(|m| m.status == Status::Deployed && m.revision != release.revision)
+            .map(|m| m.revision.to_string())
+            .collect();
+        let what = match release.rollback_of {
+            Some(of) => format!("release {} (a rollback to {of})", release.revision),
+            None => format!("release {}", release.revision),
+        };
+        let mut message = format!(
+            "{what} of app {} deployed: sync succeeded and Healthy at git revision {}",
+            obs.key,
+            release.source.revision.as_deref().unwrap_or("?")
+        );
+        if !superseded.is_empty() {
+            message.push_str(&format!("; release {} superseded", superseded.join(", ")));
+        }
+        self.event(application, EventType::Normal, DEPLOYED_REASON, &message);
+        self.metrics.set_releases(&obs.key, Some(&self.statuses(&obs.key)?));
+        Ok(())
+    }
+
+    fn statuses(&self, key: &str) -> Result<Vec<Status>> {
+        Ok(self.store.list(key).map_err(|e| self.store_error(e))?.iter().map(|m| m.status).collect())
+    }
+
+    fn failed(
+        &self,
+        application: &Value,
+        obs: &Observation,
+        release: &ReleaseMeta,
+        why: &str,
+        rollback: Rollback,
+    ) -> Result<()> {
+        let failed = release.revision;
+        // Pin first, together with the once-only marker: if marking fails
+        // afterwards, the marker still stops a second rollback.
+        let pinned = match rollback {
+            Rollback::Pin(target) => {
+                let marker = failed.to_string();
+                let done = self
+                    .applications
+                    .pin_annotated(&obs.app, target, &[(ROLLED_BACK_FROM_ANNOTATION, &marker)], |current| {
+                        crate::argocd::application::annotation(current, ROLLED_BACK_FROM_ANNOTATION)
+                            != Some(marker.as_str())
+                    })
+                    .map_err(|e| self.api_error(e))?;
+                done.then_some(target)
+            }
+            _ => None,
+        };
+        mark(self.store.as_ref(), &obs.key, failed, Status::Failed).map_err(|e| self.store_error(e))?;
+        let note = match rollback {
+            Rollback::Off => "; automatic rollback is off for this Application (annotate it rewind.dev/auto-rollback=true, or run the controller with --auto-rollback)".to_string(),
+            Rollback::ItselfARollback(Some(of)) => format!("; it is itself a rollback to release {of}: not rolling back again (fix forward, or pin a release with `rewind rollback`)"),
+            Rollback::ItselfARollback(None) => "; it is itself a rollback: not rolling back again".to_string(),
+            Rollback::AlreadyDone => "; it was already rolled back once".to_string(),
+            Rollback::Unavailable | Rollback::Pin(_) => String::new(),
+        };
+        self.event(
+            application,
+            EventType::Warning,
+            FAILED_REASON,
+            &format!("release {failed} of app {} failed: {why}{note}", obs.key),
+        );
+        match (rollback, pinned) {
+            (Rollback::Pin(target), Some(_)) => {
+                self.metrics.rollback("pinned");
+                let mut message = format!(
+                    "release {failed} failed; pinned release {target} (REWIND_ROLLBACK_TO={target} in the plugin env): Argo CD regenerates and syncs it. Remove the pin with `rewind rollback --clear --application {}` once Git is fixed",
+                    obs.app
+                );
+                if let Some(parent) = &obs.parent {
+                    message.push_str(&format!(
+                        ". This Application is managed by Application {parent:?}: a sync of the parent may revert the pin; pin it in the parent's source, or turn off self-heal there"
+                    ));
+                }
+                self.event(application, EventType::Warning, ROLLED_BACK_REASON, &message);
+            }
+            (Rollback::Pin(_), None) => self.metrics.rollback("skipped"),
+            (Rollback::Unavailable, _) => {
+                self.metrics.rollback("unavailable");
+                self.event(
+                    application,
+                    EventType::Warning,
+                    UNAVAILABLE_REASON,
+                    &format!(
+                        "release {failed} of app {} failed and no release before it is marked deployed: nothing to roll back to",
+                        obs.key
+                    ),
+                );
+            }
+            (Rollback::ItselfARollback(_) | Rollback::AlreadyDone, _) => self.metrics.rollback("skipped"),
+            (Rollback::Off, _) => {}
+        }
+        self.metrics.set_releases(&obs.key, Some(&self.statuses(&obs.key)?));
+        Ok(())
+    }
+}

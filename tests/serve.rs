@@ -1,0 +1,409 @@
+//! `rewind serve` against the project's test API server: the real binary
+//! watches Applications, marks releases from their sync outcome, annotates,
+//! emits Events, and rolls back by pinning; `generate` (run as Argo CD's CMP
+//! server would) then prints the pinned release byte for byte.
+
+mod common;
+use common::apiserver::ApiServer;
+use common::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+const REPO: &str = "https://git.example.com/org/apps.git";
+const GIT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const GIT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/// A running `rewind serve`, killed on drop; its log is kept for failures.
+struct Serve {
+    child: Child,
+    address: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    fn start(server: &ApiServer, home: &Path, args: &[&str]) -> Serve {
+        let mut child = command(home)
+            .env("KUBECONFIG", server.kubeconfig())
+            .env("REWIND_STORE", server.store_url("argocd"))
+            .env("REWIND_LOG", "info")
+            .args(["serve", "--listen", "127.0.0.1:0", "--degraded-grace", "2s"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((_, address)) = line.split_once("listening on ") {
+                    let _ = tx.send(address.trim().to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!("rewind serve did not start:\n{}", log.lock().unwrap().join("\n"));
+        });
+        let serve = Serve { child, address, log };
+        serve.wait("/readyz to answer 200", || (serve.get("/readyz").0 == 200).then_some(()));
+        serve
+    }
+
+    /// `GET path` → (status, body), over plain HTTP/1.1.
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: rewind\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (code, response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string())
+    }
+
+    /// Polls `f` until it gives a value (30 s), else fails with the controller's log.
+    fn wait<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; controller log:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stdout_is_empty(mut self) {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert!(out.is_empty(), "serve printed on stdout: {out}");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kubectl_ok(server: &ApiServer, args: &[&str]) -> Vec<u8> {
+    let out = server.kubectl(args);
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+fn apply(server: &ApiServer, obj: &Value) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), obj.to_string()).unwrap();
+    kubectl_ok(server, &["apply", "--validate=false", "-f", file.path().to_str().unwrap()]);
+}
+
+fn application(server: &ApiServer, ns: &str, name: &str) -> Value {
+    serde_json::from_slice(&kubectl_ok(server, &["get", "applications", name, "-n", ns, "-o", "json"])).unwrap()
+}
+
+/// Events on an Application, as kubectl lists them: (reason, message).
+fn events(server: &ApiServer, ns: &str, name: &str) -> Vec<(String, String)> {
+    let list: Value = serde_json::from_slice(&kubectl_ok(server, &["get", "events", "-n", ns, "-o", "json"])).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["involvedObject"]["kind"] == "Application" && e["involvedObject"]["name"] == name)
+        .map(|e| (e["reason"].as_str().unwrap().to_string(), e["message"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn reasons(server: &ApiServer, ns: &str, name: &str) -> Vec<String> {
+    events(server, ns, name).into_iter().map(|(r, _)| r).collect()
+}
+
+fn statuses(server: &ApiServer, home: &Path, key: &str) -> Vec<String> {
+    let out = command(home)
+        .env("REWIND_STORE", server.store_url("argocd"))
+        .args(["history", key, "-o", "json"])
+        .output()
+        .unwrap();
+    let list: Vec<Value> = serde_json::from_slice(&ok(&out)).unwrap();
+    list.iter().map(|m| m["status"].as_str().unwrap().to_string()).collect()
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Runs generate with the CMP environment Argo CD derives from the
+/// Application's rewind source at git revision `git`.
+fn generate(server: &ApiServer, dir: &Path, home: &Path, app: &Value, key: &str, git: &str) -> Vec<u8> {
+    let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
+    let mut env: Vec<(String, String)> = app
+        .pointer(&format!("{plugin}/env"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| (format!("ARGOCD_ENV_{}", e["name"].as_str().unwrap()), e["value"].as_str().unwrap().to_string()))
+        .collect();
+    env.extend([
+        ("ARGOCD_APP_NAME".into(), key.into()),
+        ("ARGOCD_APP_REVISION".into(), git.into()),
+        ("ARGOCD_APP_NAMESPACE".into(), "guestbook".into()),
+        ("REWIND_STORE".into(), server.store_url("argocd")),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    ok(&cmp_generate(dir, home, &env))
+}
+
+/// Writes what Argo CD writes after a sync of the current spec at `git`.
+fn sync(server: &ApiServer, app: &Value, git: &str, phase: &str, health: &str, finished: SystemTime) {
+    let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
+    let source_path = plugin.strip_suffix("/plugin").unwrap();
+    let result = match source_path.strip_prefix("/spec/sources/") {
+        Some(i) => {
+            let i: usize = i.parse().unwrap();
+            let sources = app.pointer("/spec/sources").unwrap().clone();
+            let mut revisions = vec![json!("1.0.0"); sources.as_array().unwrap().len()];
+            revisions[i] = json!(git);
+            json!({"revisions": revisions, "sources": sources})
+        }
+        None => json!({"revision": git, "source": app.pointer(source_path).unwrap()}),
+    };
+    let status = json!({"status": {
+        "sync": {"status": "Synced", "revision": git},
+        "health": {"status": health},
+        "reconciledAt": rfc3339(finished + Duration::from_secs(1)),
+        "operationState": {"phase": phase, "message": format!("sync {}", phase.to_lowercase()),
+            "startedAt": rfc3339(finished), "finishedAt": rfc3339(finished), "syncResult": result}}});
+    let ns = app["metadata"]["namespace"].as_str().unwrap();
+    let name = app["metadata"]["name"].as_str().unwrap();
+    kubectl_ok(server, &["patch", "applications", name, "-n", ns, "--type", "merge", "-p", &status.to_string()]);
+}
+
+fn guestbook_copy(tmp: &Path, name: &str) -> PathBuf {
+    let dir = tmp.join(name);
+    copy_tree(&root().join("examples/guestbook"), &dir);
+    dir
+}
+
+#[test]
+fn healthy_then_degraded_rolls_back_once() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = guestbook_copy(tmp.path(), "guestbook");
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "guestbook", "namespace": "argocd",
+                "labels": {"app.kubernetes.io/instance": "root"},
+                "annotations": {"rewind.dev/auto-rollback": "true"}},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
+                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD",
+                    "plugin": {"name": "rewind-v1", "env": [{"name": "IMAGE_TAG", "value": "v7"}]}}}}),
+    );
+    let serve = Serve::start(&server, tmp.path(), &[]);
+
+    // Revision A syncs and is Healthy: its release is deployed.
+    let manifest_a =
+        generate(&server, &dir, tmp.path(), &application(&server, "argocd", "guestbook"), "guestbook", GIT_A);
+    sync(&server, &application(&server, "argocd", "guestbook"), GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("release 1 deployed", || (statuses(&server, tmp.path(), "guestbook") == ["deployed"]).then_some(()));
+    let app = serve.wait("the last-good annotation", || {
+        let app = application(&server, "argocd", "guestbook");
+        (app.pointer("/metadata/annotations/rewind.dev~1last-good-revision") == Some(&json!("1"))).then_some(app)
+    });
+    assert_eq!(app.pointer("/metadata/annotations/rewind.dev~1auto-rollback"), Some(&json!("true")), "others kept");
+    assert_eq!(reasons(&server, "argocd", "guestbook"), ["ReleaseDeployed"]);
+
+    // Revision B changes the config and stays Degraded past the grace.
+    set_log_level(&dir, "debug");
+    let manifest_b = generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_B);
+    assert_ne!(manifest_a, manifest_b);
+    sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
+    let pinned = serve.wait("the rollback pin", || {
+        let app = application(&server, "argocd", "guestbook");
+        app.pointer("/spec/source/plugin/env/1").is_some().then_some(app)
+    });
+    assert_eq!(
+        pinned.pointer("/spec/source/plugin/env").unwrap(),
+        &json!([{"name": "IMAGE_TAG", "value": "v7"}, {"name": "REWIND_ROLLBACK_TO", "value": "1"}]),
+        "the pin is added, the other env entry untouched"
+    );
+    assert_eq!(pinned.pointer("/metadata/annotations/rewind.dev~1auto-rollback-of"), Some(&json!("2")));
+    serve.wait("release 2 failed", || {
+        (statuses(&server, tmp.path(), "guestbook") == ["deployed", "failed"]).then_some(())
+    });
+    let evs = serve.wait("the RolledBack Event", || {
+        let evs = events(&server, "argocd", "guestbook");
+        evs.iter().any(|(r, _)| r == "RolledBack").then_some(evs)
+    });
+    let failed = evs.iter().find(|(r, _)| r == "ReleaseFailed").expect("a ReleaseFailed Event");
+    assert!(failed.1.contains("Degraded for more than 2s"), "{failed:?}");
+    let rolled = evs.iter().find(|(r, _)| r == "RolledBack").unwrap();
+    assert!(
+        rolled.1.contains("pinned release 1") && rolled.1.contains("managed by Application \"root\""),
+        "{rolled:?}"
+    );
+
+    // Argo CD regenerates with the pinned env: release 1's manifest, byte for byte.
+    let rolled_back = generate(&server, &dir, tmp.path(), &pinned, "guestbook", GIT_B);
+    assert_eq!(rolled_back, manifest_a);
+
+    // The rollback release going Degraded fails, but is not rolled back again.
+    sync(&server, &pinned, GIT_B, "Succeeded", "Degraded", SystemTime::now());
+    serve.wait("release 3 failed", || {
+        (statuses(&server, tmp.path(), "guestbook") == ["deployed", "failed", "failed"]).then_some(())
+    });
+    let evs = serve.wait("the second ReleaseFailed Event", || {
+        let evs = events(&server, "argocd", "guestbook");
+        (evs.iter().filter(|(r, _)| r == "ReleaseFailed").count() == 2).then_some(evs)
+    });
+    assert!(evs.iter().any(|(r, m)| r == "ReleaseFailed" && m.contains("itself a rollback to release 1")), "{evs:?}");
+    assert_eq!(evs.iter().filter(|(r, _)| r == "RolledBack").count(), 1);
+    let still = application(&server, "argocd", "guestbook");
+    assert_eq!(still.pointer("/spec/source/plugin/env"), pinned.pointer("/spec/source/plugin/env"));
+
+    let (code, metrics) = serve.get("/metrics");
+    assert_eq!(code, 200);
+    for line in [
+        "rewind_releases{status=\"failed\"} 2",
+        "rewind_releases{status=\"deployed\"} 1",
+        "rewind_rollbacks_total{result=\"pinned\"} 1",
+        "rewind_rollbacks_total{result=\"skipped\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    assert!(metrics.contains("rewind_reconcile_duration_seconds_count"));
+    assert_eq!(serve.get("/healthz").0, 200);
+
+    // People clear the pin: exactly REWIND_ROLLBACK_TO goes.
+    let out = command(tmp.path())
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("REWIND_STORE", server.store_url("argocd"))
+        .args(["rollback", "--clear", "--application", "argocd/guestbook"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let cleared = application(&server, "argocd", "guestbook");
+    assert_eq!(cleared.pointer("/spec/source/plugin/env").unwrap(), &json!([{"name": "IMAGE_TAG", "value": "v7"}]));
+    assert_eq!(cleared["metadata"]["annotations"], pinned["metadata"]["annotations"]);
+    serve.stdout_is_empty();
+}
+
+#[test]
+fn without_opt_in_only_observes_and_stale_failures_are_left_alone() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    // Outside the control-plane namespace, multi-source, no annotation: observed only.
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop", "namespace": "team-a"},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"}, "sources": [
+                {"repoURL": "https://charts.example.com", "chart": "redis", "targetRevision": "1.0.0"},
+                {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {"name": "rewind-v1"}}]}}),
+    );
+    // Opted in, but its failure is older than --max-failure-age.
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "old", "namespace": "argocd", "annotations": {"rewind.dev/auto-rollback": "true"}},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
+                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {}}}}),
+    );
+    let serve = Serve::start(&server, tmp.path(), &["--namespaces", "argocd,team-a"]);
+    let shop_dir = guestbook_copy(tmp.path(), "shop");
+    let old_dir = guestbook_copy(tmp.path(), "old");
+    let shop = application(&server, "team-a", "shop");
+    let old = application(&server, "argocd", "old");
+
+    generate(&server, &shop_dir, tmp.path(), &shop, "team-a_shop", GIT_A);
+    generate(&server, &old_dir, tmp.path(), &old, "old", GIT_A);
+    sync(&server, &shop, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    sync(&server, &old, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("both deployed", || {
+        (statuses(&server, tmp.path(), "team-a_shop") == ["deployed"]
+            && statuses(&server, tmp.path(), "old") == ["deployed"])
+        .then_some(())
+    });
+
+    set_log_level(&old_dir, "debug");
+    set_log_level(&shop_dir, "debug");
+    generate(&server, &old_dir, tmp.path(), &old, "old", GIT_B);
+    generate(&server, &shop_dir, tmp.path(), &shop, "team-a_shop", GIT_B);
+    // The stale failure first, then a fresh one: once the second is handled, so was the first.
+    sync(&server, &old, GIT_B, "Failed", "Degraded", SystemTime::now() - Duration::from_secs(3600));
+    sync(&server, &shop, GIT_B, "Failed", "Degraded", SystemTime::now());
+    serve.wait("shop's release 2 failed", || {
+        (statuses(&server, tmp.path(), "team-a_shop") == ["deployed", "failed"]).then_some(())
+    });
+    let shop_events = serve.wait("shop's ReleaseFailed Event", || {
+        let evs = events(&server, "team-a", "shop");
+        evs.iter().any(|(r, _)| r == "ReleaseFailed").then_some(evs)
+    });
+    assert!(shop_events.iter().any(|(_, m)| m.contains("automatic rollback is off")), "{shop_events:?}");
+    assert!(!shop_events.iter().any(|(r, _)| r == "RolledBack"));
+    let shop_now = application(&server, "team-a", "shop");
+    assert_eq!(shop_now["spec"], shop["spec"], "an Application without the annotation is only observed");
+    assert_eq!(shop_now.pointer("/metadata/annotations/rewind.dev~1last-good-revision"), Some(&json!("1")));
+
+    assert_eq!(statuses(&server, tmp.path(), "old"), ["deployed", "pending"], "a stale failure does nothing");
+    assert_eq!(application(&server, "argocd", "old")["spec"], old["spec"]);
+    assert_eq!(reasons(&server, "argocd", "old"), ["ReleaseDeployed"]);
+    serve.stdout_is_empty();
+}
+
+#[test]
+fn no_deployed_release_before_means_previous_revision_unavailable() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "fresh", "namespace": "argocd"},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
+                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {"name": "rewind"}}}}),
+    );
+    // --auto-rollback turns it on for every Application.
+    let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
+    let dir = guestbook_copy(tmp.path(), "fresh");
+    let app = application(&server, "argocd", "fresh");
+    generate(&server, &dir, tmp.path(), &app, "fresh", GIT_A);
+    sync(&server, &app, GIT_A, "Error", "Missing", SystemTime::now());
+    let evs = serve.wait("PreviousRevisionUnavailable", || {
+        let evs = reasons(&server, "argocd", "fresh");
+        evs.iter().any(|r| r == "PreviousRevisionUnavailable").then_some(evs)
+    });
+    assert!(evs.contains(&"ReleaseFailed".to_string()));
+    assert_eq!(statuses(&server, tmp.path(), "fresh"), ["failed"]);
+    assert_eq!(application(&server, "argocd", "fresh")["spec"], app["spec"], "nothing else");
+    assert!(serve.get("/metrics").1.contains("rewind_rollbacks_total{result=\"unavailable\"} 1"));
+}
+
+#[test]
+fn serve_refuses_bad_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    fails(&command(tmp.path()).args(["serve"]).output().unwrap(), &["--store", "REWIND_STORE"]);
+    fails(
+        &command(tmp.path()).args(["serve", "--store", "file:///tmp/x", "--degraded-grace", "soon"]).output().unwrap(),
+        &["--degraded-grace", "3m"],
+    );
+    let server = ApiServer::start(&[]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = command(tmp.path())
+        .env("KUBECONFIG", server.kubeconfig())
+        .args(["serve", "--store", &server.store_url("argocd"), "--listen", &address])
+        .output()
+        .unwrap();
+    fails(&out, &["--listen", &address, "cannot bind"]);
+}
