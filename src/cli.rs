@@ -508,10 +508,12 @@ fn status_report(app_ref: &AppRef, app: &str, object: &serde_json::Value, metas:
         Some(p) => format!("{p} (REWIND_ROLLBACK_TO)"),
         None => "none: Git's head deploys".into(),
     };
-    let last_good = object
-        .pointer("/metadata/annotations/rewind.dev~1last-good-revision")
-        .and_then(serde_json::Value::as_str)
-        .map(String::from)
+    // What `rewind serve` recorded on the Application, else the store's newest deployed.
+    let last_good = crate::argocd::application::annotation(object, crate::serve::observe::LAST_GOOD_ANNOTATION)
+        .map(|n| match metas.iter().find(|m| m.revision.to_string() == n) {
+            Some(m) => describe(m),
+            None => format!("{n} (pruned from the store)"),
+        })
         .or_else(|| metas.iter().rev().find(|m| m.status == Status::Deployed).map(describe))
         .unwrap_or_else(|| "none".into());
     let latest = metas.last().map_or_else(|| "none".into(), describe);

@@ -272,6 +272,21 @@ fn healthy_then_degraded_rolls_back_once() {
     let still = application(&server, "argocd", "guestbook");
     assert_eq!(still.pointer("/spec/source/plugin/env"), pinned.pointer("/spec/source/plugin/env"));
 
+    let status = command(tmp.path())
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("REWIND_STORE", server.store_url("argocd"))
+        .args(["status", "--application", "argocd/guestbook"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8(ok(&status)).unwrap();
+    for line in [
+        "pinned:       1 (REWIND_ROLLBACK_TO)",
+        "last-good:    1 (deployed)",
+        "latest:       3 (failed, rollback of 1)",
+    ] {
+        assert!(status.contains(line), "{line} not in:\n{status}");
+    }
+
     let (code, metrics) = serve.get("/metrics");
     assert_eq!(code, 200);
     for line in [
