@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 const REPO: &str = "https://git.example.com/org/apps.git";
 const GIT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const GIT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const GIT_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
 
 /// A running `rewind serve`, killed on drop; its log is kept for failures.
 struct Serve {
@@ -355,7 +356,6 @@ fn without_opt_in_only_observes_and_stale_failures_are_left_alone() {
     set_log_level(&shop_dir, "debug");
     generate(&server, &old_dir, tmp.path(), &old, "old", GIT_B);
     generate(&server, &shop_dir, tmp.path(), &shop, "team-a_shop", GIT_B);
-    // The stale failure first, then a fresh one: once the second is handled, so was the first.
     sync(&server, &old, GIT_B, "Failed", "Degraded", SystemTime::now() - Duration::from_secs(3600));
     sync(&server, &shop, GIT_B, "Failed", "Degraded", SystemTime::now());
     serve.wait("shop's release 2 failed", || {
@@ -371,6 +371,30 @@ fn without_opt_in_only_observes_and_stale_failures_are_left_alone() {
     assert_eq!(shop_now["spec"], shop["spec"], "an Application without the annotation is only observed");
     assert_eq!(shop_now.pointer("/metadata/annotations/rewind.dev~1last-good-revision"), Some(&json!("1")));
 
+    // Git moves on to C, which is Healthy: deployed, and the deployed release before it superseded.
+    set_log_level(&shop_dir, "warn");
+    generate(&server, &shop_dir, tmp.path(), &shop, "team-a_shop", GIT_C);
+    sync(&server, &shop, GIT_C, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("shop's release 3 deployed", || {
+        (statuses(&server, tmp.path(), "team-a_shop") == ["superseded", "failed", "deployed"]).then_some(())
+    });
+    // Events list in name order, not time order: find it by its release.
+    let deployed = serve.wait("release 3's ReleaseDeployed Event", || {
+        let evs = events(&server, "team-a", "shop");
+        evs.into_iter().find(|(r, m)| r == "ReleaseDeployed" && m.contains("release 3 of app team-a_shop deployed"))
+    });
+    assert!(deployed.1.contains("release 1 superseded"), "{deployed:?}");
+
+    // The two namespaces are two watch streams: wait until the stale failure was seen.
+    serve.wait("the stale failure to be seen", || {
+        serve
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("argocd/old: release 2 failed") && l.contains("left alone"))
+            .then_some(())
+    });
     assert_eq!(statuses(&server, tmp.path(), "old"), ["deployed", "pending"], "a stale failure does nothing");
     assert_eq!(application(&server, "argocd", "old")["spec"], old["spec"]);
     assert_eq!(reasons(&server, "argocd", "old"), ["ReleaseDeployed"]);

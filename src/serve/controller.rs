@@ -170,6 +170,10 @@ impl Controller {
                 tracing::debug!("Application {}: {why}", obs.app);
                 Ok(recheck)
             }
+            Plan::LeftAlone(why) => {
+                tracing::info!("Application {}: {why}", obs.app);
+                Ok(None)
+            }
             Plan::Deployed(release) => self.deployed(application, obs, &metas, &release).map(|()| None),
             Plan::Failed { release, why, rollback } => {
                 self.failed(application, obs, &release, &why, rollback).map(|()| None)

@@ -138,6 +138,8 @@ pub enum Plan {
         /// When to look again without a new event.
         recheck: Option<SystemTime>,
     },
+    /// A failure too old to act on: said once in the log, nothing else.
+    LeftAlone(String),
     /// Mark this release deployed (the deployed one before becomes superseded).
     Deployed(ReleaseMeta),
     /// Mark this release failed, and roll back as said.
@@ -177,8 +179,13 @@ pub fn plan(obs: &Observation, metas: &[ReleaseMeta], verdict: Verdict, now: Sys
         Verdict::Failed { .. } if release.status != Status::Pending => {
             nothing(format!("release {} is {}, not pending", release.revision, release.status))
         }
-        Verdict::Failed { at, .. } if now.duration_since(at).unwrap_or_default() > policy.max_failure_age => {
-            nothing(format!("release {} failed longer ago than --max-failure-age: left alone", release.revision))
+        Verdict::Failed { at, why } if now.duration_since(at).unwrap_or_default() > policy.max_failure_age => {
+            Plan::LeftAlone(format!(
+                "release {} failed ({why}) {} ago, longer than --max-failure-age {}: left alone",
+                release.revision,
+                humantime::format_duration(Duration::from_secs(now.duration_since(at).unwrap_or_default().as_secs())),
+                humantime::format_duration(policy.max_failure_age)
+            ))
         }
         Verdict::Failed { why, .. } => {
             let rollback = if !obs.auto_rollback.unwrap_or(policy.auto_rollback) {
@@ -313,7 +320,7 @@ mod tests {
             decide(&o, &metas, None, 110),
             Plan::Failed { rollback: Rollback::ItselfARollback(Some(1)), .. }
         ));
-        assert!(matches!(decide(&o, &metas, None, 100 + 1201), Plan::Nothing { .. }), "too old");
+        assert!(matches!(decide(&o, &metas, None, 100 + 1201), Plan::LeftAlone(_)), "too old");
         let deployed = [meta(1, "A", Status::Deployed, None)];
         let o = obs(Phase::Succeeded, "A", "Degraded", None, 100);
         assert!(matches!(decide(&o, &deployed, Some(100), 1000), Plan::Nothing { .. }), "deployed stays deployed");
