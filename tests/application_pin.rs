@@ -33,13 +33,7 @@ fn rewind_k(server: &ApiServer, home: &Path, args: &[&str]) -> std::process::Out
 
 /// Runs generate with the environment Argo CD derives from the Application's rewind source.
 fn generate_for(server: &ApiServer, app_dir: &Path, home: &Path, app: &Value, plugin: &str) -> Vec<u8> {
-    let env: Vec<(String, String)> = app
-        .pointer(&format!("{plugin}/env"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|e| (format!("ARGOCD_ENV_{}", e["name"].as_str().unwrap()), e["value"].as_str().unwrap().to_string()))
-        .collect();
+    let env = plugin_env_vars(app, plugin);
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let kubeconfig = server.kubeconfig().to_str().unwrap().to_string();
     all.extend([

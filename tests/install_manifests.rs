@@ -7,28 +7,22 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-fn build() -> (String, Vec<Value>) {
+/// `kubectl kustomize manifests/<dir>`: the text and its documents.
+fn build(dir: &str) -> (String, Vec<Value>) {
     let out = Command::new("kubectl")
-        .args(["kustomize", &root().join("manifests/argocd").display().to_string()])
+        .args(["kustomize", &root().join("manifests").join(dir).display().to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "kubectl kustomize manifests/argocd: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "kubectl kustomize manifests/{dir}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let docs = docs(text.as_bytes());
     (text, docs)
 }
 
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("{kind}/{name} missing"))
-}
-
-#[test]
-fn overlay_builds_and_validates_against_the_schemas() {
-    let (text, _) = build();
+/// Validates a manifest stream against the Kubernetes 1.33 schemas.
+fn validate(text: String) {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("argocd.yaml");
+    let file = tmp.path().join("manifests.yaml");
     std::fs::write(&file, text).unwrap();
     // The PyPI package, installed by .ci/run; run as a module so no PATH shim is needed.
     let out = Command::new("python3")
@@ -43,9 +37,20 @@ fn overlay_builds_and_validates_against_the_schemas() {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} missing"))
+}
+
+#[test]
+fn overlay_builds_and_validates_against_the_schemas() {
+    validate(build("argocd").0);
+}
+
 #[test]
 fn sidecar_rbac_and_plugin_config() {
-    let (_, docs) = build();
+    let (_, docs) = build("argocd");
     let deploy = find(&docs, "Deployment", "argocd-repo-server");
     let spec = &deploy["spec"]["template"]["spec"];
     assert_eq!(spec["automountServiceAccountToken"], false, "the repo-server itself keeps no token");
@@ -106,17 +111,6 @@ fn sidecar_rbac_and_plugin_config() {
     );
 }
 
-fn build_controller() -> (String, Vec<Value>) {
-    let out = Command::new("kubectl")
-        .args(["kustomize", &root().join("manifests/controller").display().to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kubectl kustomize manifests/controller: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let docs = docs(text.as_bytes());
-    (text, docs)
-}
-
 fn rules(role: &Value) -> Vec<(String, Vec<String>)> {
     let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<Vec<_>>();
     role["rules"]
@@ -129,16 +123,8 @@ fn rules(role: &Value) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn controller_manifests_validate_and_grant_least_privilege() {
-    let (text, docs) = build_controller();
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("controller.yaml");
-    std::fs::write(&file, text).unwrap();
-    let out = Command::new("python3")
-        .args(["-m", "kubernetes_validate", "--quiet", "--strict", "-k", "1.33.0"])
-        .arg(&file)
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (text, docs) = build("controller");
+    validate(text);
 
     let deploy = find(&docs, "Deployment", "rewind-controller");
     assert_eq!(deploy["metadata"]["namespace"], "rewind");

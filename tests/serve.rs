@@ -148,13 +148,7 @@ fn rfc3339(t: SystemTime) -> String {
 /// Application's rewind source at git revision `git`.
 fn generate(server: &ApiServer, dir: &Path, home: &Path, app: &Value, key: &str, git: &str) -> Vec<u8> {
     let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
-    let mut env: Vec<(String, String)> = app
-        .pointer(&format!("{plugin}/env"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|e| (format!("ARGOCD_ENV_{}", e["name"].as_str().unwrap()), e["value"].as_str().unwrap().to_string()))
-        .collect();
+    let mut env = plugin_env_vars(app, &plugin);
     env.extend([
         ("ARGOCD_APP_NAME".into(), key.into()),
         ("ARGOCD_APP_REVISION".into(), git.into()),

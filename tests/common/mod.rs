@@ -66,6 +66,17 @@ pub fn cmp_generate(app_dir: &Path, store: &Path, env: &[(&str, &str)]) -> Outpu
     cmd.output().expect("run plugin command")
 }
 
+/// The `ARGOCD_ENV_<name>` variables Argo CD passes for the plugin section at
+/// JSON pointer `plugin` of an Application (values without `$` references).
+pub fn plugin_env_vars(app: &serde_json::Value, plugin: &str) -> Vec<(String, String)> {
+    app.pointer(&format!("{plugin}/env"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| (format!("ARGOCD_ENV_{}", e["name"].as_str().unwrap()), e["value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 /// Copies a directory tree (a "fresh copy of the repo", as the CMP server makes).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
