@@ -81,7 +81,8 @@ pub fn pinned(app: &Value) -> Option<String> {
         .map(String::from)
 }
 
-fn guard(app: &Value) -> Value {
+/// The JSON patch op that makes a patch fail if the object changed since it was read.
+pub fn guard(app: &Value) -> Value {
     json!({"op": "test", "path": "/metadata/resourceVersion", "value": app.pointer("/metadata/resourceVersion")})
 }
 

@@ -3,7 +3,7 @@
 //! `rewind`, guarded by a `resourceVersion` test and retried when someone
 //! else wrote in between.
 
-use super::application::{ApplicationRef, annotation_op, clear_patch, pin_patch};
+use super::application::{ApplicationRef, annotation, annotation_op, clear_patch, guard, pin_patch};
 use crate::error::{Error, Result};
 use crate::kubeclient::Connection;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -94,25 +94,16 @@ impl Applications {
         self.patch_with(app, |current| pin_patch(current, &revision.to_string()).map(Some)).map(|_| ())
     }
 
-    /// Pins `revision` and sets `annotations` in the same write, unless
-    /// `still_wanted` says no on the object as read (then `false`).
-    pub fn pin_annotated(
-        &self,
-        app: &ApplicationRef,
-        revision: u64,
-        annotations: &[(&str, &str)],
-        still_wanted: impl Fn(&Value) -> bool,
-    ) -> Result<bool> {
+    /// Pins `revision` and sets annotation `key: value` in the same write,
+    /// unless the annotation already has that value (then `false`): the
+    /// annotation makes the pin once-only.
+    pub fn pin_once(&self, app: &ApplicationRef, revision: u64, key: &str, value: &str) -> Result<bool> {
         self.patch_with(app, |current| {
-            if !still_wanted(current) {
+            if annotation(current, key) == Some(value) {
                 return Ok(None);
             }
             let mut ops = pin_patch(current, &revision.to_string())?;
-            for (i, (key, value)) in annotations.iter().enumerate() {
-                // After the first op creates the map, later ones add keys to it.
-                let view = if i == 0 { current.clone() } else { serde_json::json!({"metadata": {"annotations": {}}}) };
-                ops.push(annotation_op(&view, key, value));
-            }
+            ops.push(annotation_op(current, key, value));
             Ok(Some(ops))
         })
     }
@@ -125,12 +116,8 @@ impl Applications {
     /// Sets one annotation (no-op when it already has that value).
     pub fn annotate(&self, app: &ApplicationRef, key: &str, value: &str) -> Result<()> {
         self.patch_with(app, |current| {
-            Ok((super::application::annotation(current, key) != Some(value)).then(|| {
-                vec![
-                    serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": current.pointer("/metadata/resourceVersion")}),
-                    annotation_op(current, key, value),
-                ]
-            }))
+            Ok((annotation(current, key) != Some(value))
+                .then(|| vec![guard(current), annotation_op(current, key, value)]))
         })
         .map(|_| ())
     }

@@ -53,8 +53,8 @@ pub struct Controller {
     known: HashMap<(String, String), Value>,
     /// When to reconcile an Application again without news.
     recheck: HashMap<(String, String), SystemTime>,
-    /// When the controller first saw (app key, release) Degraded.
-    degraded_since: HashMap<(String, u64), SystemTime>,
+    /// When the controller first saw (app key, git revision, fingerprint) Degraded.
+    degraded_since: HashMap<(String, String, String), SystemTime>,
 }
 
 fn id(app: &ApplicationRef) -> (String, String) {
@@ -99,7 +99,7 @@ impl Controller {
                     self.known.remove(&id(&app));
                     self.recheck.remove(&id(&app));
                     let key = crate::argocd::application::app_key(&app, &self.argocd_namespace);
-                    self.degraded_since.retain(|(k, _), _| *k != key);
+                    self.degraded_since.retain(|(k, _, _), _| *k != key);
                     self.metrics.set_releases(&key, None);
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -152,17 +152,16 @@ impl Controller {
         let metas = self.store.list(&obs.key).map_err(|e| self.store_error(e))?;
         self.metrics.set_releases(&obs.key, Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
         let now = SystemTime::now();
-        // Degraded-since is per release: a new sync starts a new grace.
-        let release = super::lifecycle::find_release(&metas, sync).map(|m| m.revision);
-        let degraded_since = match release {
-            Some(r) if obs.health == "Degraded" => {
-                Some(*self.degraded_since.entry((obs.key.clone(), r)).or_insert(now))
-            }
-            Some(r) => {
-                self.degraded_since.remove(&(obs.key.clone(), r));
-                None
-            }
-            None => None,
+        // Degraded-since is per synced revision and parameters: a new sync starts a new grace.
+        let synced =
+            (obs.key.clone(), sync.revision.clone().unwrap_or_default(), sync.fingerprint.clone().unwrap_or_default());
+        // Only the current sync's entry is worth keeping.
+        self.degraded_since.retain(|(k, r, f), _| *k != synced.0 || (r, f) == (&synced.1, &synced.2));
+        let degraded_since = if obs.health == "Degraded" {
+            Some(*self.degraded_since.entry(synced).or_insert(now))
+        } else {
+            self.degraded_since.remove(&synced);
+            None
         };
         let v = verdict(obs, sync, degraded_since, now, self.policy.degraded_grace);
         match plan(obs, &metas, v, now, &self.policy) {
@@ -244,13 +243,9 @@ impl Controller {
         // afterwards, the marker still stops a second rollback.
         let pinned = match rollback {
             Rollback::Pin(target) => {
-                let marker = failed.to_string();
                 let done = self
                     .applications
-                    .pin_annotated(&obs.app, target, &[(ROLLED_BACK_FROM_ANNOTATION, &marker)], |current| {
-                        crate::argocd::application::annotation(current, ROLLED_BACK_FROM_ANNOTATION)
-                            != Some(marker.as_str())
-                    })
+                    .pin_once(&obs.app, target, ROLLED_BACK_FROM_ANNOTATION, &failed.to_string())
                     .map_err(|e| self.api_error(e))?;
                 done.then_some(target)
             }
