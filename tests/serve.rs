@@ -440,3 +440,57 @@ fn serve_refuses_bad_settings() {
         .unwrap();
     fails(&out, &["--listen", &address, "cannot bind"]);
 }
+
+/// The pin and its once-only marker are one write: a controller that died
+/// before marking the release failed does not roll back a second time.
+#[test]
+fn a_restarted_controller_does_not_roll_back_twice() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = guestbook_copy(tmp.path(), "guestbook");
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "guestbook", "namespace": "argocd"},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
+                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {}}}}),
+    );
+    let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
+    let app = application(&server, "argocd", "guestbook");
+    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_A);
+    sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("release 1 deployed", || (statuses(&server, tmp.path(), "guestbook") == ["deployed"]).then_some(()));
+    set_log_level(&dir, "debug");
+    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_B);
+    sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
+    let pinned = serve.wait("the rollback pin", || {
+        let app = application(&server, "argocd", "guestbook");
+        rewind::argocd::application::pinned(&app).is_some().then_some(app)
+    });
+    serve.wait("release 2 failed", || {
+        (statuses(&server, tmp.path(), "guestbook") == ["deployed", "failed"]).then_some(())
+    });
+    drop(serve);
+
+    // As if the controller had died between the pin and marking the release.
+    let out = command(tmp.path())
+        .env("REWIND_STORE", server.store_url("argocd"))
+        .args(["mark", "guestbook", "2", "--status", "pending"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
+    serve.wait("release 2 failed again", || {
+        (statuses(&server, tmp.path(), "guestbook") == ["deployed", "failed"]).then_some(())
+    });
+    let evs = serve.wait("the second ReleaseFailed Event", || {
+        let evs = events(&server, "argocd", "guestbook");
+        (evs.iter().filter(|(r, _)| r == "ReleaseFailed").count() == 2).then_some(evs)
+    });
+    assert!(evs.iter().any(|(_, m)| m.contains("already rolled back once")), "{evs:?}");
+    assert_eq!(evs.iter().filter(|(r, _)| r == "RolledBack").count(), 1);
+    assert_eq!(
+        application(&server, "argocd", "guestbook")["metadata"]["resourceVersion"],
+        pinned["metadata"]["resourceVersion"]
+    );
+}
