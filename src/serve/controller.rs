@@ -53,6 +53,8 @@ pub struct Controller {
     known: HashMap<(String, String), Value>,
     /// When to reconcile an Application again without news.
     recheck: HashMap<(String, String), SystemTime>,
+    /// Apps already told about having no releases (said once, not on every event).
+    told_empty: std::collections::HashSet<String>,
     /// When the controller first saw (app key, git revision, fingerprint) Degraded.
     degraded_since: HashMap<(String, String, String), SystemTime>,
 }
@@ -79,6 +81,7 @@ impl Controller {
             known: HashMap::new(),
             recheck: HashMap::new(),
             degraded_since: HashMap::new(),
+            told_empty: std::collections::HashSet::new(),
         }
     }
 
@@ -151,6 +154,14 @@ impl Controller {
         let Some(sync) = &obs.sync else { return Ok(None) };
         let metas = self.store.list(&obs.key).map_err(|e| self.store_error(e))?;
         self.metrics.set_releases(&obs.key, Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
+        if metas.is_empty() && self.told_empty.insert(obs.key.clone()) {
+            tracing::info!(
+                "Application {}: no releases under app key {:?} in {} yet (generate records them; if it has, check --argocd-namespace and --store)",
+                obs.app,
+                obs.key,
+                self.store.url()
+            );
+        }
         let now = SystemTime::now();
         // Degraded-since is per synced revision and parameters: a new sync starts a new grace.
         let synced =
