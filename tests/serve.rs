@@ -27,9 +27,21 @@ struct Serve {
 
 impl Serve {
     fn start(server: &ApiServer, home: &Path, args: &[&str]) -> Serve {
+        Self::start_as(server.kubeconfig(), &server.store_url("argocd"), home, args)
+    }
+
+    /// Starts with the credentials in `kubeconfig` and the store at `store`, and waits until ready.
+    fn start_as(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve {
+        let serve = Self::spawn_as(kubeconfig, store, home, args);
+        serve.wait("/readyz to answer 200", || (serve.get("/readyz").0 == 200).then_some(()));
+        serve
+    }
+
+    /// Starts and waits only for the HTTP address.
+    fn spawn_as(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve {
         let mut child = command(home)
-            .env("KUBECONFIG", server.kubeconfig())
-            .env("REWIND_STORE", server.store_url("argocd"))
+            .env("KUBECONFIG", kubeconfig)
+            .env("REWIND_STORE", store)
             .env("REWIND_LOG", "info")
             .args(["serve", "--listen", "127.0.0.1:0", "--degraded-grace", "2s"])
             .args(args)
@@ -52,9 +64,7 @@ impl Serve {
         let address = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
             panic!("rewind serve did not start:\n{}", log.lock().unwrap().join("\n"));
         });
-        let serve = Serve { child, address, log };
-        serve.wait("/readyz to answer 200", || (serve.get("/readyz").0 == 200).then_some(()));
-        serve
+        Serve { child, address, log }
     }
 
     /// `GET path` → (status, body), over plain HTTP/1.1.
@@ -131,11 +141,11 @@ fn reasons(server: &ApiServer, ns: &str, name: &str) -> Vec<String> {
 }
 
 fn statuses(server: &ApiServer, home: &Path, key: &str) -> Vec<String> {
-    let out = command(home)
-        .env("REWIND_STORE", server.store_url("argocd"))
-        .args(["history", key, "-o", "json"])
-        .output()
-        .unwrap();
+    statuses_in(&server.store_url("argocd"), home, key)
+}
+
+fn statuses_in(store: &str, home: &Path, key: &str) -> Vec<String> {
+    let out = command(home).env("REWIND_STORE", store).args(["history", key, "-o", "json"]).output().unwrap();
     let list: Vec<Value> = serde_json::from_slice(&ok(&out)).unwrap();
     list.iter().map(|m| m["status"].as_str().unwrap().to_string()).collect()
 }
@@ -147,13 +157,17 @@ fn rfc3339(t: SystemTime) -> String {
 /// Runs generate with the CMP environment Argo CD derives from the
 /// Application's rewind source at git revision `git`.
 fn generate(server: &ApiServer, dir: &Path, home: &Path, app: &Value, key: &str, git: &str) -> Vec<u8> {
+    generate_into(&server.store_url("argocd"), dir, home, app, key, git)
+}
+
+fn generate_into(store: &str, dir: &Path, home: &Path, app: &Value, key: &str, git: &str) -> Vec<u8> {
     let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
     let mut env = plugin_env_vars(app, &plugin);
     env.extend([
         ("ARGOCD_APP_NAME".into(), key.into()),
         ("ARGOCD_APP_REVISION".into(), git.into()),
         ("ARGOCD_APP_NAMESPACE".into(), "guestbook".into()),
-        ("REWIND_STORE".into(), server.store_url("argocd")),
+        ("REWIND_STORE".into(), store.to_string()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     ok(&cmp_generate(dir, home, &env))
@@ -493,4 +507,88 @@ fn a_restarted_controller_does_not_roll_back_twice() {
         application(&server, "argocd", "guestbook")["metadata"]["resourceVersion"],
         pinned["metadata"]["resourceVersion"]
     );
+}
+
+fn kustomize(dir: &str) -> String {
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", &root().join("manifests").join(dir).display().to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8(ok(&out)).unwrap()
+}
+
+/// `kubectl --kubeconfig KUBECONFIG ARGS`: as the identity in that kubeconfig.
+fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("kubectl").arg("--kubeconfig").arg(kubeconfig).args(args).output().unwrap()
+}
+
+/// The shipped RBAC, enforced by the test API server: the sidecar and the
+/// controller, each with only its own service account's grants, run the
+/// whole flow; what they were not granted is refused.
+#[test]
+fn the_shipped_rbac_is_enough_and_no_more() {
+    let rbac = format!("{}\n---\n{}", kustomize("controller"), kustomize("argocd"));
+    let server = ApiServer::start_with_rbac(&rbac);
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = server.kubeconfig_as("system:serviceaccount:rewind:rewind-controller");
+    let sidecar = server.kubeconfig_as("system:serviceaccount:argocd:argocd-repo-server");
+    let ctl_store = format!("kubernetes://rewind?kubeconfig={}", ctl.display());
+    let sidecar_store = format!("kubernetes://rewind?kubeconfig={}", sidecar.display());
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "guestbook", "namespace": "argocd", "annotations": {"rewind.dev/auto-rollback": "true"}},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
+                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {"name": "rewind-v1"}}}}),
+    );
+    let serve = Serve::start_as(&ctl, &ctl_store, tmp.path(), &[]);
+    let dir = guestbook_copy(tmp.path(), "guestbook");
+    let app = application(&server, "argocd", "guestbook");
+    generate_into(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_A);
+    sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("release 1 deployed", || {
+        (statuses_in(&ctl_store, tmp.path(), "guestbook") == ["deployed"]).then_some(())
+    });
+    set_log_level(&dir, "debug");
+    generate_into(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_B);
+    sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
+    serve.wait("the rollback pin", || {
+        rewind::argocd::application::pinned(&application(&server, "argocd", "guestbook")).is_some().then_some(())
+    });
+    serve.wait("the RolledBack Event", || {
+        reasons(&server, "argocd", "guestbook").contains(&"RolledBack".to_string()).then_some(())
+    });
+    assert!(serve.get("/metrics").1.contains("rewind_api_errors_total 0"), "every call was allowed");
+
+    // A controller without the grant to watch Applications never becomes ready, and says why.
+    let unready = Serve::spawn_as(&sidecar, &ctl_store, tmp.path(), &[]);
+    let body = unready.wait("/readyz to explain", || {
+        let (code, body) = unready.get("/readyz");
+        (code == 503 && unready.log.lock().unwrap().iter().any(|l| l.contains("cannot list resource \"applications\"")))
+            .then_some(body)
+    });
+    assert!(body.contains("not synced") || body.contains("failing"), "{body}");
+    assert_eq!(unready.get("/healthz").0, 200, "alive, only not ready");
+
+    // And no more: Argo CD's own Secrets, deleting releases, Applications for the sidecar.
+    for (who, args, needle) in [
+        (
+            &ctl,
+            &["get", "secrets", "-n", "argocd"][..],
+            "cannot list resource \"secrets\" in API group \"\" in the namespace \"argocd\"",
+        ),
+        (&ctl, &["delete", "secret", "rewind.guestbook.v1", "-n", "rewind"][..], "cannot delete resource \"secrets\""),
+        (&sidecar, &["get", "secrets", "-n", "argocd"][..], "argocd-repo-server\" cannot list resource \"secrets\""),
+        (
+            &sidecar,
+            &["get", "applications", "-n", "argocd"][..],
+            "cannot list resource \"applications\" in API group \"argoproj.io\"",
+        ),
+    ] {
+        let out = kubectl_as(who, args);
+        assert!(!out.status.success(), "kubectl {args:?} was allowed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("Forbidden") || stderr.contains("forbidden"), "{stderr}");
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+    }
 }

@@ -1,6 +1,7 @@
 //! HTTP: discovery, the REST paths of namespaced resources, and watch streams
 //! (newline-delimited JSON `{"type", "object"}` events).
 
+use crate::rbac::{Rbac, Request};
 use crate::resources::{Resource, discovery, find};
 use crate::selector::Selector;
 use crate::storage::{ApiError, Change, PatchType, Storage};
@@ -15,6 +16,7 @@ use tokio::sync::broadcast;
 
 pub struct Shared {
     pub storage: Mutex<Storage>,
+    pub rbac: Rbac,
     pub changes: broadcast::Sender<Change>,
     pub address: String,
 }
@@ -105,10 +107,27 @@ pub async fn handle(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let user = match shared.rbac.user(header_text("authorization"), header_text("impersonate-user")) {
+        Ok(user) => user,
+        Err(e) => return error(e),
+    };
+    let authorize = |verb: &str, group: &str, resource: &str, namespace: Option<&str>, name: Option<&str>| {
+        shared.rbac.authorize(user.as_deref(), &Request { verb, group, resource, namespace, name })
+    };
+    // Discovery is open to every authenticated client (system:discovery).
     if method == Method::GET
         && let Some(doc) = discovery(uri.path(), &shared.address)
     {
         return json_response(200, &doc);
+    }
+    if let Some(rest) = uri.path().trim_end_matches('/').strip_prefix("/api/v1/namespaces")
+        && !rest.trim_start_matches('/').contains('/')
+    {
+        let name = Some(rest.trim_start_matches('/')).filter(|n| !n.is_empty());
+        if let Err(e) = authorize(if name.is_some() { "get" } else { "list" }, "", "namespaces", None, name) {
+            return error(e);
+        }
     }
     if let Some(response) = namespaces(&shared, &method, uri.path()) {
         return response;
@@ -119,6 +138,19 @@ pub async fn handle(
     };
     let res = target.resource;
     let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let verb = match (&method, &target.name) {
+        (&Method::GET, Some(_)) => "get",
+        (&Method::GET, None) if watch => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => "",
+    };
+    if let Err(e) = authorize(verb, res.group, res.plural, target.namespace.as_deref(), target.name.as_deref()) {
+        return error(e);
+    }
     let parse_body = || -> Result<Value, ApiError> {
         let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
         if ct.contains("protobuf") || ct.contains("cbor") {

@@ -50,18 +50,31 @@ pub struct ServeOptions {
 
 /// How stale the worker's heartbeat may be before `/healthz` fails.
 const HEARTBEAT_LIMIT: Duration = Duration::from_secs(120);
+/// How long a watch error keeps `/readyz` failing (the watcher retries with
+/// backoff, so a lasting failure repeats well within this).
+const WATCH_ERROR_WINDOW: Duration = Duration::from_secs(60);
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()
+}
 
 struct Health {
     metrics: Arc<Metrics>,
     /// Watchers that have not finished their initial list.
     unsynced: AtomicUsize,
     heartbeat: Arc<AtomicU64>,
+    /// Unix time of the last watch error (0: none).
+    last_watch_error: AtomicU64,
 }
 
 impl Health {
     fn alive(&self) -> bool {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
-        now.saturating_sub(self.heartbeat.load(Ordering::Relaxed)) < HEARTBEAT_LIMIT.as_secs()
+        unix_now().saturating_sub(self.heartbeat.load(Ordering::Relaxed)) < HEARTBEAT_LIMIT.as_secs()
+    }
+
+    fn watch_failing(&self) -> bool {
+        let last = self.last_watch_error.load(Ordering::Relaxed);
+        last != 0 && unix_now().saturating_sub(last) < WATCH_ERROR_WINDOW.as_secs()
     }
 }
 
@@ -70,10 +83,12 @@ async fn healthz(State(h): State<Arc<Health>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
+    let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why);
     match h.unsynced.load(Ordering::Relaxed) {
-        0 if h.alive() => (StatusCode::OK, "ok\n".to_string()),
-        0 => (StatusCode::SERVICE_UNAVAILABLE, "reconcile worker stalled\n".to_string()),
-        n => (StatusCode::SERVICE_UNAVAILABLE, format!("{n} Application watch(es) not synced yet\n")),
+        0 if !h.alive() => unavailable("reconcile worker stalled\n".into()),
+        0 if h.watch_failing() => unavailable("an Application watch is failing (see the log)\n".into()),
+        0 => (StatusCode::OK, "ok\n".to_string()),
+        n => unavailable(format!("{n} Application watch(es) not synced yet\n")),
     }
 }
 
@@ -109,6 +124,7 @@ async fn watch(api: Api<DynamicObject>, what: String, tx: Sender<Message>, healt
             Ok(watcher::Event::Init) => continue,
             Err(e) => {
                 health.metrics.watch_errors.inc();
+                health.last_watch_error.store(unix_now(), Ordering::Relaxed);
                 tracing::warn!("{what}: watch error, retrying: {e}");
                 continue;
             }
@@ -141,14 +157,13 @@ pub fn run(opts: ServeOptions) -> Result<()> {
     let store = crate::store::open(&opts.store)?;
     let applications = Applications::connect()?;
     let metrics = Arc::new(Metrics::new());
-    let heartbeat = Arc::new(AtomicU64::new(
-        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(),
-    ));
+    let heartbeat = Arc::new(AtomicU64::new(unix_now()));
     let watches = if opts.namespaces.is_empty() { 1 } else { opts.namespaces.len() };
     let health = Arc::new(Health {
         metrics: metrics.clone(),
         unsynced: AtomicUsize::new(watches),
         heartbeat: heartbeat.clone(),
+        last_watch_error: AtomicU64::new(0),
     });
 
     let (tx, rx) = std::sync::mpsc::channel();
@@ -209,15 +224,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn health_follows_the_heartbeat() {
+    fn health_follows_the_heartbeat_and_watch_errors() {
         let h = Health {
             metrics: Arc::new(Metrics::new()),
             unsynced: AtomicUsize::new(0),
             heartbeat: Arc::new(AtomicU64::new(0)),
+            last_watch_error: AtomicU64::new(0),
         };
         assert!(!h.alive());
-        h.heartbeat
-            .store(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(), Ordering::Relaxed);
-        assert!(h.alive());
+        h.heartbeat.store(unix_now(), Ordering::Relaxed);
+        assert!(h.alive() && !h.watch_failing());
+        h.last_watch_error.store(unix_now() - 5, Ordering::Relaxed);
+        assert!(h.watch_failing());
+        h.last_watch_error.store(unix_now() - WATCH_ERROR_WINDOW.as_secs() - 1, Ordering::Relaxed);
+        assert!(!h.watch_failing());
     }
 }
