@@ -120,6 +120,21 @@ fn apply(server: &ApiServer, obj: &Value) {
     kubectl_ok(server, &["apply", "--validate=false", "-f", file.path().to_str().unwrap()]);
 }
 
+/// Applies Application `ns/name` with one source, the guestbook path of
+/// `REPO`, whose plugin section is `plugin`; `metadata` adds labels or annotations.
+fn apply_application(server: &ApiServer, ns: &str, name: &str, metadata: Value, plugin: Value) {
+    let mut meta = json!({"name": name, "namespace": ns});
+    for (k, v) in metadata.as_object().into_iter().flatten() {
+        meta[k] = v.clone();
+    }
+    apply(
+        server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": meta,
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
+                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": plugin}}}),
+    );
+}
+
 fn application(server: &ApiServer, ns: &str, name: &str) -> Value {
     serde_json::from_slice(&kubectl_ok(server, &["get", "applications", name, "-n", ns, "-o", "json"])).unwrap()
 }
@@ -209,15 +224,12 @@ fn healthy_then_degraded_rolls_back_once() {
     let server = ApiServer::start(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = guestbook_copy(tmp.path(), "guestbook");
-    apply(
+    apply_application(
         &server,
-        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": "guestbook", "namespace": "argocd",
-                "labels": {"app.kubernetes.io/instance": "root"},
-                "annotations": {"rewind.dev/auto-rollback": "true"}},
-            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
-                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD",
-                    "plugin": {"name": "rewind-v1", "env": [{"name": "IMAGE_TAG", "value": "v7"}]}}}}),
+        "argocd",
+        "guestbook",
+        json!({"labels": {"app.kubernetes.io/instance": "root"}, "annotations": {"rewind.dev/auto-rollback": "true"}}),
+        json!({"name": "rewind-v1", "env": [{"name": "IMAGE_TAG", "value": "v7"}]}),
     );
     let serve = Serve::start(&server, tmp.path(), &[]);
 
@@ -337,12 +349,12 @@ fn without_opt_in_only_observes_and_stale_failures_are_left_alone() {
                 {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {"name": "rewind-v1"}}]}}),
     );
     // Opted in, but its failure is older than --max-failure-age.
-    apply(
+    apply_application(
         &server,
-        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": "old", "namespace": "argocd", "annotations": {"rewind.dev/auto-rollback": "true"}},
-            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
-                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {}}}}),
+        "argocd",
+        "old",
+        json!({"annotations": {"rewind.dev/auto-rollback": "true"}}),
+        json!({}),
     );
     let serve = Serve::start(&server, tmp.path(), &["--namespaces", "argocd,team-a"]);
     let shop_dir = guestbook_copy(tmp.path(), "shop");
@@ -413,13 +425,7 @@ fn without_opt_in_only_observes_and_stale_failures_are_left_alone() {
 fn no_deployed_release_before_means_previous_revision_unavailable() {
     let server = ApiServer::start(&[]);
     let tmp = tempfile::tempdir().unwrap();
-    apply(
-        &server,
-        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": "fresh", "namespace": "argocd"},
-            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
-                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {"name": "rewind"}}}}),
-    );
+    apply_application(&server, "argocd", "fresh", json!({}), json!({"name": "rewind"}));
     // --auto-rollback turns it on for every Application.
     let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
     let dir = guestbook_copy(tmp.path(), "fresh");
@@ -462,13 +468,7 @@ fn a_restarted_controller_does_not_roll_back_twice() {
     let server = ApiServer::start(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = guestbook_copy(tmp.path(), "guestbook");
-    apply(
-        &server,
-        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": "guestbook", "namespace": "argocd"},
-            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
-                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {}}}}),
-    );
+    apply_application(&server, "argocd", "guestbook", json!({}), json!({}));
     let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
     let app = application(&server, "argocd", "guestbook");
     generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_A);
@@ -534,12 +534,12 @@ fn the_shipped_rbac_is_enough_and_no_more() {
     let sidecar = server.kubeconfig_as("system:serviceaccount:argocd:argocd-repo-server");
     let ctl_store = format!("kubernetes://rewind?kubeconfig={}", ctl.display());
     let sidecar_store = format!("kubernetes://rewind?kubeconfig={}", sidecar.display());
-    apply(
+    apply_application(
         &server,
-        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": "guestbook", "namespace": "argocd", "annotations": {"rewind.dev/auto-rollback": "true"}},
-            "spec": {"project": "default", "destination": {"namespace": "guestbook"},
-                "source": {"repoURL": REPO, "path": "guestbook", "targetRevision": "HEAD", "plugin": {"name": "rewind-v1"}}}}),
+        "argocd",
+        "guestbook",
+        json!({"annotations": {"rewind.dev/auto-rollback": "true"}}),
+        json!({"name": "rewind-v1"}),
     );
     let serve = Serve::start_as(&ctl, &ctl_store, tmp.path(), &[]);
     let dir = guestbook_copy(tmp.path(), "guestbook");
