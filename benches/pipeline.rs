@@ -59,7 +59,9 @@ fn stages(c: &mut Criterion) {
         let r = release("bench", 1, &manifest);
         g.bench_function("encode (zstd)", |b| b.iter(|| encode(black_box(&r))));
         let encoded = encode(&r);
-        g.bench_function("decode (zstd + digest)", |b| b.iter(|| decode(black_box(&encoded), "bench").unwrap()));
+        g.bench_function("decode (zstd + digest)", |b| {
+            b.iter(|| decode(black_box(&encoded), "bench", u64::MAX).unwrap())
+        });
 
         let store_dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(store_dir.path());

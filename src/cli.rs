@@ -2,18 +2,22 @@
 //! its whole output in memory and prints it only on success, so a failure
 //! prints nothing on stdout (Argo CD would read empty output as "no resources").
 
-use crate::argocd::application::{ApplicationRef as AppRef, app_key, pinned};
+use crate::argocd::application::{
+    ApplicationRef as AppRef, RewindSource, app_key, pinned_at, select_source, source_key,
+};
 use crate::argocd::client::Applications;
 use crate::argocd::{GenerateOptions, StoreErrorPolicy, generate};
 use crate::context::{AppConfig, ArgoEnv, parse_sets, validate_app_name};
 use crate::error::{Error, Result};
 use crate::hash::HashMode;
 use crate::manifest::{Limits, to_json_list};
-use crate::pipeline::{Job, build, hash_options, history_max, previous_objects, record_rendered};
+use crate::pipeline::{
+    Job, RendererChoice, allow_empty, build, hash_options, history_max, previous_objects, record_rendered, renderer_job,
+};
 use crate::release::{Recorded, ReleaseMeta, SourceInfo, Status, mark};
-use crate::render::{RenderOptions, Source, substitution_active};
+use crate::render::{RenderOptions, Renderers, Source, renderers::RENDERERS_FILE_ENV, substitution_active};
 use crate::rollback::{Target, resolve, rollback};
-use crate::store::{Store, default_url, open};
+use crate::store::{Damaged, Store, StoreOptions, default_url, open};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,10 @@ struct Cli {
     /// Revisions to keep per app (default 10, or historyMax in rewind.yaml).
     #[arg(long, global = true)]
     history_max: Option<usize>,
+    /// The operator's renderers file: the only commands an app's rewind.yaml can name
+    /// (default: ~/.config/rewind/renderers.yaml if it exists).
+    #[arg(long, env = RENDERERS_FILE_ENV, global = true, value_name = "FILE")]
+    renderers: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(subcommand)]
@@ -131,6 +139,16 @@ enum Command {
         /// Leave ${VAR} untouched.
         #[arg(long)]
         no_substitute: bool,
+        /// Run this renderer from the renderers file instead of reading the files.
+        #[arg(long, value_name = "NAME", conflicts_with = "renderer_command")]
+        renderer: Option<String>,
+        /// Run your own renderer command in PATH (split on spaces, no shell), e.g.
+        /// "kustomize build overlays/prod". A repository can never choose a command.
+        #[arg(long, value_name = "COMMAND")]
+        renderer_command: Option<String>,
+        /// Accept a render with no objects (else refused: Argo CD would prune the whole app).
+        #[arg(long)]
+        allow_empty: bool,
         #[command(flatten)]
         hash: HashArgs,
     },
@@ -203,6 +221,13 @@ enum Command {
         /// Remove the pin from --application, so Git's head deploys again.
         #[arg(long, requires = "application", conflicts_with_all = ["to", "dry_run"])]
         clear: bool,
+        /// With --application: the rewind source to pin, by its source-name (REWIND_SOURCE_NAME),
+        /// when the Application has more than one.
+        #[arg(long, requires = "application", value_name = "NAME")]
+        source_name: Option<String>,
+        /// Argo CD's control-plane namespace (app keys there are the bare name).
+        #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
+        argocd_namespace: String,
     },
     /// Show an Argo CD Application's pin, last-good and latest releases.
     #[command(after_help = "Examples:\n  rewind status --application argocd/guestbook")]
@@ -213,6 +238,9 @@ enum Command {
         /// Argo CD's control-plane namespace (app keys there are the bare name).
         #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
         argocd_namespace: String,
+        /// The rewind source, by its source-name, when the Application has more than one.
+        #[arg(long, value_name = "NAME")]
+        source_name: Option<String>,
     },
     /// Run the release lifecycle controller for Argo CD (logs to stderr, prints nothing).
     #[command(
@@ -293,21 +321,43 @@ fn init_logging(controller: bool) {
     let _ = if controller { builder.try_init() } else { builder.without_time().try_init() };
 }
 
-fn open_store(url: &Option<String>) -> Result<Box<dyn Store>> {
-    open(&url.clone().unwrap_or_else(default_url))
+/// rewind's environment, leaving out variables that are not UTF-8.
+fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+}
+
+/// Opens `--store` (else the embedded default); releases are bounded by the input limits.
+fn open_store(url: &Option<String>, limits: &Limits) -> Result<Box<dyn Store>> {
+    open(&url.clone().unwrap_or_else(default_url), &store_options(limits))
+}
+
+fn store_options(limits: &Limits) -> StoreOptions {
+    StoreOptions { max_release_bytes: limits.max_total_bytes }
 }
 
 fn run(cli: Cli) -> Result<Vec<u8>> {
     let limits = cli.limits.limits();
     match cli.command {
-        Command::Render { path, app, sets, namespace, output, no_record, no_substitute, hash } => {
+        Command::Render {
+            path,
+            app,
+            sets,
+            namespace,
+            output,
+            no_record,
+            no_substitute,
+            renderer,
+            renderer_command,
+            allow_empty: allow_empty_flag,
+            hash,
+        } => {
             let (source, dir) = if path == "-" {
                 (Source::Stdin, None)
             } else {
                 (Source::Dir(PathBuf::from(&path)), Some(PathBuf::from(&path)))
             };
             let config = match &dir {
-                Some(d) => AppConfig::load(d)?,
+                Some(d) => AppConfig::load(d, &limits)?,
                 None => AppConfig::default(),
             };
             let app = match app.or(config.app.clone()) {
@@ -323,7 +373,25 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             let job = Job {
                 app,
                 source,
-                render: RenderOptions { vars, substitute: active, limits, renderer: config.renderer.clone() },
+                render: RenderOptions {
+                    vars,
+                    substitute: active,
+                    limits,
+                    renderer: match &dir {
+                        Some(_) => renderer_job(
+                            &Renderers::load(cli.renderers.as_deref())?,
+                            RendererChoice {
+                                command_line: renderer_command.as_deref(),
+                                flag: renderer.as_deref(),
+                                setting: None,
+                            },
+                            &config,
+                            ArgoEnv::from_vars(process_env())?.plugin_vars,
+                        )?,
+                        None => None,
+                    },
+                    allow_empty: allow_empty(allow_empty_flag, None, &config)?,
+                },
                 hash: hash_options(
                     hash.hash_mode,
                     hash.keep_config_versions,
@@ -335,7 +403,7 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             };
             // The store is opened only when used: --no-record in annotation mode needs none.
             let needs_store = !no_record || (job.hash.mode == HashMode::Suffix && job.hash.keep_versions > 0);
-            let store = if needs_store { Some(open_store(&cli.store)?) } else { None };
+            let store = if needs_store { Some(open_store(&cli.store, &limits)?) } else { None };
             let rendered = build(&job, &previous_objects(store.as_deref(), &job)?)?;
             if let Some(store) = store.filter(|_| !no_record) {
                 match record_rendered(store.as_ref(), &job, &rendered, "render")? {
@@ -351,10 +419,8 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             }
         }
         Command::Generate { app, sets, hash, on_store_error } => {
-            let env = ArgoEnv::from_vars(
-                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-            )?;
-            let opened = open_store(&cli.store);
+            let env = ArgoEnv::from_vars(process_env())?;
+            let opened = open_store(&cli.store, &limits);
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
             let opts = GenerateOptions {
@@ -365,6 +431,7 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
                 hash_mode: hash.hash_mode,
                 keep_config_versions: hash.keep_config_versions,
                 on_store_error,
+                renderers: Renderers::load(cli.renderers.as_deref())?,
             };
             let (store, open_error) = match opened {
                 Ok(s) => (Some(s), None),
@@ -379,22 +446,26 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         }
         Command::History { app, output } => {
             validate_app_name(&app)?;
-            let metas = open_store(&cli.store)?.list(&app)?;
-            if metas.is_empty() {
+            let listing = open_store(&cli.store, &limits)?.scan(&app)?;
+            if listing.releases.is_empty() && listing.damaged.is_empty() {
                 return Err(Error::Config(format!(
                     "app {app:?} has no releases in this store; check the app name and --store"
                 )));
             }
             match output {
                 TableFormat::Json => {
-                    Ok(format!("{}\n", serde_json::to_string_pretty(&metas).expect("serializable")).into_bytes())
+                    for d in &listing.damaged {
+                        eprintln!("warning: {} is damaged and left out: {}", d.name, d.why);
+                    }
+                    let json = serde_json::to_string_pretty(&listing.releases).expect("serializable");
+                    Ok(format!("{json}\n").into_bytes())
                 }
-                TableFormat::Table => Ok(history_table(&metas).into_bytes()),
+                TableFormat::Table => Ok(history_table(&listing.releases, &listing.damaged).into_bytes()),
             }
         }
         Command::Show { app, revision, meta } => {
             validate_app_name(&app)?;
-            let store = open_store(&cli.store)?;
+            let store = open_store(&cli.store, &limits)?;
             let rev = resolve_revision(store.as_ref(), &app, &revision)?;
             let release = store.get(&app, rev)?;
             if meta {
@@ -405,30 +476,40 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         }
         Command::Diff { app, a, b } => {
             validate_app_name(&app)?;
-            let store = open_store(&cli.store)?;
+            let store = open_store(&cli.store, &limits)?;
             let (ra, rb) = (resolve_revision(store.as_ref(), &app, &a)?, resolve_revision(store.as_ref(), &app, &b)?);
             let (old, new) = (store.get(&app, ra)?, store.get(&app, rb)?);
             Ok(crate::diff::unified(&format!("{app} v{ra}"), &old.manifest, &format!("{app} v{rb}"), &new.manifest)
                 .into_bytes())
         }
-        Command::Rollback { clear: true, application, .. } => {
+        Command::Rollback { clear: true, application, source_name, .. } => {
             let app_ref: AppRef = application.as_deref().unwrap_or_default().parse()?;
-            if Applications::connect()?.clear(&app_ref)? {
+            if Applications::connect()?.clear(&app_ref, source_name.as_deref())? {
                 eprintln!("removed the pin from Application {app_ref}; Git's head deploys again");
             } else {
                 eprintln!("Application {app_ref} was not pinned; nothing to do");
             }
             Ok(Vec::new())
         }
-        Command::Rollback { app, to, dry_run, application, .. } => {
+        Command::Rollback { app, to, dry_run, application, source_name, argocd_namespace, .. } => {
             let (app, to) = (app.unwrap_or_default(), to.unwrap_or_default());
             validate_app_name(&app)?;
             let target: Target = to.parse()?;
-            let store = open_store(&cli.store)?;
+            let store = open_store(&cli.store, &limits)?;
             if let Some(application) = application.filter(|_| !dry_run) {
                 let app_ref: AppRef = application.parse()?;
+                let applications = Applications::connect()?;
+                let source = select_source(&applications.get(&app_ref)?, source_name.as_deref())?;
+                let key = source_key(&app_key(&app_ref, &argocd_namespace), source.name.as_deref())?;
+                if key != app {
+                    return Err(Error::Config(format!(
+                        "{app} is not the app key of Application {app_ref}'s {}: generate records it under {key} \
+                         (check APP, --source-name and --argocd-namespace)",
+                        source.describe()
+                    )));
+                }
                 let rev = resolve(&app, &store.list(&app)?, target)?;
-                Applications::connect()?.pin(&app_ref, rev)?;
+                applications.pin(&app_ref, source.name.as_deref(), rev)?;
                 eprintln!(
                     "pinned Application {app_ref} to revision {rev} of {app}; Argo CD regenerates and applies it"
                 );
@@ -467,12 +548,13 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             }
             Ok(outcome.target.manifest)
         }
-        Command::Status { application, argocd_namespace } => {
+        Command::Status { application, argocd_namespace, source_name } => {
             let app_ref: AppRef = application.parse()?;
             let object = Applications::connect()?.get(&app_ref)?;
-            let app = app_key(&app_ref, &argocd_namespace);
-            let metas = open_store(&cli.store)?.list(&app)?;
-            Ok(status_report(&app_ref, &app, &object, &metas).into_bytes())
+            let source = select_source(&object, source_name.as_deref())?;
+            let app = source_key(&app_key(&app_ref, &argocd_namespace), source.name.as_deref())?;
+            let metas = open_store(&cli.store, &limits)?.list(&app)?;
+            Ok(status_report(&app_ref, &app, &source, &object, &metas).into_bytes())
         }
         Command::Serve { listen, namespaces, argocd_namespace, degraded_grace, max_failure_age, auto_rollback } => {
             let store = cli.store.clone().ok_or_else(|| {
@@ -482,6 +564,7 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
             })?;
             crate::serve::run(crate::serve::ServeOptions {
                 store,
+                store_options: store_options(&limits),
                 listen,
                 namespaces: namespaces.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
                 argocd_namespace,
@@ -491,7 +574,7 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         }
         Command::Mark { app, revision, status } => {
             validate_app_name(&app)?;
-            let store = open_store(&cli.store)?;
+            let store = open_store(&cli.store, &limits)?;
             mark(store.as_ref(), &app, revision, status)?;
             eprintln!("{app} revision {revision} is now {status}");
             Ok(Vec::new())
@@ -499,30 +582,39 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
     }
 }
 
-fn status_report(app_ref: &AppRef, app: &str, object: &serde_json::Value, metas: &[ReleaseMeta]) -> String {
+fn status_report(
+    app_ref: &AppRef,
+    app: &str,
+    source: &RewindSource,
+    object: &serde_json::Value,
+    metas: &[ReleaseMeta],
+) -> String {
     let describe = |m: &ReleaseMeta| match m.rollback_of {
         Some(of) => format!("{} ({}, rollback of {of})", m.revision, m.status),
         None => format!("{} ({})", m.revision, m.status),
     };
-    let pin = match pinned(object) {
+    let pin = match pinned_at(object, &source.plugin_path()) {
         Some(p) => format!("{p} (REWIND_ROLLBACK_TO)"),
         None => "none: Git's head deploys".into(),
     };
     // What `rewind serve` recorded on the Application, else the store's newest deployed.
-    let last_good = crate::argocd::application::annotation(object, crate::serve::observe::LAST_GOOD_ANNOTATION)
-        .map(|n| match metas.iter().find(|m| m.revision.to_string() == n) {
-            Some(m) => describe(m),
-            None => format!("{n} (pruned from the store)"),
-        })
-        .or_else(|| metas.iter().rev().find(|m| m.status == Status::Deployed).map(describe))
-        .unwrap_or_else(|| "none".into());
+    let last_good = crate::argocd::application::annotation(
+        object,
+        &source.annotation_key(crate::serve::observe::LAST_GOOD_ANNOTATION),
+    )
+    .map(|n| match metas.iter().find(|m| m.revision.to_string() == n) {
+        Some(m) => describe(m),
+        None => format!("{n} (pruned from the store)"),
+    })
+    .or_else(|| metas.iter().rev().find(|m| m.status == Status::Deployed).map(describe))
+    .unwrap_or_else(|| "none".into());
     let latest = metas.last().map_or_else(|| "none".into(), describe);
     let mut out = format!(
         "Application:  {app_ref} (app {app})\npinned:       {pin}\nlast-good:    {last_good}\nlatest:       {latest}\n"
     );
     if !metas.is_empty() {
         out.push('\n');
-        out.push_str(&history_table(metas));
+        out.push_str(&history_table(metas, &[]));
     }
     out
 }
@@ -547,20 +639,33 @@ fn resolve_revision(store: &dyn Store, app: &str, spec: &str) -> Result<u64> {
     resolve(app, &metas, spec.parse()?)
 }
 
-fn history_table(metas: &[ReleaseMeta]) -> String {
-    let rows: Vec<[String; 6]> = metas
+/// One row per release, and one per damaged entry (in revision order).
+fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
+    let mut rows: Vec<(u64, [String; 6])> = metas
         .iter()
         .map(|m| {
-            [
-                m.revision.to_string(),
-                m.status.to_string(),
-                m.created.clone(),
-                m.source.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect()),
-                m.digest.trim_start_matches("sha256:").chars().take(12).collect(),
-                m.description.clone(),
-            ]
+            (
+                m.revision,
+                [
+                    m.revision.to_string(),
+                    m.status.to_string(),
+                    m.created.clone(),
+                    m.source.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect()),
+                    m.digest.trim_start_matches("sha256:").chars().take(12).collect(),
+                    m.description.clone(),
+                ],
+            )
         })
         .collect();
+    rows.extend(damaged.iter().map(|d| {
+        let revision = d.revision.map_or("?".into(), |r| r.to_string());
+        (
+            d.revision.unwrap_or(u64::MAX),
+            [revision, "damaged".into(), "-".into(), "-".into(), "-".into(), format!("{}: {}", d.name, d.why)],
+        )
+    }));
+    rows.sort_by_key(|(revision, _)| *revision);
+    let rows: Vec<[String; 6]> = rows.into_iter().map(|(_, row)| row).collect();
     let header = ["REVISION", "STATUS", "CREATED", "GIT REVISION", "DIGEST", "DESCRIPTION"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {

@@ -2,6 +2,8 @@
 //! (`rewind.yaml`) and the variables available for `${VAR}` substitution.
 
 use crate::error::{Error, Result};
+use crate::manifest::Limits;
+use crate::render::RendererRequest;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -25,47 +27,52 @@ pub struct AppConfig {
     pub substitute: Option<bool>,
     /// How many revisions to keep (default 10).
     pub history_max: Option<usize>,
-    /// An external renderer whose stdout is the manifest stream.
-    pub renderer: Option<RendererConfig>,
+    /// The name of an operator-defined renderer whose stdout is the manifest
+    /// stream (`kustomize`, or `{name, timeoutSeconds}`); kept raw so that a
+    /// `command` gets a message of its own (see [`AppConfig::renderer_request`]).
+    pub renderer: Option<serde_json::Value>,
     /// `annotation` (default) or `suffix`.
     pub hash_mode: Option<crate::hash::HashMode>,
     /// Suffix mode: previous versions kept per renamed ConfigMap/Secret (default 3).
     pub keep_config_versions: Option<usize>,
-}
-
-/// An external renderer command, run in the source directory.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RendererConfig {
-    /// Program and arguments, e.g. `["kustomize", "build", "."]`.
-    pub command: Vec<String>,
-    /// Seconds before the command is killed (default 45, under Argo CD's 60 s).
-    pub timeout_seconds: Option<u64>,
+    /// Rendering no objects is intended (else refused: Argo CD would prune the app).
+    pub allow_empty: Option<bool>,
 }
 
 impl AppConfig {
-    /// Reads `rewind.yaml` from `dir` if present.
-    pub fn load(dir: &Path) -> Result<AppConfig> {
+    /// Reads `rewind.yaml` from `dir` if present, by the rules manifests are
+    /// read with: a symlink only within `dir`, a regular file, the file limit.
+    pub fn load(dir: &Path, limits: &Limits) -> Result<AppConfig> {
         let path = dir.join(APP_CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AppConfig::default()),
-            Err(e) => return Err(Error::input(&path, format!("cannot read: {e}"))),
+        let Some(bytes) = crate::render::read_root_file(dir, APP_CONFIG_FILE, limits)? else {
+            return Ok(AppConfig::default());
         };
+        let text = crate::manifest::decode_utf8(&bytes, &path.display().to_string())?;
         if text.trim().is_empty() {
             return Ok(AppConfig::default());
         }
         let mut options = serde_saphyr::Options::default();
         options.with_snippet = false;
-        serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+        let config: AppConfig = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
             Error::input(
                 &path,
                 format!(
-                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer, hashMode, keepConfigVersions",
+                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer, hashMode, keepConfigVersions, allowEmpty",
                     e.to_string().lines().next().unwrap_or("")
                 ),
             )
-        })
+        })?;
+        config.renderer_request_at(&path)?;
+        Ok(config)
+    }
+
+    /// The renderer `rewind.yaml` names, if any.
+    pub fn renderer_request(&self) -> Result<Option<RendererRequest>> {
+        self.renderer_request_at(Path::new(APP_CONFIG_FILE))
+    }
+
+    fn renderer_request_at(&self, path: &Path) -> Result<Option<RendererRequest>> {
+        self.renderer.as_ref().map(|v| RendererRequest::from_app_config(v, &path.display().to_string())).transpose()
     }
 }
 
@@ -114,8 +121,23 @@ pub const ROLLBACK_SETTING: &str = "rollback-to";
 pub const HISTORY_MAX_SETTING: &str = "history-max";
 /// The Application setting that chooses the hash mode.
 pub const HASH_MODE_SETTING: &str = "hash-mode";
-/// rewind's own settings: not variables for substitution.
-const SETTINGS: [&str; 3] = [ROLLBACK_SETTING, HISTORY_MAX_SETTING, HASH_MODE_SETTING];
+/// The Application setting that picks an operator-defined renderer by name.
+pub const RENDERER_SETTING: &str = "renderer";
+/// The Application setting that permits rendering no objects.
+pub const ALLOW_EMPTY_SETTING: &str = "allow-empty";
+/// The Application setting that gives a rewind source its own app key (for
+/// Applications with more than one rewind source).
+pub const SOURCE_NAME_SETTING: &str = "source-name";
+/// rewind's own settings: not variables for substitution, and the only
+/// `REWIND_*` names an Application's plugin env may carry.
+pub const SETTINGS: [&str; 6] = [
+    ROLLBACK_SETTING,
+    HISTORY_MAX_SETTING,
+    HASH_MODE_SETTING,
+    RENDERER_SETTING,
+    ALLOW_EMPTY_SETTING,
+    SOURCE_NAME_SETTING,
+];
 
 /// `rollback-to` → `ROLLBACK_TO`, as Argo CD names `PARAM_*` and as `REWIND_*` env is named.
 fn env_form(setting: &str) -> String {
@@ -149,6 +171,9 @@ pub struct ArgoEnv {
     pub parameters: BTreeMap<String, String>,
     /// The standard build variables (`ARGOCD_APP_*`, `KUBE_*`) by their own names.
     pub build_vars: BTreeMap<String, String>,
+    /// Every variable Argo CD passes a plugin (`ARGOCD_APP_*`, `KUBE_*`,
+    /// `ARGOCD_ENV_*`, `PARAM_*`), as received: what a renderer may see.
+    pub plugin_vars: BTreeMap<String, String>,
 }
 
 impl ArgoEnv {
@@ -156,7 +181,14 @@ impl ArgoEnv {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<ArgoEnv> {
         let mut env = ArgoEnv::default();
         for (k, v) in vars {
+            if ["ARGOCD_APP_", "ARGOCD_ENV_", "PARAM_"].iter().any(|p| k.starts_with(p))
+                || k == "KUBE_VERSION"
+                || k == "KUBE_API_VERSIONS"
+            {
+                env.plugin_vars.insert(k.clone(), v.clone());
+            }
             if let Some(name) = k.strip_prefix("ARGOCD_ENV_") {
+                check_plugin_env_name(name)?;
                 env.env.insert(name.to_string(), v);
                 continue;
             }
@@ -230,6 +262,22 @@ impl ArgoEnv {
     pub fn fingerprint(&self) -> String {
         plugin_fingerprint(&self.env, &self.parameters)
     }
+}
+
+/// `REWIND_*` names in an Application's plugin env are rewind's settings;
+/// any other (`REWIND_STORE`, `REWIND_RENDERERS_FILE`…) names something only
+/// the operator chooses, so it is refused rather than silently ignored.
+fn check_plugin_env_name(name: &str) -> Result<()> {
+    if !name.starts_with("REWIND_") || SETTINGS.iter().any(|s| format!("REWIND_{}", env_form(s)) == name) {
+        return Ok(());
+    }
+    let allowed: Vec<String> = SETTINGS.iter().map(|s| format!("REWIND_{}", env_form(s))).collect();
+    Err(Error::Config(format!(
+        "plugin env {name} (ARGOCD_ENV_{name}): an Application may set only these REWIND_* entries: {}. \
+         The release store, renderers and limits are chosen by the operator in the sidecar, not by Applications; \
+         remove {name} from the plugin env",
+        allowed.join(", ")
+    )))
 }
 
 /// sha256 over plugin env entries (after Argo CD's `$VAR` expansion) and
@@ -310,6 +358,19 @@ mod tests {
         assert_eq!(vars["IMAGE_TAG"], "v2");
         assert_eq!(vars["ARGOCD_APP_NAMESPACE"], "guestbook");
         assert!(!vars.contains_key("HOME"), "the sidecar's own environment is not exposed");
+    }
+
+    #[test]
+    fn operator_settings_cannot_come_from_the_application() {
+        for name in ["ARGOCD_ENV_REWIND_STORE", "ARGOCD_ENV_REWIND_RENDERERS_FILE", "ARGOCD_ENV_REWIND_ON_STORE_ERROR"]
+        {
+            let err = ArgoEnv::from_vars([(name.to_string(), "file:///victim".to_string())]).unwrap_err().to_string();
+            assert!(err.contains(name.trim_start_matches("ARGOCD_ENV_")) && err.contains("operator"), "{err}");
+        }
+        let e = env(&[("ARGOCD_ENV_REWIND_RENDERER", "kustomize"), ("ARGOCD_ENV_REWIND_ALLOW_EMPTY", "true")]);
+        assert_eq!((e.setting("renderer"), e.setting("allow-empty")), (Some("kustomize"), Some("true")));
+        assert!(!e.has_user_vars());
+        assert_eq!(e.plugin_vars["ARGOCD_ENV_REWIND_RENDERER"], "kustomize");
     }
 
     #[test]

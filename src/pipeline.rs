@@ -6,8 +6,9 @@ use crate::error::{Error, Result};
 use crate::hash::{HashMode, HashOptions, apply};
 use crate::manifest::{Object, parse_stream, to_yaml};
 use crate::release::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, SourceInfo, record};
-use crate::render::{RenderOptions, Source, render};
+use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render};
 use crate::store::Store;
+use std::collections::BTreeMap;
 
 /// Everything one run needs to know, already resolved from flags, env and `rewind.yaml`.
 #[derive(Debug, Clone)]
@@ -104,4 +105,51 @@ pub fn history_max(flag: Option<usize>, setting: Option<&str>, config: &AppConfi
         return Err(Error::Config("history-max must be at least 1".into()));
     }
     Ok(n)
+}
+
+/// Where the choice of a renderer may come from, highest precedence first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RendererChoice<'a> {
+    /// A person's own command (`rewind render --renderer-command`), never a repository's.
+    pub command_line: Option<&'a str>,
+    /// `--renderer NAME`.
+    pub flag: Option<&'a str>,
+    /// The Application setting `renderer` (`REWIND_RENDERER`).
+    pub setting: Option<&'a str>,
+}
+
+/// The renderer a job runs, if any: the first of `choice`, then `renderer` in
+/// `rewind.yaml`. Names resolve only against the operator's `renderers`.
+pub fn renderer_job(
+    renderers: &Renderers,
+    choice: RendererChoice,
+    config: &AppConfig,
+    app_env: BTreeMap<String, String>,
+) -> Result<Option<RendererJob>> {
+    let renderer = if let Some(line) = choice.command_line {
+        Some(renderers.command_line(line)?)
+    } else if let Some(name) = choice.flag {
+        Some(renderers.pick(&RendererRequest::named(name, "--renderer"))?)
+    } else if let Some(name) = choice.setting {
+        Some(renderers.pick(&RendererRequest::named(name, "the Application setting renderer (REWIND_RENDERER)"))?)
+    } else {
+        config.renderer_request()?.map(|request| renderers.pick(&request)).transpose()?
+    };
+    Ok(renderer.map(|renderer| RendererJob { renderer, pass_env: renderers.pass_env.clone(), app_env }))
+}
+
+/// Whether rendering nothing is intended: `--allow-empty`, else the
+/// Application setting `allow-empty`, else `allowEmpty` in `rewind.yaml`.
+pub fn allow_empty(flag: bool, setting: Option<&str>, config: &AppConfig) -> Result<bool> {
+    if flag {
+        return Ok(true);
+    }
+    match setting.map(str::trim) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(Error::Config(format!(
+            "allow-empty {other:?} (parameter allow-empty or env REWIND_ALLOW_EMPTY): use true or false"
+        ))),
+        None => Ok(config.allow_empty.unwrap_or(false)),
+    }
 }

@@ -4,7 +4,7 @@
 //! nothing new, because the newest revision already holds those bytes.
 
 use crate::error::{Error, Result};
-use crate::release::{NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status, record};
+use crate::release::{NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status, record, source_identity};
 use crate::store::Store;
 use std::fmt;
 use std::str::FromStr;
@@ -85,6 +85,25 @@ pub fn resolve(app: &str, metas: &[ReleaseMeta], target: Target) -> Result<u64> 
     }
 }
 
+/// The releases a rollback for `source` may choose from: those rendered from
+/// the same repository and path, or from an unknown one. A revision asked for
+/// by number that another source rendered is refused, never printed.
+fn of_source(app: &str, metas: &[ReleaseMeta], source: &SourceInfo, target: Target) -> Result<Vec<ReleaseMeta>> {
+    let Some(ours) = source_identity(source) else { return Ok(metas.to_vec()) };
+    let mine = |m: &ReleaseMeta| source_identity(&m.source).is_none_or(|theirs| theirs == ours);
+    if let Target::Revision(n) = target
+        && let Some(m) = metas.iter().find(|m| m.revision == n && !mine(m))
+    {
+        let (repo, path) = source_identity(&m.source).expect("not mine, so known");
+        return Err(Error::PreviousRevisionUnavailable(format!(
+            "app {app:?}: revision {n} was rendered from another source ({repo} path {path:?}), not from {} path {:?}; \
+             if two rewind sources share this app key, give each its own REWIND_SOURCE_NAME",
+            ours.0, ours.1
+        )));
+    }
+    Ok(metas.iter().filter(|m| mine(m)).cloned().collect())
+}
+
 /// What a rollback did.
 #[derive(Debug, Clone)]
 pub struct RollbackOutcome {
@@ -103,7 +122,7 @@ pub fn rollback(
     history_max: usize,
 ) -> Result<RollbackOutcome> {
     let metas = store.list(app)?;
-    let revision = resolve(app, &metas, target)?;
+    let revision = resolve(app, &of_source(app, &metas, &source, target)?, target)?;
     let target_release = store.get(app, revision)?;
     let description = match target {
         Target::Revision(_) => format!("rollback to {revision}"),

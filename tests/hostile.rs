@@ -305,8 +305,16 @@ fn corrupted_and_truncated_releases_are_refused() {
     std::fs::write(&file, &good[..good.len() / 2]).unwrap();
     fails(&rewind(&store, &["rollback", "guestbook", "--to", "1"]), &["v1.release", "damaged"]);
 
+    // A damaged release does not block the app: history shows it, the next render skips its revision.
     std::fs::write(&file, b"not a release").unwrap();
-    fails(&rewind(&store, &["history", "guestbook"]), &["v1.release", "bad header"]);
+    let table = String::from_utf8(ok(&rewind(&store, &["history", "guestbook"]))).unwrap();
+    let row = table.lines().find(|l| l.starts_with("1 ")).unwrap_or_default();
+    assert!(row.contains("damaged") && row.contains("v1.release") && row.contains("bad header"), "{table}");
+    let out = rewind(&store, &["render", &root().join("examples/guestbook").display().to_string()]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipping"), "warned about the damaged file");
+    assert_eq!(history(&store, "guestbook")[0]["revision"], 2);
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a release", "a damaged file is left for people to look at");
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn kubernetes_store_conformance() {
 #[test]
 fn store_url_parameters_are_checked() {
     for bad in ["kubernetes://", "kubernetes://a/b", "kubernetes://ns?colour=blue"] {
-        let err = rewind::store::open(bad).err().expect(bad).to_string();
+        let err = rewind::store::open(bad, &Default::default()).err().expect(bad).to_string();
         assert!(err.contains("kubernetes://"), "{err}");
     }
     let err = KubernetesStore::open("ns?kubeconfig=/nonexistent").err().unwrap().to_string();
@@ -43,7 +43,7 @@ fn unreachable_api_server_is_a_clear_error() {
 fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
     let server = ApiServer::start(&[]);
     let url = server.store_url("chunks");
-    let store = rewind::store::open(&url).unwrap();
+    let store = rewind::store::open(&url, &Default::default()).unwrap();
     let big = store_conformance::large_manifest();
     let new = rewind::release::NewRelease {
         app: "big".into(),

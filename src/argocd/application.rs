@@ -46,6 +46,140 @@ pub fn app_key(app: &ApplicationRef, argocd_namespace: &str) -> String {
     if app.namespace == argocd_namespace { app.name.clone() } else { format!("{}_{}", app.namespace, app.name) }
 }
 
+/// The plugin env entry (and, as `source-name`, the parameter) that gives a
+/// rewind source an app key of its own.
+pub const SOURCE_NAME_ENV: &str = "REWIND_SOURCE_NAME";
+
+/// The app key of one rewind source: `ARGOCD_APP_NAME`, or
+/// `<ARGOCD_APP_NAME>__<source name>` for a named source. Argo CD names cannot
+/// contain `_` and at most one joins namespace and name, so `__` never occurs
+/// in an unnamed source's key: named and unnamed keys never meet.
+pub fn source_key(app_name: &str, source_name: Option<&str>) -> Result<String> {
+    let Some(name) = source_name else { return Ok(app_name.to_string()) };
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    if !valid {
+        return Err(Error::Config(format!(
+            "source-name / {SOURCE_NAME_ENV} {name:?}: use up to 63 lowercase letters, digits and '-', e.g. frontend"
+        )));
+    }
+    Ok(format!("{app_name}__{name}"))
+}
+
+/// One source of an Application that uses the rewind plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewindSource {
+    /// JSON pointer to the source: `/spec/source` or `/spec/sources/<i>`.
+    pub pointer: String,
+    /// Its index in `spec.sources`, for a multi-source Application.
+    pub index: Option<usize>,
+    /// Its `source-name` setting, if it has one.
+    pub name: Option<String>,
+}
+
+impl RewindSource {
+    /// JSON pointer to its plugin section.
+    pub fn plugin_path(&self) -> String {
+        format!("{}/plugin", self.pointer)
+    }
+
+    /// `spec.sources[1] (frontend)` for messages.
+    pub fn describe(&self) -> String {
+        let at = match self.index {
+            Some(i) => format!("spec.sources[{i}]"),
+            None => "spec.source".into(),
+        };
+        match &self.name {
+            Some(n) => format!("{at} ({n})"),
+            None => at,
+        }
+    }
+
+    /// An annotation key of the controller's for this source: `key`, or
+    /// `key.<source name>` for a named source.
+    pub fn annotation_key(&self, key: &str) -> String {
+        match &self.name {
+            Some(n) => format!("{key}.{n}"),
+            None => key.to_string(),
+        }
+    }
+}
+
+/// A source's `source-name` setting: parameter `source-name`, else plugin env `REWIND_SOURCE_NAME`.
+pub fn source_name(source: &Value) -> Option<String> {
+    let plugin = source.get("plugin")?;
+    let param = plugin
+        .get("parameters")
+        .and_then(Value::as_array)
+        .and_then(|params| params.iter().find(|p| p["name"] == "source-name").and_then(|p| p["string"].as_str()));
+    let env = || {
+        plugin
+            .get("env")
+            .and_then(Value::as_array)
+            .and_then(|env| env.iter().find(|e| e["name"] == SOURCE_NAME_ENV).and_then(|e| e["value"].as_str()))
+    };
+    param.or_else(env).map(str::trim).filter(|n| !n.is_empty()).map(String::from)
+}
+
+/// Every source of `app` that uses rewind, in spec order.
+pub fn rewind_sources(app: &Value) -> Vec<RewindSource> {
+    if let Some(source) = app.pointer("/spec/source").filter(|s| uses_rewind(s)) {
+        return vec![RewindSource { pointer: "/spec/source".into(), index: None, name: source_name(source) }];
+    }
+    let sources = app.pointer("/spec/sources").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    sources
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| uses_rewind(s))
+        .map(|(i, s)| RewindSource { pointer: format!("/spec/sources/{i}"), index: Some(i), name: source_name(s) })
+        .collect()
+}
+
+/// Refuses an Application whose rewind sources would share an app key (their
+/// histories would mix): each needs its own `source-name`.
+pub fn check_distinct_keys(app: &Value, sources: &[RewindSource]) -> Result<()> {
+    for (i, a) in sources.iter().enumerate() {
+        if let Some(b) = sources[i + 1..].iter().find(|b| b.name == a.name) {
+            let name = app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+            return Err(Error::Config(format!(
+                "Application {name}: {} and {} both use rewind {}, so their releases would share one app key; \
+                 give each rewind source its own {SOURCE_NAME_ENV} in its plugin env (or parameter source-name)",
+                a.describe(),
+                b.describe(),
+                match &a.name {
+                    Some(n) => format!("with source name {n:?}"),
+                    None => "without a source name".into(),
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The rewind source `name` picks (`None`: the only one, or the unnamed one).
+pub fn select_source(app: &Value, name: Option<&str>) -> Result<RewindSource> {
+    let sources = rewind_sources(app);
+    check_distinct_keys(app, &sources)?;
+    if let Some(found) = sources.iter().find(|s| s.name.as_deref() == name) {
+        return Ok(found.clone());
+    }
+    if sources.is_empty() {
+        return Err(no_rewind_source(app));
+    }
+    let names: Vec<String> = sources.iter().map(RewindSource::describe).collect();
+    Err(Error::Config(format!(
+        "{}: this Application's rewind sources are {}; pick one with --source-name",
+        match name {
+            Some(n) => format!("no rewind source is named {n:?}"),
+            None => "it has more than one rewind source".into(),
+        },
+        names.join(", ")
+    )))
+}
+
 /// Whether an Application source uses the rewind plugin (a plugin named
 /// `rewind…`, or an unnamed plugin that Argo CD discovers).
 pub fn uses_rewind(source: &Value) -> bool {
@@ -57,23 +191,23 @@ pub fn uses_rewind(source: &Value) -> bool {
     }
 }
 
-/// JSON pointer to the plugin of the source that uses rewind.
+/// JSON pointer to the plugin of the (first) source that uses rewind.
 pub fn rewind_plugin_path(app: &Value) -> Option<String> {
-    if app.pointer("/spec/source").is_some_and(uses_rewind) {
-        return Some("/spec/source/plugin".into());
-    }
-    let sources = app.pointer("/spec/sources")?.as_array()?;
-    sources.iter().position(uses_rewind).map(|i| format!("/spec/sources/{i}/plugin"))
+    rewind_sources(app).first().map(RewindSource::plugin_path)
 }
 
 fn env_entries<'a>(app: &'a Value, plugin: &str) -> &'a [Value] {
     app.pointer(&format!("{plugin}/env")).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
-/// The pinned revision, if any.
+/// The pinned revision of the (first) rewind source, if any.
 pub fn pinned(app: &Value) -> Option<String> {
-    let plugin = rewind_plugin_path(app)?;
-    env_entries(app, &plugin)
+    pinned_at(app, &rewind_plugin_path(app)?)
+}
+
+/// The revision the plugin section at `plugin` is pinned to, if any.
+pub fn pinned_at(app: &Value, plugin: &str) -> Option<String> {
+    env_entries(app, plugin)
         .iter()
         .find(|e| e["name"] == ROLLBACK_ENV)
         .and_then(|e| e["value"].as_str())
@@ -86,9 +220,15 @@ pub fn guard(app: &Value) -> Value {
     json!({"op": "test", "path": "/metadata/resourceVersion", "value": app.pointer("/metadata/resourceVersion")})
 }
 
-/// The JSON patch that sets `REWIND_ROLLBACK_TO=value`, touching nothing else.
+/// The JSON patch that sets `REWIND_ROLLBACK_TO=value` on the (first)
+/// rewind source, touching nothing else.
 pub fn pin_patch(app: &Value, value: &str) -> Result<Vec<Value>> {
-    let plugin = rewind_plugin_path(app).ok_or_else(|| no_rewind_source(app))?;
+    pin_patch_at(app, &rewind_plugin_path(app).ok_or_else(|| no_rewind_source(app))?, value)
+}
+
+/// The JSON patch that sets `REWIND_ROLLBACK_TO=value` in the plugin section at `plugin`.
+pub fn pin_patch_at(app: &Value, plugin: &str, value: &str) -> Result<Vec<Value>> {
+    let plugin = plugin.to_string();
     let entry = json!({"name": ROLLBACK_ENV, "value": value});
     let env = env_entries(app, &plugin);
     let op = match env.iter().position(|e| e["name"] == ROLLBACK_ENV) {
@@ -101,9 +241,13 @@ pub fn pin_patch(app: &Value, value: &str) -> Result<Vec<Value>> {
     Ok(vec![guard(app), op])
 }
 
-/// The JSON patch that removes the pin, or `None` when there is none.
+/// The JSON patch that removes the pin of the (first) rewind source, or `None` when there is none.
 pub fn clear_patch(app: &Value) -> Result<Option<Vec<Value>>> {
-    let plugin = rewind_plugin_path(app).ok_or_else(|| no_rewind_source(app))?;
+    clear_patch_at(app, &rewind_plugin_path(app).ok_or_else(|| no_rewind_source(app))?)
+}
+
+/// The JSON patch that removes the pin in the plugin section at `plugin`, or `None`.
+pub fn clear_patch_at(app: &Value, plugin: &str) -> Result<Option<Vec<Value>>> {
     let env = env_entries(app, &plugin);
     Ok(env.iter().position(|e| e["name"] == ROLLBACK_ENV).map(|i| {
         let path = format!("{plugin}/env/{i}");
@@ -200,6 +344,30 @@ mod tests {
         let labelled = json!({"metadata": {"labels": {"app.kubernetes.io/instance": "apps"}}});
         assert_eq!(managing_parent(&labelled).as_deref(), Some("apps"));
         assert_eq!(managing_parent(&bare), None);
+    }
+
+    #[test]
+    fn multi_source_applications_need_a_name_per_rewind_source() {
+        let two = |a: Value, b: Value| app(json!({"sources": [{"plugin": a}, {"chart": "redis"}, {"plugin": b}]}));
+        let named = |n: &str| json!({"name": "rewind-v1", "env": [{"name": SOURCE_NAME_ENV, "value": n}]});
+        let shared = two(json!({}), json!({"name": "rewind-v1"}));
+        let err = select_source(&shared, None).unwrap_err().to_string();
+        assert!(err.contains("spec.sources[0] and spec.sources[2]") && err.contains(SOURCE_NAME_ENV), "{err}");
+        let same = two(named("web"), named("web"));
+        assert!(select_source(&same, Some("web")).unwrap_err().to_string().contains("\"web\""));
+
+        let ok = two(named("web"), json!({"parameters": [{"name": "source-name", "string": "db"}]}));
+        let db = select_source(&ok, Some("db")).unwrap();
+        assert_eq!(
+            (db.plugin_path(), db.annotation_key("rewind.dev/x")),
+            ("/spec/sources/2/plugin".into(), "rewind.dev/x.db".into())
+        );
+        let err = select_source(&ok, None).unwrap_err().to_string();
+        assert!(err.contains("--source-name") && err.contains("spec.sources[0] (web)"), "{err}");
+        assert_eq!(pin_patch_at(&ok, &db.plugin_path(), "4").unwrap()[1]["path"], "/spec/sources/2/plugin/env");
+        assert_eq!(source_key("team_shop", Some("db")).unwrap(), "team_shop__db");
+        assert_eq!(source_key("shop", None).unwrap(), "shop");
+        assert!(source_key("shop", Some("DB_1")).is_err());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `rewind`, guarded by a `resourceVersion` test and retried when someone
 //! else wrote in between.
 
-use super::application::{ApplicationRef, annotation, annotation_op, clear_patch, guard, pin_patch};
+use super::application::{
+    ApplicationRef, annotation, annotation_op, clear_patch_at, guard, pin_patch_at, select_source,
+};
 use crate::error::{Error, Result};
 use crate::kubeclient::Connection;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -89,28 +91,40 @@ impl Applications {
         Err(Error::Config(format!("Application {app} kept changing while being patched; try again")))
     }
 
-    /// Pins `revision`: sets `REWIND_ROLLBACK_TO` on the rewind source.
-    pub fn pin(&self, app: &ApplicationRef, revision: u64) -> Result<()> {
-        self.patch_with(app, |current| pin_patch(current, &revision.to_string()).map(Some)).map(|_| ())
+    /// Pins `revision`: sets `REWIND_ROLLBACK_TO` on the rewind source named
+    /// `source` (`None`: the only one). The source is found again in the
+    /// object as read before each attempt, so a reordered spec cannot misdirect it.
+    pub fn pin(&self, app: &ApplicationRef, source: Option<&str>, revision: u64) -> Result<()> {
+        self.patch_with(app, |current| {
+            pin_patch_at(current, &select_source(current, source)?.plugin_path(), &revision.to_string()).map(Some)
+        })
+        .map(|_| ())
     }
 
-    /// Pins `revision` and sets annotation `key: value` in the same write,
-    /// unless the annotation already has that value (then `false`): the
-    /// annotation makes the pin once-only.
-    pub fn pin_once(&self, app: &ApplicationRef, revision: u64, key: &str, value: &str) -> Result<bool> {
+    /// Pins `revision` on `source` and sets annotation `key: value` in the
+    /// same write, unless the annotation already has that value (then
+    /// `false`): the annotation makes the pin once-only.
+    pub fn pin_once(
+        &self,
+        app: &ApplicationRef,
+        source: Option<&str>,
+        revision: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<bool> {
         self.patch_with(app, |current| {
             if annotation(current, key) == Some(value) {
                 return Ok(None);
             }
-            let mut ops = pin_patch(current, &revision.to_string())?;
+            let mut ops = pin_patch_at(current, &select_source(current, source)?.plugin_path(), &revision.to_string())?;
             ops.push(annotation_op(current, key, value));
             Ok(Some(ops))
         })
     }
 
-    /// Removes the pin; `false` when there was none.
-    pub fn clear(&self, app: &ApplicationRef) -> Result<bool> {
-        self.patch_with(app, clear_patch)
+    /// Removes the pin from `source`; `false` when there was none.
+    pub fn clear(&self, app: &ApplicationRef, source: Option<&str>) -> Result<bool> {
+        self.patch_with(app, |current| clear_patch_at(current, &select_source(current, source)?.plugin_path()))
     }
 
     /// Sets one annotation (no-op when it already has that value).

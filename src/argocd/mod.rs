@@ -4,13 +4,17 @@
 //! `REWIND_ROLLBACK_TO` or parameter `rollback-to`) it prints the stored
 //! manifest of the target release instead, byte for byte.
 
-use crate::context::{AppConfig, ArgoEnv, validate_app_name};
+use crate::context::{
+    ALLOW_EMPTY_SETTING, AppConfig, ArgoEnv, RENDERER_SETTING, SOURCE_NAME_SETTING, validate_app_name,
+};
 use crate::error::{Error, Result};
 use crate::hash::HashMode;
 use crate::manifest::Limits;
-use crate::pipeline::{Job, build, hash_options, history_max, previous_objects, record_rendered};
+use crate::pipeline::{
+    Job, RendererChoice, allow_empty, build, hash_options, history_max, previous_objects, record_rendered, renderer_job,
+};
 use crate::release::SourceInfo;
-use crate::render::{RenderOptions, Source, substitution_active};
+use crate::render::{RenderOptions, Renderers, Source, substitution_active};
 use crate::rollback::{Target, rollback};
 use crate::store::Store;
 
@@ -65,6 +69,8 @@ pub struct GenerateOptions {
     pub keep_config_versions: Option<usize>,
     /// `--on-store-error`.
     pub on_store_error: StoreErrorPolicy,
+    /// The operator's renderers (the only ones an app can name).
+    pub renderers: Renderers,
 }
 
 /// Provenance of this call.
@@ -81,7 +87,7 @@ pub fn source_info(env: &ArgoEnv) -> SourceInfo {
 /// Runs the CMP `generate` step in `dir`; returns the bytes to print.
 /// `store` is the opened store, or why it could not be opened.
 pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &GenerateOptions) -> Result<Vec<u8>> {
-    let config = AppConfig::load(dir)?;
+    let config = AppConfig::load(dir, &opts.limits)?;
     let app = opts.app.clone().or_else(|| env.app_name.clone()).ok_or_else(|| {
         Error::Config(
             "ARGOCD_APP_NAME is not set: `rewind generate` runs under Argo CD's CMP server; \
@@ -89,6 +95,7 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &Gen
                 .into(),
         )
     })?;
+    let app = application::source_key(&app, env.setting(SOURCE_NAME_SETTING))?;
     validate_app_name(&app)?;
     let history_max = history_max(opts.history_max, env.setting(HISTORY_MAX_SETTING), &config)?;
 
@@ -115,7 +122,13 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &Gen
             vars,
             substitute: substitution_active(config.substitute, has_vars),
             limits: opts.limits,
-            renderer: config.renderer.clone(),
+            renderer: renderer_job(
+                &opts.renderers,
+                RendererChoice { setting: env.setting(RENDERER_SETTING), ..RendererChoice::default() },
+                &config,
+                env.plugin_vars.clone(),
+            )?,
+            allow_empty: allow_empty(false, env.setting(ALLOW_EMPTY_SETTING), &config)?,
         },
         hash: hash_options(
             match (opts.hash_mode, env.setting(HASH_MODE_SETTING)) {

@@ -72,6 +72,29 @@ impl Object {
         self.body.get("metadata")?.get("annotations")?.get(key)?.as_str()
     }
 
+    /// The values of a core Secret's `data` (base64 as written, and decoded when
+    /// it is text) and `stringData`: what must never appear in logs.
+    pub fn secret_values(&self) -> Vec<String> {
+        use base64::Engine;
+        if self.api_version() != "v1" || self.kind() != "Secret" {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (field, encoded) in [("data", true), ("stringData", false)] {
+            for v in self.body.get(field).and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
+                let Some(text) = v.as_str() else { continue };
+                out.push(text.to_string());
+                if encoded
+                    && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text.trim())
+                    && let Ok(plain) = String::from_utf8(bytes)
+                {
+                    out.push(plain);
+                }
+            }
+        }
+        out
+    }
+
     /// `Kind/namespace/name` for messages.
     pub fn display_id(&self) -> String {
         match self.namespace() {

@@ -17,14 +17,27 @@ pub fn compress(manifest: &[u8]) -> Vec<u8> {
     zstd::bulk::compress(manifest, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer cannot fail")
 }
 
-/// Decompresses at most `size` bytes and checks them against `digest`.
-pub fn decompress(compressed: &[u8], size: u64, digest: &str, what: &str) -> Result<Vec<u8>> {
-    if size > MAX_MANIFEST_BYTES {
-        return Err(Error::Corrupt(format!("{what}: claims {size} bytes, over the {MAX_MANIFEST_BYTES}-byte limit")));
+/// Decompresses a payload whose record claims `size` bytes and checks them
+/// against `digest`. A claim over `limit` (the configured input limit) is
+/// refused before anything is allocated, and memory grows only with the bytes
+/// that really come out, so neither a lying record nor a zstd bomb can make
+/// rewind allocate more than `limit`.
+pub fn decompress(compressed: &[u8], size: u64, digest: &str, what: &str, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = limit.min(MAX_MANIFEST_BYTES);
+    if size > limit {
+        return Err(Error::Store(format!(
+            "{what}: the release is {size} bytes, over the {limit}-byte limit on releases read; \
+             raise it with --max-total-bytes if the release is genuine"
+        )));
     }
-    let manifest = zstd::bulk::decompress(compressed, size as usize).map_err(|e| {
+    let damaged = |e: std::io::Error| {
         Error::Corrupt(format!("{what}: payload does not decompress ({e}); the stored release is damaged"))
-    })?;
+    };
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed).map_err(damaged)?;
+    // Start small: `size` is only a claim until the bytes arrive.
+    let mut manifest = Vec::with_capacity(size.min(1 << 20) as usize);
+    (&mut decoder).take(size + 1).read_to_end(&mut manifest).map_err(damaged)?;
     if manifest.len() as u64 != size || digest_of(&manifest) != digest {
         return Err(Error::Corrupt(format!(
             "{what}: payload does not match its digest {digest}; the stored release is damaged"
@@ -67,10 +80,11 @@ pub fn decode_meta(bytes: &[u8], what: &str) -> Result<ReleaseMeta> {
     split(bytes, what).map(|(meta, _)| meta)
 }
 
-/// Decodes a release and verifies its digest. `what` names it in errors.
-pub fn decode(bytes: &[u8], what: &str) -> Result<Release> {
+/// Decodes a release and verifies its digest. `what` names it in errors;
+/// `limit` bounds the manifest size (see [`decompress`]).
+pub fn decode(bytes: &[u8], what: &str, limit: u64) -> Result<Release> {
     let (meta, offset) = split(bytes, what)?;
-    let manifest = decompress(&bytes[offset..], meta.size, &meta.digest, what)?;
+    let manifest = decompress(&bytes[offset..], meta.size, &meta.digest, what, limit)?;
     Ok(Release { meta, manifest })
 }
 
@@ -93,6 +107,7 @@ mod tests {
     fn round_trips_and_detects_corruption() {
         let r = release(b"apiVersion: v1\nkind: ConfigMap\n");
         let bytes = encode(&r);
+        let decode = |b: &[u8], what: &str| super::decode(b, what, 1 << 20);
         assert_eq!(decode(&bytes, "x").unwrap(), r);
         assert_eq!(decode_meta(&bytes, "x").unwrap(), r.meta);
         let mut bad = bytes.clone();
@@ -104,5 +119,18 @@ mod tests {
         let mut lying = r.clone();
         lying.meta.digest = digest_of(b"other");
         assert!(decode(&encode(&lying), "x").unwrap_err().to_string().contains("digest"));
+    }
+
+    #[test]
+    fn claimed_sizes_are_bounded_by_the_limit() {
+        let mut huge = release(b"small");
+        huge.meta.size = 400 * 1024 * 1024;
+        let err = decode(&encode(&huge), "v1", 64 << 20).unwrap_err().to_string();
+        assert!(err.contains("over the 67108864-byte limit") && err.contains("--max-total-bytes"), "{err}");
+        // A bomb: 32 MiB of zeros compress to a few KiB; a record claiming 1 KiB stops there.
+        let zeros = vec![0u8; 32 << 20];
+        let mut bomb = release(&zeros);
+        bomb.meta.size = 1024;
+        assert!(decode(&encode(&bomb), "v1", 64 << 20).unwrap_err().to_string().contains("damaged"));
     }
 }

@@ -45,17 +45,20 @@ impl Recorded {
 }
 
 /// Records `new` as the next revision unless the newest revision already has
-/// the same digest, then prunes beyond `history_max`.
+/// the same digest, then prunes beyond `history_max`. Revisions held by
+/// damaged entries are skipped, never overwritten.
 pub fn record(store: &dyn Store, new: NewRelease, history_max: usize) -> Result<Recorded> {
     let digest = digest_of(&new.manifest);
     for _ in 0..MAX_ATTEMPTS {
-        let existing = store.list(&new.app)?;
+        let listing = store.scan(&new.app)?;
+        let revision = listing.next_revision();
+        let existing = listing.into_releases(&new.app);
+        check_one_source(&new.app, &existing, &new.source)?;
         if let Some(latest) = existing.last()
             && latest.digest == digest
         {
             return Ok(Recorded::Unchanged(latest.clone()));
         }
-        let revision = existing.last().map_or(1, |m| m.revision + 1);
         let release = Release::pending(
             &new.app,
             revision,
@@ -77,6 +80,34 @@ pub fn record(store: &dyn Store, new: NewRelease, history_max: usize) -> Result<
     Err(Error::Store(format!(
         "could not record a revision of app {:?} after {MAX_ATTEMPTS} attempts: too many concurrent writers",
         new.app
+    )))
+}
+
+/// The source a release was rendered from, where Argo CD said: repository and path.
+pub fn source_identity(source: &SourceInfo) -> Option<(&str, &str)> {
+    Some((source.repo_url.as_deref()?, source.path.as_deref().unwrap_or("")))
+}
+
+/// One app key holds one source's history. Two rewind sources of one
+/// multi-source Application get the same `ARGOCD_APP_NAME`; their renders
+/// would interleave, prune each other, and `previous` could print the other
+/// source's manifest. So when another source recorded under this key after
+/// this source's newest release, refuse, saying how to give each its own key.
+pub fn check_one_source(app: &str, metas: &[ReleaseMeta], source: &SourceInfo) -> Result<()> {
+    let Some(ours) = source_identity(source) else { return Ok(()) };
+    let Some(last_ours) = metas.iter().rposition(|m| source_identity(&m.source) == Some(ours)) else { return Ok(()) };
+    let Some(other) =
+        metas[last_ours + 1..].iter().find(|m| source_identity(&m.source).is_some_and(|theirs| theirs != ours))
+    else {
+        return Ok(());
+    };
+    let (repo, path) = source_identity(&other.source).expect("found by its identity");
+    Err(Error::Config(format!(
+        "app key {app:?}: revision {} was recorded from another source ({repo} path {path:?}) after revision {} of this one \
+         ({} path {:?}), so two rewind sources share this key. In a multi-source Application give each rewind source its own \
+         REWIND_SOURCE_NAME in its plugin env (or parameter source-name); if the app moved back to an earlier repository \
+         or path, set REWIND_SOURCE_NAME to start a history of its own",
+        other.revision, metas[last_ours].revision, ours.0, ours.1
     )))
 }
 
@@ -117,4 +148,38 @@ pub fn mark(store: &dyn Store, app: &str, revision: u64, status: Status) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(revision: u64, repo: Option<&str>, path: &str) -> ReleaseMeta {
+        let source = SourceInfo { repo_url: repo.map(String::from), path: Some(path.into()), ..SourceInfo::default() };
+        Release::pending("shop", revision, Vec::new(), source, None, "").meta
+    }
+
+    fn from(repo: &str, path: &str) -> SourceInfo {
+        SourceInfo { repo_url: Some(repo.into()), path: Some(path.into()), ..SourceInfo::default() }
+    }
+
+    #[test]
+    fn one_key_one_source() {
+        let (a, b) = (Some("https://git/a.git"), Some("https://git/b.git"));
+        // A moved app: the new source's first render is fine, and so on after it.
+        let moved = [meta(1, a, "x"), meta(2, a, "x")];
+        assert!(check_one_source("shop", &moved, &from("https://git/b.git", "x")).is_ok());
+        let moved = [meta(1, a, "x"), meta(2, b, "x")];
+        assert!(check_one_source("shop", &moved, &from("https://git/b.git", "x")).is_ok());
+        // Two sources taking turns: the one that comes back is refused.
+        let err = check_one_source("shop", &moved, &from("https://git/a.git", "x")).unwrap_err().to_string();
+        assert!(
+            err.contains("revision 2 was recorded from another source") && err.contains("REWIND_SOURCE_NAME"),
+            "{err}"
+        );
+        // Renders without Argo CD's source (local `rewind render`) are neither checked nor counted.
+        let local = [meta(1, a, "x"), meta(2, None, "/home/me/app")];
+        assert!(check_one_source("shop", &local, &from("https://git/a.git", "x")).is_ok());
+        assert!(check_one_source("shop", &moved, &SourceInfo::default()).is_ok());
+    }
 }

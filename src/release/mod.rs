@@ -8,7 +8,7 @@ mod codec;
 mod history;
 
 pub use codec::{MAX_MANIFEST_BYTES, compress, decode, decode_meta, decompress, encode, replace_meta};
-pub use history::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, mark, prune, record};
+pub use history::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, check_one_source, mark, prune, record, source_identity};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -2,13 +2,14 @@
 //! substitute `${VAR}`s, parse, and check the set as a whole.
 
 mod command;
+pub mod renderers;
 mod substitute;
 mod walk;
 
+pub use renderers::{Renderer, RendererRequest, Renderers};
 pub use substitute::{substitute, substitute_from};
-pub use walk::{SourceFile, collect};
+pub use walk::{SourceFile, collect, read_root_file};
 
-use crate::context::RendererConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{Limits, Object, decode_utf8, parse_stream};
 use std::collections::{BTreeMap, HashMap};
@@ -33,19 +34,33 @@ pub struct RenderOptions {
     pub substitute: bool,
     /// Input limits.
     pub limits: Limits,
-    /// An external renderer to run in the directory instead of reading files.
-    pub renderer: Option<RendererConfig>,
+    /// An operator-defined renderer to run in the directory instead of reading files.
+    pub renderer: Option<RendererJob>,
+    /// Whether rendering no objects at all is intended (`allowEmpty`).
+    pub allow_empty: bool,
+}
+
+/// A renderer and what it may see of the environment.
+#[derive(Debug, Clone)]
+pub struct RendererJob {
+    /// The operator's renderer, as picked.
+    pub renderer: Renderer,
+    /// Variables of rewind's environment the operator lets through (proxies…).
+    pub pass_env: Vec<String>,
+    /// The app's own variables, as Argo CD passes them to plugins
+    /// (`ARGOCD_APP_*`, `KUBE_*`, `ARGOCD_ENV_*`, `PARAM_*`).
+    pub app_env: BTreeMap<String, String>,
 }
 
 /// Renders a source into objects, in file order then document order.
 pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
-    let inputs: Vec<SourceFile> = match (source, &opts.renderer) {
-        (Source::Stdin, _) => vec![SourceFile { rel: "<stdin>".into(), bytes: read_stdin(&opts.limits)? }],
-        (Source::Dir(dir), Some(renderer)) => {
-            let bytes = command::run(renderer, dir, opts.limits.max_file_bytes)?;
-            vec![SourceFile { rel: format!("<{}>", renderer.command.join(" ")), bytes }]
+    let (inputs, stderr): (Vec<SourceFile>, Option<Vec<u8>>) = match (source, &opts.renderer) {
+        (Source::Stdin, _) => (vec![SourceFile { rel: "<stdin>".into(), bytes: read_stdin(&opts.limits)? }], None),
+        (Source::Dir(dir), Some(job)) => {
+            let out = run_renderer(job, dir, opts)?;
+            (vec![SourceFile { rel: format!("<renderer {}>", job.renderer.name), bytes: out.stdout }], Some(out.stderr))
         }
-        (Source::Dir(dir), None) => collect(dir, &opts.limits)?,
+        (Source::Dir(dir), None) => (collect(dir, &opts.limits)?, None),
     };
     let mut objects = Vec::new();
     for file in &inputs {
@@ -56,9 +71,68 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
             objects.extend(parse_stream(text, &file.rel, &opts.limits)?);
         }
     }
+    if let (Some(job), Some(stderr)) = (&opts.renderer, stderr)
+        && !stderr.iter().all(u8::is_ascii_whitespace)
+    {
+        tracing::warn!("{} said: {}", job.renderer.describe(), shown_stderr(&stderr, &objects));
+    }
+    if objects.is_empty() && !opts.allow_empty {
+        let what = match (source, &opts.renderer) {
+            (Source::Stdin, _) => "<stdin>".to_string(),
+            (Source::Dir(_), Some(job)) => job.renderer.describe(),
+            (Source::Dir(dir), None) => dir.display().to_string(),
+        };
+        return Err(Error::input(
+            what,
+            "rendered no objects. Argo CD reads empty output as \"no resources\" and would prune every resource of the app. \
+             If that is what you want, set `allowEmpty: true` in rewind.yaml (or the Application parameter allow-empty, or --allow-empty)",
+        ));
+    }
     check_unique(&objects)?;
     check_config_sizes(&objects)?;
     Ok(objects)
+}
+
+/// Runs the renderer; a failure shows its stderr, capped and with the Secret
+/// values of whatever it printed on stdout redacted.
+fn run_renderer(job: &RendererJob, dir: &std::path::Path, opts: &RenderOptions) -> Result<command::Captured> {
+    command::run(&job.renderer, dir, &job.pass_env, &job.app_env, opts.limits.max_file_bytes).map_err(|failed| {
+        let printed = std::str::from_utf8(&failed.output.stdout)
+            .ok()
+            .and_then(|text| parse_stream(text, "renderer output", &opts.limits).ok())
+            .unwrap_or_default();
+        let stderr = shown_stderr(&failed.output.stderr, &printed);
+        if stderr.is_empty() {
+            Error::Renderer(failed.why)
+        } else {
+            Error::Renderer(format!("{}: {stderr}", failed.why))
+        }
+    })
+}
+
+/// Bytes of a renderer's stderr shown in a message (its end, where errors are).
+const SHOWN_STDERR_BYTES: usize = 4096;
+/// Shorter Secret values are not redacted: they would blank out ordinary words.
+const MIN_REDACTED_LEN: usize = 4;
+
+/// A renderer's stderr for people: trimmed, Secret values of `objects`
+/// replaced by `<redacted>`, and only its last 4 KiB.
+fn shown_stderr(stderr: &[u8], objects: &[Object]) -> String {
+    let mut text = String::from_utf8_lossy(stderr).trim().to_string();
+    let mut secrets: Vec<String> = objects.iter().flat_map(Object::secret_values).collect();
+    // Longest first, so a value that contains another is redacted whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets.iter().map(|s| s.trim()).filter(|s| s.len() >= MIN_REDACTED_LEN) {
+        text = text.replace(secret, "<redacted>");
+    }
+    if text.len() > SHOWN_STDERR_BYTES {
+        let mut cut = text.len() - SHOWN_STDERR_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text = format!("[{cut} earlier bytes not shown] {}", &text[cut..]);
+    }
+    text
 }
 
 /// The API server's limit on a ConfigMap's or Secret's data.

@@ -85,27 +85,7 @@ impl Walker<'_> {
 
     fn visit(&mut self, name: &str, rel: &str, path: &Path) -> Result<()> {
         let shown = self.shown(rel);
-        let lmeta = fs::symlink_metadata(path).map_err(|e| Error::input(&shown, format!("cannot stat: {e}")))?;
-        let (target, meta) = if lmeta.file_type().is_symlink() {
-            let target = path.canonicalize().map_err(|e| {
-                Error::input(&shown, format!("symlink cannot be resolved ({e}): a loop or a dangling link; remove it"))
-            })?;
-            if !target.starts_with(&self.canonical_root) {
-                return Err(Error::input(
-                    &shown,
-                    format!(
-                        "symlink points outside the source root (to {}); only links within the root are followed",
-                        target.display()
-                    ),
-                ));
-            }
-            let meta =
-                fs::metadata(&target).map_err(|e| Error::input(&shown, format!("cannot stat link target: {e}")))?;
-            (target, meta)
-        } else {
-            (path.to_path_buf(), lmeta)
-        };
-
+        let (target, meta) = resolve(&self.canonical_root, path, &shown)?;
         if meta.is_dir() {
             if !self.visited.insert(target.clone()) {
                 return Err(Error::input(
@@ -118,8 +98,8 @@ impl Walker<'_> {
         if KUSTOMIZATION_FILES.contains(&name) {
             return Err(Error::input(
                 &shown,
-                "is a kustomization; rewind does not run kustomize itself: pipe it (`kustomize build DIR | rewind render -`) \
-                 or set `renderer: {command: [kustomize, build, .]}` in rewind.yaml",
+                "is a kustomization; rewind does not run kustomize on its own: pipe it (`kustomize build DIR | rewind render -`), \
+                 or name a renderer the operator configured (`renderer: kustomize` in rewind.yaml)",
             ));
         }
         let is_manifest =
@@ -127,26 +107,7 @@ impl Walker<'_> {
         if !is_manifest {
             return Ok(());
         }
-        if !meta.is_file() {
-            return Err(Error::input(
-                &shown,
-                "is not a regular file (a FIFO, socket or device); remove it from the source tree",
-            ));
-        }
-        let max = self.limits.max_file_bytes;
-        if meta.len() > max {
-            return Err(Error::input(
-                &shown,
-                format!("is {} bytes, over the {max}-byte file limit; raise it with --max-file-bytes", meta.len()),
-            ));
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        fs::File::open(&target)
-            .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-            .map_err(|e| Error::input(&shown, format!("cannot read: {e}")))?;
-        if bytes.len() as u64 > max {
-            return Err(Error::input(&shown, format!("grew past the {max}-byte file limit while being read")));
-        }
+        let bytes = read_regular(&target, &meta, &shown, self.limits.max_file_bytes)?;
         self.total += bytes.len() as u64;
         if self.total > self.limits.max_total_bytes {
             return Err(Error::input(
@@ -160,6 +121,68 @@ impl Walker<'_> {
         self.files.push(SourceFile { rel: rel.to_string(), bytes });
         Ok(())
     }
+}
+
+/// Where `path` (an entry below the root) leads: itself, or the target of a
+/// symlink that stays within the root; with its metadata.
+fn resolve(canonical_root: &Path, path: &Path, shown: &Path) -> Result<(PathBuf, fs::Metadata)> {
+    let lmeta = fs::symlink_metadata(path).map_err(|e| Error::input(shown, format!("cannot stat: {e}")))?;
+    if !lmeta.file_type().is_symlink() {
+        return Ok((path.to_path_buf(), lmeta));
+    }
+    let target = path.canonicalize().map_err(|e| {
+        Error::input(shown, format!("symlink cannot be resolved ({e}): a loop or a dangling link; remove it"))
+    })?;
+    if !target.starts_with(canonical_root) {
+        return Err(Error::input(
+            shown,
+            format!(
+                "symlink points outside the source root (to {}); only links within the root are followed",
+                target.display()
+            ),
+        ));
+    }
+    let meta = fs::metadata(&target).map_err(|e| Error::input(shown, format!("cannot stat link target: {e}")))?;
+    Ok((target, meta))
+}
+
+/// Reads a regular file of at most `max` bytes (checked before and while reading).
+fn read_regular(target: &Path, meta: &fs::Metadata, shown: &Path, max: u64) -> Result<Vec<u8>> {
+    if !meta.is_file() {
+        return Err(Error::input(
+            shown,
+            "is not a regular file (a FIFO, socket or device); remove it from the source tree",
+        ));
+    }
+    if meta.len() > max {
+        return Err(Error::input(
+            shown,
+            format!("is {} bytes, over the {max}-byte file limit; raise it with --max-file-bytes", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    fs::File::open(target)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::input(shown, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::input(shown, format!("grew past the {max}-byte file limit while being read")));
+    }
+    Ok(bytes)
+}
+
+/// Reads the file `name` at the top of `root` (e.g. `rewind.yaml`) by the
+/// same rules as manifests: a symlink only within the root, a regular file,
+/// at most the file limit. `None` when there is no such file.
+pub fn read_root_file(root: &Path, name: &str, limits: &Limits) -> Result<Option<Vec<u8>>> {
+    let path = root.join(name);
+    match fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::input(&path, format!("cannot stat: {e}"))),
+        Ok(_) => {}
+    }
+    let canonical_root = root.canonicalize().map_err(|e| Error::input(root, format!("cannot resolve: {e}")))?;
+    let (target, meta) = resolve(&canonical_root, &path, &path)?;
+    read_regular(&target, &meta, &path, limits.max_file_bytes).map(Some)
 }
 
 #[cfg(test)]
@@ -197,6 +220,26 @@ mod tests {
         fs::remove_file(p.join("loop.yaml")).unwrap();
         std::os::unix::fs::symlink(".", p.join("again")).unwrap();
         assert!(collect(&p, &Limits::default()).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn root_files_follow_the_same_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("src");
+        fs::create_dir(&p).unwrap();
+        assert_eq!(read_root_file(&p, "rewind.yaml", &Limits::default()).unwrap(), None);
+        std::os::unix::fs::symlink("/etc/passwd", p.join("rewind.yaml")).unwrap();
+        let err = read_root_file(&p, "rewind.yaml", &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("rewind.yaml") && err.contains("outside the source root"), "{err}");
+        fs::remove_file(p.join("rewind.yaml")).unwrap();
+        let status = std::process::Command::new("mkfifo").arg(p.join("rewind.yaml")).status().unwrap();
+        assert!(status.success());
+        let err = read_root_file(&p, "rewind.yaml", &Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        fs::remove_file(p.join("rewind.yaml")).unwrap();
+        fs::write(p.join("real.yaml"), "app: x\n").unwrap();
+        std::os::unix::fs::symlink("real.yaml", p.join("rewind.yaml")).unwrap();
+        assert_eq!(read_root_file(&p, "rewind.yaml", &Limits::default()).unwrap().unwrap(), b"app: x\n");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub const FAILED_REASON: &str = "ReleaseFailed";
 pub const ROLLED_BACK_REASON: &str = "RolledBack";
 /// A release failed and nothing before it was deployed.
 pub const UNAVAILABLE_REASON: &str = "PreviousRevisionUnavailable";
+/// Two rewind sources of one Application would share an app key: the controller leaves it alone.
+pub const SHARED_KEY_REASON: &str = "SharedAppKey";
 
 /// What the watchers send.
 #[derive(Debug)]
@@ -55,6 +57,8 @@ pub struct Controller {
     recheck: HashMap<(String, String), SystemTime>,
     /// Apps already told about having no releases (said once, not on every event).
     told_empty: std::collections::HashSet<String>,
+    /// Applications already told that their rewind sources share an app key.
+    told_shared: std::collections::HashSet<(String, String)>,
     /// When the controller first saw (app key, git revision, fingerprint) Degraded.
     degraded_since: HashMap<(String, String, String), SystemTime>,
 }
@@ -82,6 +86,7 @@ impl Controller {
             recheck: HashMap::new(),
             degraded_since: HashMap::new(),
             told_empty: std::collections::HashSet::new(),
+            told_shared: std::collections::HashSet::new(),
         }
     }
 
@@ -93,27 +98,24 @@ impl Controller {
             heartbeat
                 .store(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(), Ordering::Relaxed);
             match messages.recv_timeout(TICK) {
-                Ok(Message::Applied(application)) => {
-                    let Some(obs) = Observation::of(&application, &self.argocd_namespace) else { continue };
-                    self.known.insert(id(&obs.app), application.clone());
-                    self.reconcile(&application, &obs);
-                }
+                Ok(Message::Applied(application)) => self.reconcile_application(application),
                 Ok(Message::Deleted(app)) => {
-                    self.known.remove(&id(&app));
+                    if let Some(application) = self.known.remove(&id(&app)) {
+                        for obs in Observation::all(&application, &self.argocd_namespace).unwrap_or_default() {
+                            self.degraded_since.retain(|(k, _, _), _| *k != obs.key);
+                            self.metrics.set_releases(&obs.key, None);
+                        }
+                    }
                     self.recheck.remove(&id(&app));
-                    let key = crate::argocd::application::app_key(&app, &self.argocd_namespace);
-                    self.degraded_since.retain(|(k, _, _), _| *k != key);
-                    self.metrics.set_releases(&key, None);
+                    self.told_shared.remove(&id(&app));
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let due: Vec<(String, String)> =
                         self.recheck.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
                     for key in due {
                         self.recheck.remove(&key);
-                        if let Some(application) = self.known.get(&key).cloned()
-                            && let Some(obs) = Observation::of(&application, &self.argocd_namespace)
-                        {
-                            self.reconcile(&application, &obs);
+                        if let Some(application) = self.known.get(&key).cloned() {
+                            self.reconcile_application(application);
                         }
                     }
                 }
@@ -122,22 +124,64 @@ impl Controller {
         }
     }
 
-    /// Reconciles one Application, logging and counting failures; schedules a recheck.
-    fn reconcile(&mut self, application: &Value, obs: &Observation) {
+    /// Reconciles every rewind source of an Application; schedules the
+    /// earliest recheck any of them needs. An Application whose rewind
+    /// sources would share an app key is left alone, with one Warning Event.
+    fn reconcile_application(&mut self, application: Value) {
+        let observations = match Observation::all(&application, &self.argocd_namespace) {
+            Ok(list) => list,
+            Err(e) => {
+                let Some(app) = Self::reference(&application) else { return };
+                self.known.insert(id(&app), application.clone());
+                if self.told_shared.insert(id(&app)) {
+                    self.event(
+                        &application,
+                        EventType::Warning,
+                        SHARED_KEY_REASON,
+                        &format!("{e}; rewind leaves this Application alone until then"),
+                    );
+                }
+                return;
+            }
+        };
+        let Some(first) = observations.first() else { return };
+        let app = first.app.clone();
+        self.told_shared.remove(&id(&app));
+        self.known.insert(id(&app), application.clone());
+        let mut recheck: Option<SystemTime> = None;
+        for obs in &observations {
+            if let Some(at) = self.reconcile(&application, obs) {
+                recheck = Some(recheck.map_or(at, |r| r.min(at)));
+            }
+        }
+        match recheck {
+            Some(at) => self.recheck.insert(id(&app), at),
+            None => self.recheck.remove(&id(&app)),
+        };
+    }
+
+    fn reference(application: &Value) -> Option<ApplicationRef> {
+        let text = |p: &str| application.pointer(p).and_then(Value::as_str).map(String::from);
+        Some(ApplicationRef { namespace: text("/metadata/namespace")?, name: text("/metadata/name")? })
+    }
+
+    /// Reconciles one rewind source, logging and counting failures; returns when to look again.
+    fn reconcile(&mut self, application: &Value, obs: &Observation) -> Option<SystemTime> {
         let started = Instant::now();
         let result = self.try_reconcile(application, obs);
         self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
-        let recheck = match result {
+        match result {
             Ok(recheck) => recheck,
             Err(e) => {
-                tracing::warn!("Application {}: {e} (retrying in {}s)", obs.app, RETRY.as_secs());
+                tracing::warn!(
+                    "Application {} ({}): {e} (retrying in {}s)",
+                    obs.app,
+                    obs.source.describe(),
+                    RETRY.as_secs()
+                );
                 Some(SystemTime::now() + RETRY)
             }
-        };
-        match recheck {
-            Some(at) => self.recheck.insert(id(&obs.app), at),
-            None => self.recheck.remove(&id(&obs.app)),
-        };
+        }
     }
 
     fn store_error(&self, e: Error) -> Error {
@@ -213,7 +257,9 @@ impl Controller {
         mark(self.store.as_ref(), &obs.key, release.revision, Status::Deployed).map_err(|e| self.store_error(e))?;
         let revision = release.revision.to_string();
         if obs.last_good.as_deref() != Some(revision.as_str()) {
-            self.applications.annotate(&obs.app, LAST_GOOD_ANNOTATION, &revision).map_err(|e| self.api_error(e))?;
+            self.applications
+                .annotate(&obs.app, &obs.source.annotation_key(LAST_GOOD_ANNOTATION), &revision)
+                .map_err(|e| self.api_error(e))?;
         }
         let superseded: Vec<String> = metas
             .iter()
@@ -256,7 +302,13 @@ impl Controller {
             Rollback::Pin(target) => {
                 let done = self
                     .applications
-                    .pin_once(&obs.app, target, ROLLED_BACK_FROM_ANNOTATION, &failed.to_string())
+                    .pin_once(
+                        &obs.app,
+                        obs.source.name.as_deref(),
+                        target,
+                        &obs.source.annotation_key(ROLLED_BACK_FROM_ANNOTATION),
+                        &failed.to_string(),
+                    )
                     .map_err(|e| self.api_error(e))?;
                 done.then_some(target)
             }

@@ -209,7 +209,7 @@ pub fn plan(obs: &Observation, metas: &[ReleaseMeta], verdict: Verdict, now: Sys
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::argocd::application::ApplicationRef;
+    use crate::argocd::application::{ApplicationRef, RewindSource};
     use crate::release::SourceInfo;
 
     const T0: u64 = 1_800_000_000;
@@ -239,6 +239,7 @@ mod tests {
     fn obs(phase: Phase, git: &str, health: &str, pinned: Option<&str>, finished: u64) -> Observation {
         Observation {
             app: ApplicationRef { namespace: "argocd".into(), name: "guestbook".into() },
+            source: RewindSource { pointer: "/spec/source".into(), index: None, name: None },
             key: "guestbook".into(),
             auto_rollback: Some(true),
             parent: None,

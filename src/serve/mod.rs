@@ -38,6 +38,8 @@ use std::time::{Duration, SystemTime};
 pub struct ServeOptions {
     /// Release store URL (the one the CMP sidecar records into).
     pub store: String,
+    /// How the store is opened.
+    pub store_options: crate::store::StoreOptions,
     /// Address for `/healthz`, `/readyz`, `/metrics` (port 0 picks one; the log says which).
     pub listen: String,
     /// Namespaces to watch Applications in; empty means all.
@@ -154,7 +156,7 @@ async fn shutdown_signal() {
 
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub fn run(opts: ServeOptions) -> Result<()> {
-    let store = crate::store::open(&opts.store)?;
+    let store = crate::store::open(&opts.store, &opts.store_options)?;
     let applications = Applications::connect()?;
     let metrics = Arc::new(Metrics::new());
     let heartbeat = Arc::new(AtomicU64::new(unix_now()));

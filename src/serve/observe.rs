@@ -3,9 +3,11 @@
 //! synced, and the health Argo CD computed afterwards.
 
 use crate::argocd::application::{
-    ApplicationRef, ROLLBACK_ENV, annotation, app_key, managing_parent, rewind_plugin_path, uses_rewind,
+    ApplicationRef, ROLLBACK_ENV, RewindSource, annotation, app_key, check_distinct_keys, managing_parent,
+    rewind_sources, source_key,
 };
 use crate::argocd::plugin_env::{build_env, source_fingerprint};
+use crate::error::Result;
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -44,12 +46,14 @@ pub struct Sync {
     pub finished_at: Option<SystemTime>,
 }
 
-/// One Application that uses rewind, as the controller sees it.
+/// One rewind source of an Application, as the controller sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     /// Where it lives.
     pub app: ApplicationRef,
-    /// The app key `generate` records releases under.
+    /// Which of its sources this is.
+    pub source: RewindSource,
+    /// The app key `generate` records this source's releases under.
     pub key: String,
     /// The auto-rollback annotation: `Some(true)`/`Some(false)` when set.
     pub auto_rollback: Option<bool>,
@@ -77,23 +81,25 @@ fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from)
 }
 
-/// The synced source and revision: `syncResult.source(s)`, else the spec's.
-fn synced_source(application: &Value, op: &Value) -> Option<(Value, Option<String>)> {
+/// The synced source and revision of `rewind`: `syncResult.source(s)`, else the spec's.
+fn synced_source(application: &Value, op: &Value, rewind: &RewindSource) -> Option<(Value, Option<String>)> {
     let result = op.get("syncResult");
-    if let Some(source) = result.and_then(|r| r.get("source")).filter(|s| uses_rewind(s)) {
-        return Some((source.clone(), text(result.and_then(|r| r.get("revision")))));
-    }
-    if let Some(sources) = result.and_then(|r| r.get("sources")).and_then(Value::as_array)
-        && let Some(i) = sources.iter().position(uses_rewind)
-    {
-        let revision = result.and_then(|r| r.pointer(&format!("/revisions/{i}")));
-        return Some((sources[i].clone(), text(revision)));
+    match rewind.index {
+        None => {
+            if let Some(source) = result.and_then(|r| r.get("source")) {
+                return Some((source.clone(), text(result.and_then(|r| r.get("revision")))));
+            }
+        }
+        Some(i) => {
+            if let Some(source) = result.and_then(|r| r.pointer(&format!("/sources/{i}"))) {
+                return Some((source.clone(), text(result.and_then(|r| r.pointer(&format!("/revisions/{i}"))))));
+            }
+        }
     }
     // No result yet (still running, or failed before applying): the requested sync.
-    let path = rewind_plugin_path(application)?;
-    let source = application.pointer(path.strip_suffix("/plugin")?)?.clone();
+    let source = application.pointer(&rewind.pointer)?.clone();
     let requested = op.pointer("/operation/sync");
-    let revision = match path.strip_prefix("/spec/sources/").and_then(|r| r.split('/').next()) {
+    let revision = match rewind.index {
         Some(i) => requested.and_then(|s| s.pointer(&format!("/revisions/{i}"))),
         None => requested.and_then(|s| s.get("revision")),
     };
@@ -101,14 +107,32 @@ fn synced_source(application: &Value, op: &Value) -> Option<(Value, Option<Strin
 }
 
 impl Observation {
-    /// Reads an Application; `None` when it does not use the rewind plugin.
-    pub fn of(application: &Value, argocd_namespace: &str) -> Option<Observation> {
-        rewind_plugin_path(application)?;
-        let app = ApplicationRef {
-            namespace: text(application.pointer("/metadata/namespace"))?,
-            name: text(application.pointer("/metadata/name"))?,
+    /// Reads each rewind source of an Application (none when it does not use
+    /// the rewind plugin). Refused when two rewind sources would share an app key.
+    pub fn all(application: &Value, argocd_namespace: &str) -> Result<Vec<Observation>> {
+        let sources = rewind_sources(application);
+        check_distinct_keys(application, &sources)?;
+        let (Some(namespace), Some(name)) =
+            (text(application.pointer("/metadata/namespace")), text(application.pointer("/metadata/name")))
+        else {
+            return Ok(Vec::new());
         };
-        let key = app_key(&app, argocd_namespace);
+        let app = ApplicationRef { namespace, name };
+        sources.into_iter().map(|source| Self::of_source(application, &app, source, argocd_namespace)).collect()
+    }
+
+    /// The first rewind source of an Application, if it has one that can be observed.
+    pub fn of(application: &Value, argocd_namespace: &str) -> Option<Observation> {
+        Self::all(application, argocd_namespace).ok()?.into_iter().next()
+    }
+
+    fn of_source(
+        application: &Value,
+        app: &ApplicationRef,
+        source: RewindSource,
+        argocd_namespace: &str,
+    ) -> Result<Observation> {
+        let key = source_key(&app_key(app, argocd_namespace), source.name.as_deref())?;
         let sync = application.pointer("/status/operationState").and_then(|op| {
             let phase_name = op.get("phase").and_then(Value::as_str).unwrap_or("");
             let phase = match phase_name {
@@ -116,11 +140,12 @@ impl Observation {
                 "Failed" | "Error" => Phase::Failed,
                 _ => Phase::Running,
             };
-            let (source, revision) = synced_source(application, op)?;
+            let (synced, revision) = synced_source(application, op, &source)?;
+            let app_name = app_key(app, argocd_namespace);
             let fingerprint = revision
                 .as_deref()
-                .and_then(|r| source_fingerprint(&source, &build_env(&key, application, &source, r)));
-            let pinned = source
+                .and_then(|r| source_fingerprint(&synced, &build_env(&app_name, application, &synced, r)));
+            let pinned = synced
                 .pointer("/plugin/env")
                 .and_then(Value::as_array)
                 .and_then(|env| env.iter().find(|e| e["name"] == ROLLBACK_ENV))
@@ -131,16 +156,18 @@ impl Observation {
             };
             Some(Sync { phase, message, revision, fingerprint, pinned, finished_at: time(op.get("finishedAt")) })
         });
-        Some(Observation {
+        Ok(Observation {
             auto_rollback: annotation(application, AUTO_ROLLBACK_ANNOTATION).map(|v| v.trim() == "true"),
             parent: managing_parent(application),
-            rolled_back_from: annotation(application, ROLLED_BACK_FROM_ANNOTATION).and_then(|v| v.parse().ok()),
-            last_good: annotation(application, LAST_GOOD_ANNOTATION).map(String::from),
+            rolled_back_from: annotation(application, &source.annotation_key(ROLLED_BACK_FROM_ANNOTATION))
+                .and_then(|v| v.parse().ok()),
+            last_good: annotation(application, &source.annotation_key(LAST_GOOD_ANNOTATION)).map(String::from),
             sync,
             health: text(application.pointer("/status/health/status")).unwrap_or_else(|| "Unknown".into()),
             health_since: time(application.pointer("/status/health/lastTransitionTime")),
             reconciled_at: time(application.pointer("/status/reconciledAt")),
-            app,
+            app: app.clone(),
+            source,
             key,
         })
     }
@@ -183,5 +210,31 @@ mod tests {
 
         let other = json!({"metadata": {"name": "x", "namespace": "argocd"}, "spec": {"source": {"path": "p"}}});
         assert_eq!(Observation::of(&other, "argocd"), None);
+    }
+
+    #[test]
+    fn each_named_rewind_source_is_observed_with_its_own_key_and_annotations() {
+        let plugin = |n: &str| json!({"name": "rewind-v1", "env": [{"name": "REWIND_SOURCE_NAME", "value": n}]});
+        let app = json!({
+            "metadata": {"name": "shop", "namespace": "team", "annotations": {
+                "rewind.dev/last-good-revision.web": "3", "rewind.dev/auto-rollback-of.db": "7"}},
+            "spec": {"sources": [{"repoURL": "r", "path": "web", "plugin": plugin("web")},
+                                 {"repoURL": "r", "path": "db", "plugin": plugin("db")}]},
+            "status": {"operationState": {"phase": "Succeeded", "finishedAt": "2026-11-23T10:00:00Z",
+                "syncResult": {"revisions": ["aaa", "bbb"], "sources": [
+                    {"repoURL": "r", "path": "web", "plugin": plugin("web")},
+                    {"repoURL": "r", "path": "db", "plugin": plugin("db")}]}}}});
+        let obs = Observation::all(&app, "argocd").unwrap();
+        let keys: Vec<&str> = obs.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["team_shop__web", "team_shop__db"]);
+        assert_eq!((obs[0].last_good.as_deref(), obs[0].rolled_back_from), (Some("3"), None));
+        assert_eq!((obs[1].last_good.as_deref(), obs[1].rolled_back_from), (None, Some(7)));
+        let revisions: Vec<_> = obs.iter().map(|o| o.sync.as_ref().unwrap().revision.clone().unwrap()).collect();
+        assert_eq!(revisions, ["aaa", "bbb"]);
+
+        let mut shared = app.clone();
+        shared["spec"]["sources"][1]["plugin"] = json!({"name": "rewind-v1"});
+        shared["spec"]["sources"][0]["plugin"] = json!({});
+        assert!(Observation::all(&shared, "argocd").unwrap_err().to_string().contains("REWIND_SOURCE_NAME"));
     }
 }

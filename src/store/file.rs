@@ -6,7 +6,7 @@
 //! one app are serialised by an advisory lock on `<root>/<app>/.lock`. Files
 //! are 0600 and directories 0700: releases hold Secret data.
 
-use super::Store;
+use super::{Damaged, Listing, Store, StoreOptions};
 use crate::context::validate_app_name;
 use crate::error::{Error, Result};
 use crate::release::{Release, ReleaseMeta, Status, decode, decode_meta, encode, replace_meta};
@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: PathBuf,
+    options: StoreOptions,
 }
 
 const HEADER_READ: u64 = 1024 * 1024 + 64;
@@ -27,7 +28,12 @@ const HEADER_READ: u64 = 1024 * 1024 + 64;
 impl FileStore {
     /// A store rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> FileStore {
-        FileStore { root: root.into() }
+        Self::with_options(root, &StoreOptions::default())
+    }
+
+    /// A store rooted at `root` with `options`.
+    pub fn with_options(root: impl Into<PathBuf>, options: &StoreOptions) -> FileStore {
+        FileStore { root: root.into(), options: *options }
     }
 
     fn app_dir(&self, app: &str) -> Result<PathBuf> {
@@ -89,21 +95,28 @@ impl FileStore {
         Ok(tmp)
     }
 
+    /// The most bytes a release file may take: the record, and a payload that
+    /// zstd can make at most slightly larger than the manifest limit. Anything
+    /// longer is damaged, and is not read whole into memory.
+    fn max_file_bytes(&self) -> u64 {
+        self.options
+            .max_release_bytes
+            .saturating_add(self.options.max_release_bytes / 64)
+            .saturating_add(HEADER_READ + 4096)
+    }
+
     fn sync_dir(dir: &Path) -> Result<()> {
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::store_io("cannot sync", dir, e))
     }
 
-    fn read(path: &Path, limit: Option<u64>) -> Result<Option<Vec<u8>>> {
+    fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::store_io("cannot read", path, e)),
         };
         let mut bytes = Vec::new();
-        let res = match limit {
-            Some(n) => file.take(n).read_to_end(&mut bytes),
-            None => (&file).read_to_end(&mut bytes),
-        };
+        let res = file.take(limit).read_to_end(&mut bytes);
         res.map_err(|e| Error::store_io("cannot read", path, e))?;
         Ok(Some(bytes))
     }
@@ -115,13 +128,17 @@ impl Store for FileStore {
     }
 
     fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>> {
+        Ok(self.scan(app)?.into_releases(app))
+    }
+
+    fn scan(&self, app: &str) -> Result<Listing> {
         let dir = self.app_dir(app)?;
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
             Err(e) => return Err(Error::store_io("cannot list", &dir, e)),
         };
-        let mut metas = Vec::new();
+        let mut listing = Listing::default();
         for entry in entries {
             let entry = entry.map_err(|e| Error::store_io("cannot list", &dir, e))?;
             let name = entry.file_name();
@@ -131,30 +148,42 @@ impl Store for FileStore {
                 continue;
             };
             let path = entry.path();
+            let shown = path.display().to_string();
             // Deleted between read_dir and open by a concurrent prune: skip.
-            let Some(head) = Self::read(&path, Some(HEADER_READ))? else { continue };
-            let meta = decode_meta(&head, &path.display().to_string())?;
-            if meta.revision != rev || meta.app != app {
-                return Err(Error::Corrupt(format!(
-                    "{}: holds {} revision {}; the store was tampered with",
-                    path.display(),
-                    meta.app,
-                    meta.revision
-                )));
+            let Some(head) = Self::read(&path, HEADER_READ)? else { continue };
+            match decode_meta(&head, &shown) {
+                Ok(meta) if meta.revision == rev && meta.app == app => listing.releases.push(meta),
+                Ok(meta) => listing.damaged.push(Damaged {
+                    name: shown,
+                    revision: Some(rev),
+                    why: format!("holds {} revision {}, not {app} revision {rev}", meta.app, meta.revision),
+                }),
+                Err(e) => listing.damaged.push(Damaged { name: shown, revision: Some(rev), why: e.to_string() }),
             }
-            metas.push(meta);
         }
-        metas.sort_by_key(|m| m.revision);
-        Ok(metas)
+        listing.releases.sort_by_key(|m| m.revision);
+        listing.damaged.sort_by_key(|d| d.revision);
+        Ok(listing)
     }
 
     fn get(&self, app: &str, revision: u64) -> Result<Release> {
         let path = self.release_path(app, revision)?;
-        let bytes = Self::read(&path, None)?.ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
-        decode(&bytes, &path.display().to_string())
+        let bytes = Self::read(&path, self.max_file_bytes())?
+            .ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
+        let release = decode(&bytes, &path.display().to_string(), self.options.max_release_bytes)?;
+        if release.meta.app != app || release.meta.revision != revision {
+            return Err(Error::Corrupt(format!(
+                "{}: holds {} revision {}, not {app} revision {revision}; the store was tampered with",
+                path.display(),
+                release.meta.app,
+                release.meta.revision
+            )));
+        }
+        Ok(release)
     }
 
     fn create(&self, release: &Release) -> Result<()> {
+        self.options.check_size(release)?;
         let (app, revision) = (&release.meta.app, release.meta.revision);
         let path = self.release_path(app, revision)?;
         let (dir, _lock) = self.lock(app)?;
@@ -174,7 +203,8 @@ impl Store for FileStore {
     fn set_status(&self, app: &str, revision: u64, status: Status) -> Result<()> {
         let path = self.release_path(app, revision)?;
         let (dir, _lock) = self.lock(app)?;
-        let bytes = Self::read(&path, None)?.ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
+        let bytes = Self::read(&path, self.max_file_bytes())?
+            .ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
         let what = path.display().to_string();
         let mut meta = decode_meta(&bytes, &what)?;
         if meta.status == status {

@@ -10,7 +10,7 @@
 //! Creating the index is the create-if-absent that claims a revision; status
 //! changes carry `resourceVersion` and retry on 409 Conflict.
 
-use super::Store;
+use super::{Damaged, Listing, Store, StoreOptions};
 use crate::context::validate_app_name;
 use crate::error::{Error, Result};
 use crate::kubeclient::Connection;
@@ -20,12 +20,15 @@ use k8s_openapi::api::core::v1::{Event, ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 /// Secret type of release index Secrets.
 pub const RELEASE_TYPE: &str = "rewind.dev/release.v1";
 /// Secret type of payload chunks.
 pub const CHUNK_TYPE: &str = "rewind.dev/release-chunk.v1";
+/// Event reason for a Secret that carries an app's labels but is not one of its releases.
+pub const DAMAGED_REASON: &str = "ReleaseSecretDamaged";
 /// Payload bytes per Secret: the API allows 1,048,576 bytes of data; the rest is headroom for the record.
 pub const CHUNK_BYTES: usize = 1_000_000;
 const MAX_CONFLICT_RETRIES: usize = 16;
@@ -37,16 +40,47 @@ pub struct KubernetesStore {
     events: Api<Event>,
     runtime: tokio::runtime::Runtime,
     server: String,
+    options: StoreOptions,
+    /// Damaged Secrets already reported with an Event by this process.
+    reported: Mutex<HashSet<String>>,
 }
 
-/// A Secret-name-safe key for an app: the name itself when it is a valid
-/// DNS label, else a sanitised prefix plus a stable hash (never rejected).
+/// Longest app key: `rewind.<key>.v<N>.<write id>.c<i>` must stay within 253.
+const MAX_KEY_LEN: usize = 200;
+
+/// The Secret-name form of an app name, injective so that two apps never
+/// share Secrets. A name that is a DNS label without `--` stays as it is
+/// (`guestbook`). Any other is escaped behind `x--`: letters and digits kept,
+/// `-` → `-0`, `_` → `-1`, `.` → `-2`, an uppercase letter → `-` and the
+/// letter (`team-a_guestbook` → `x--team-0a-1guestbook`); no kept name can
+/// equal it because kept names never contain `--`. A name whose escaped form
+/// would be too long becomes `h--` and 128 bits of its sha256.
 pub fn app_key(app: &str) -> String {
-    let valid = app.len() <= 180
+    let kept = app.len() <= MAX_KEY_LEN
+        && !app.contains("--")
         && app.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && app.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && app.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
-    if valid { app.to_string() } else { hashed(app, 160, |c| c.is_ascii_alphanumeric(), true) }
+    if kept {
+        return app.to_string();
+    }
+    let mut escaped = String::from("x--");
+    for c in app.chars() {
+        match c {
+            'a'..='z' | '0'..='9' => escaped.push(c),
+            'A'..='Z' => escaped.extend(['-', c.to_ascii_lowercase()]),
+            '-' => escaped.push_str("-0"),
+            '_' => escaped.push_str("-1"),
+            '.' => escaped.push_str("-2"),
+            // Not a valid app name (validate_app_name refuses it); hash below.
+            _ => return format!("h--{}", &hex::encode(Sha256::digest(app.as_bytes()))[..32]),
+        }
+    }
+    if escaped.len() <= MAX_KEY_LEN {
+        escaped
+    } else {
+        format!("h--{}", &hex::encode(Sha256::digest(app.as_bytes()))[..32])
+    }
 }
 
 /// A label-value-safe form of an app name (at most 63 characters).
@@ -58,6 +92,8 @@ pub fn app_label(app: &str) -> String {
     if valid { app.to_string() } else { hashed(app, 54, |c| c.is_ascii_alphanumeric() || "-_.".contains(c), false) }
 }
 
+/// A shortened label value: several apps may share one (the selector only
+/// narrows the list; records are checked against the full app name).
 fn hashed(app: &str, max: usize, keep: fn(char) -> bool, lower: bool) -> String {
     let hash = &hex::encode(Sha256::digest(app.as_bytes()))[..8];
     let mut base: String = app.chars().map(|c| if keep(c) { c } else { '-' }).collect();
@@ -69,7 +105,8 @@ fn hashed(app: &str, max: usize, keep: fn(char) -> bool, lower: bool) -> String 
     if base.is_empty() { format!("app-{hash}") } else { format!("{base}-{hash}") }
 }
 
-fn release_name(app: &str, revision: u64) -> String {
+/// The index Secret of `app`'s `revision`: `rewind.<app key>.v<N>`.
+pub fn release_name(app: &str, revision: u64) -> String {
     format!("rewind.{}.v{revision}", app_key(app))
 }
 
@@ -84,6 +121,11 @@ impl KubernetesStore {
     /// account or the kubeconfig (`KUBECONFIG`, `~/.kube/config`), whichever
     /// `kube` finds.
     pub fn open(url_rest: &str) -> Result<KubernetesStore> {
+        Self::open_with(url_rest, &StoreOptions::default())
+    }
+
+    /// Opens `kubernetes://…` as [`KubernetesStore::open`] does, with `options`.
+    pub fn open_with(url_rest: &str, options: &StoreOptions) -> Result<KubernetesStore> {
         let (namespace, query) = url_rest.split_once('?').unwrap_or((url_rest, ""));
         let (mut kubeconfig, mut context) = (None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -97,7 +139,9 @@ impl KubernetesStore {
                 }
             }
         }
-        Self::connect(namespace.trim_end_matches('/'), kubeconfig, context)
+        let mut store = Self::connect(namespace.trim_end_matches('/'), kubeconfig, context)?;
+        store.options = *options;
+        Ok(store)
     }
 
     /// Connects to `namespace`, with an explicit kubeconfig file and context if given.
@@ -114,6 +158,8 @@ impl KubernetesStore {
             events: Api::namespaced(conn.client, namespace),
             runtime: conn.runtime,
             server: conn.server,
+            options: StoreOptions::default(),
+            reported: Mutex::new(HashSet::new()),
         })
     }
 
@@ -197,7 +243,10 @@ impl KubernetesStore {
             .map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
         let meta = Self::meta_of(&secret)?;
         if meta.app != app || meta.revision != revision {
-            return Err(Error::NotFound { app: app.into(), revision });
+            return Err(Error::Corrupt(format!(
+                "Secret {}/{name} holds {} revision {}, not {app} revision {revision}; it is not used",
+                self.namespace, meta.app, meta.revision
+            )));
         }
         let data = secret.data.unwrap_or_default();
         let compressed = match (data.get("manifest.zst"), data.get("chunks")) {
@@ -205,6 +254,15 @@ impl KubernetesStore {
             (None, Some(list)) => {
                 let names: Vec<String> = serde_json::from_slice(&list.0)
                     .map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable chunk list ({e})")))?;
+                // zstd never grows a payload by more than a little: more chunks than that is a lie.
+                let most = (self.options.max_release_bytes / CHUNK_BYTES as u64 + 2) as usize;
+                if names.len() > most {
+                    return Err(Error::Corrupt(format!(
+                        "Secret {name}: lists {} chunks, more than a release within the {}-byte limit needs; the stored release is damaged",
+                        names.len(),
+                        self.options.max_release_bytes
+                    )));
+                }
                 let mut all = Vec::new();
                 for (i, chunk) in names.iter().enumerate() {
                     let part = match self.secrets.get_opt(chunk).await {
@@ -227,11 +285,18 @@ impl KubernetesStore {
                 return Err(Error::Corrupt(format!("Secret {name}: no payload; the stored release is damaged")));
             }
         };
-        let manifest = decompress(&compressed, meta.size, &meta.digest, &format!("Secret {}/{name}", self.namespace))?;
+        let manifest = decompress(
+            &compressed,
+            meta.size,
+            &meta.digest,
+            &format!("Secret {}/{name}", self.namespace),
+            self.options.max_release_bytes,
+        )?;
         Ok(Release { meta, manifest })
     }
 
     async fn create_async(&self, release: &Release) -> Result<()> {
+        self.options.check_size(release)?;
         let meta = &release.meta;
         let (app, revision) = (meta.app.as_str(), meta.revision);
         let name = release_name(app, revision);
@@ -358,6 +423,53 @@ impl KubernetesStore {
         Ok(())
     }
 
+    /// The app's release Secrets, sorted into readable records and damaged
+    /// ones. A Secret holding another app's record is that app's when its
+    /// labels say so (label values are shortened and may be shared); else it
+    /// is damaged, as is one whose name does not match its record.
+    async fn scan_async(&self, app: &str) -> Result<Listing> {
+        let mut listing = Listing::default();
+        for secret in self.list_secrets(&Self::selector(app, "release"), app).await? {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            let labels = secret.metadata.labels.clone().unwrap_or_default();
+            let revision = labels.get("rewind.dev/revision").and_then(|r| r.parse().ok());
+            let damaged = |why: String| Damaged { name: format!("Secret {}/{name}", self.namespace), revision, why };
+            match Self::meta_of(&secret) {
+                Err(e) => listing.damaged.push(damaged(e.to_string())),
+                Ok(meta) if meta.app != app => {
+                    if labels.get("rewind.dev/app") != Some(&app_label(&meta.app))
+                        || name != release_name(&meta.app, meta.revision)
+                    {
+                        listing.damaged.push(damaged(format!(
+                            "carries app {app}'s labels but holds a release of app {:?}",
+                            meta.app
+                        )));
+                    }
+                }
+                Ok(meta) if name != release_name(app, meta.revision) || revision != Some(meta.revision) => listing
+                    .damaged
+                    .push(damaged(format!("holds revision {} under another name or revision label", meta.revision))),
+                Ok(meta) => listing.releases.push(meta),
+            }
+        }
+        listing.releases.sort_by_key(|m| m.revision);
+        listing.damaged.sort_by(|a, b| (a.revision, &a.name).cmp(&(b.revision, &b.name)));
+        Ok(listing)
+    }
+
+    /// A Warning Event for each damaged Secret not yet reported by this process.
+    async fn report_damaged(&self, app: &str, damaged: &[Damaged]) {
+        for d in damaged {
+            if !self.reported.lock().expect("not poisoned").insert(d.name.clone()) {
+                continue;
+            }
+            let message = format!("{} is skipped: {}; releases of app {app} go on without it", d.name, d.why);
+            if let Err(e) = self.event_async(app, DAMAGED_REASON, &message).await {
+                tracing::warn!("could not emit a {DAMAGED_REASON} Event: {e}");
+            }
+        }
+    }
+
     async fn event_async(&self, app: &str, reason: &str, message: &str) -> Result<()> {
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
         let event = Event {
@@ -393,18 +505,15 @@ impl Store for KubernetesStore {
     }
 
     fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>> {
+        Ok(self.scan(app)?.into_releases(app))
+    }
+
+    fn scan(&self, app: &str) -> Result<Listing> {
         validate_app_name(app)?;
         self.runtime.block_on(async {
-            let mut metas = Vec::new();
-            for secret in self.list_secrets(&Self::selector(app, "release"), app).await? {
-                let meta = Self::meta_of(&secret)?;
-                // Label values are shortened for long names: check the exact app.
-                if meta.app == app {
-                    metas.push(meta);
-                }
-            }
-            metas.sort_by_key(|m| m.revision);
-            Ok(metas)
+            let listing = self.scan_async(app).await?;
+            self.report_damaged(app, &listing.damaged).await;
+            Ok(listing)
         })
     }
 
@@ -440,13 +549,55 @@ mod tests {
     #[test]
     fn names_are_always_valid() {
         assert_eq!(release_name("guestbook", 3), "rewind.guestbook.v3");
-        let odd = app_key("team-a_Guest.Book");
-        assert!(odd.starts_with("team-a-guest-book-") && odd.len() == "team-a-guest-book-".len() + 8, "{odd}");
-        assert_ne!(app_key("a_b"), app_key("a.b"), "different apps never share a key");
+        assert_eq!(app_key("team-a_Guest.Book"), "x--team-0a-1-guest-2-book");
         let long = "x".repeat(300);
-        assert!(release_name(&long, 12345).len() <= 253);
+        assert!(release_name(&long, u64::MAX).len() + ".abcdef12.c9999".len() <= 253);
         assert_eq!(app_label("team-a_guestbook"), "team-a_guestbook");
         assert!(app_label(&long).len() <= 63);
-        assert_eq!(app_key("___"), format!("app-{}", &hex::encode(Sha256::digest(b"___"))[..8]));
+        let dns = |s: &str| {
+            s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                && s.split('.').all(|l| {
+                    l.starts_with(|c: char| c.is_ascii_alphanumeric())
+                        && l.ends_with(|c: char| c.is_ascii_alphanumeric())
+                })
+        };
+        for app in ["a", "A", "a_b", "a.b", "-a", "a-", "___", "x--a", &long] {
+            assert!(dns(&release_name(app, 7)), "{app}: {}", release_name(app, 7));
+        }
+    }
+
+    /// The old scheme kept `a-b-<8 hex>` as it was and hashed `a_b` to the
+    /// same `a-b-<8 hex>`; now any two distinct app names get distinct keys.
+    #[test]
+    fn app_keys_are_injective() {
+        let collider = format!("a-b-{}", &hex::encode(Sha256::digest(b"a_b"))[..8]);
+        let names = [
+            "a_b",
+            "a.b",
+            "a-b",
+            "A-b",
+            "a-B",
+            "a--b",
+            "x--a-1b",
+            "a_1b",
+            "a-1b",
+            "a1b",
+            "A",
+            "-a",
+            "a",
+            collider.as_str(),
+        ];
+        let keys: HashSet<String> = names.iter().map(|n| app_key(n)).collect();
+        assert_eq!(keys.len(), names.len(), "{keys:?}");
+        // Exhaustively over short names of the alphabet app names use.
+        let alphabet = ['a', 'B', '0', '-', '_', '.'];
+        let mut all = vec![String::new()];
+        let mut seen = HashSet::new();
+        for _ in 0..4 {
+            all = all.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            for name in &all {
+                assert!(seen.insert(app_key(name)), "{name} shares its key");
+            }
+        }
     }
 }

@@ -7,18 +7,88 @@ mod file;
 mod kubernetes;
 
 pub use file::FileStore;
-pub use kubernetes::{CHUNK_BYTES, KubernetesStore, RELEASE_TYPE, app_key, app_label};
+pub use kubernetes::{CHUNK_BYTES, KubernetesStore, RELEASE_TYPE, app_key, app_label, release_name};
 
 use crate::error::{Error, Result};
 use crate::release::{Release, ReleaseMeta, Status};
 use std::path::PathBuf;
 
+/// Settings every backend honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Largest manifest a release may hold, written or read: a record claiming
+    /// more is refused before anything is decompressed (the input limits).
+    pub max_release_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_release_bytes: crate::manifest::Limits::default().max_total_bytes }
+    }
+}
+
+impl StoreOptions {
+    /// Refuses writing a release that could not be read back under these options.
+    pub fn check_size(&self, release: &Release) -> Result<()> {
+        let size = release.manifest.len() as u64;
+        if size > self.max_release_bytes {
+            return Err(Error::Store(format!(
+                "release {} of app {:?} would be {size} bytes, over the {}-byte release limit; raise --max-total-bytes",
+                release.meta.revision, release.meta.app, self.max_release_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An entry in a store that carries an app's name but is not one of its
+/// readable releases: corrupt, unparsable, or someone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// The file or Secret, as people find it.
+    pub name: String,
+    /// The revision it occupies, when its name or labels say.
+    pub revision: Option<u64>,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// What a store holds for one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Readable records, oldest revision first.
+    pub releases: Vec<ReleaseMeta>,
+    /// Entries that are skipped.
+    pub damaged: Vec<Damaged>,
+}
+
+impl Listing {
+    /// The revision a new release takes: past every revision in use, damaged ones included.
+    pub fn next_revision(&self) -> u64 {
+        let newest = self.releases.iter().map(|m| m.revision).chain(self.damaged.iter().filter_map(|d| d.revision));
+        newest.max().map_or(1, |n| n + 1)
+    }
+
+    /// The readable records; each damaged entry is logged as a warning.
+    pub fn into_releases(self, app: &str) -> Vec<ReleaseMeta> {
+        for d in &self.damaged {
+            tracing::warn!("app {app}: skipping {}: {} (see `rewind history {app}`)", d.name, d.why);
+        }
+        self.releases
+    }
+}
+
 /// Where releases are kept.
 pub trait Store: Send + Sync {
     /// The store's URL, for messages.
     fn url(&self) -> String;
-    /// All records of `app`, oldest revision first. An unknown app has none.
+    /// All readable records of `app`, oldest revision first; damaged entries
+    /// are skipped with a warning. An unknown app has none.
     fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>>;
+    /// The records of `app` and the damaged entries that carry its name.
+    fn scan(&self, app: &str) -> Result<Listing> {
+        Ok(Listing { releases: self.list(app)?, damaged: Vec::new() })
+    }
     /// One release with its manifest, digest verified.
     fn get(&self, app: &str, revision: u64) -> Result<Release>;
     /// Writes a new release atomically; [`Error::AlreadyExists`] if that
@@ -47,15 +117,15 @@ pub fn default_url() -> String {
 }
 
 /// Opens the store a URL names: `file:///path` or `kubernetes://NAMESPACE`.
-pub fn open(url: &str) -> Result<Box<dyn Store>> {
+pub fn open(url: &str, options: &StoreOptions) -> Result<Box<dyn Store>> {
     if let Some(namespace) = url.strip_prefix("kubernetes://") {
-        return Ok(Box::new(KubernetesStore::open(namespace)?));
+        return Ok(Box::new(KubernetesStore::open_with(namespace, options)?));
     }
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             return Err(Error::Config(format!("--store {url:?}: give a directory, e.g. file:///var/lib/rewind")));
         }
-        return Ok(Box::new(FileStore::new(path)));
+        return Ok(Box::new(FileStore::with_options(path, options)));
     }
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     Err(Error::Config(format!(
