@@ -196,3 +196,124 @@ fn stored_size_is_at_most_a_fifth_of_the_manifest() {
         assert!(stored * 5 <= manifest.len(), "{file}: stored {stored} bytes for a {}-byte manifest", manifest.len());
     }
 }
+
+/// `kubectl apply` of a JSON object.
+fn kubectl_apply(server: &ApiServer, obj: &Value) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), obj.to_string()).unwrap();
+    let out = server.kubectl(&["apply", "--validate=false", "-f", file.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A Secret that carries guestbook's release labels at `revision`, with `record` as its release.json.
+fn planted(name: &str, revision: u64, record: &[u8]) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(record);
+    serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "rewind.dev/release.v1",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "rewind",
+            "rewind.dev/app": "guestbook", "rewind.dev/role": "release", "rewind.dev/revision": revision.to_string()}},
+        "data": {"release.json": b64}})
+}
+
+/// A corrupt Secret and another app's record under guestbook's labels do not
+/// block guestbook: generate goes on, history shows them as damaged, each gets
+/// an Event, and a record claiming a huge size is refused before decompressing.
+#[test]
+fn damaged_and_foreign_secrets_do_not_block_an_app() {
+    let server = ApiServer::start(&[]);
+    let url = format!("kubernetes://{NS}");
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("guestbook");
+    copy_tree(&root().join("examples/guestbook"), &app);
+    let first = ok(&cmp_generate(&app, tmp.path(), &env(&server, &url, &[])));
+    kubectl_apply(&server, &planted("rewind.guestbook.v2", 2, b"{not json"));
+    let victim = serde_json::json!({"app": "victim", "revision": 9, "status": "deployed", "created": "2026-01-01T00:00:00Z",
+        "digest": "sha256:00", "size": 1});
+    kubectl_apply(&server, &planted("rewind.victim.v9", 9, victim.to_string().as_bytes()));
+
+    set_log_level(&app, "debug");
+    let out = cmp_generate(&app, tmp.path(), &env(&server, &url, &[]));
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rewind.guestbook.v2") && stderr.contains("rewind.victim.v9"), "{stderr}");
+    let previous =
+        cmp_generate(&app, tmp.path(), &env(&server, &url, &[("ARGOCD_ENV_REWIND_ROLLBACK_TO", "previous")]));
+    assert_eq!(ok(&previous), first, "previous skips the damaged revision 2");
+
+    let history = command(tmp.path())
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("REWIND_STORE", &url)
+        .args(["history", "guestbook"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(ok(&history)).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 5, "{table}");
+    assert!(
+        rows[1].starts_with("2 ") && rows[1].contains("damaged") && rows[1].contains("unreadable release.json"),
+        "{table}"
+    );
+    assert!(rows[3].starts_with("4 "), "the next render took revision 3, then the rollback 4: {table}");
+    assert!(rows[4].starts_with("? ") && rows[4].contains("holds a release of app \"victim\""), "{table}");
+    let events = kubectl_json(&server, &["get", "events", "-n", NS, "-o", "json"]);
+    let damaged: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "ReleaseSecretDamaged")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(damaged.len(), 2, "one Event per damaged Secret, not one per list: {damaged:?}");
+
+    // A record that claims 1 TB: refused by its claim, nothing allocated for it.
+    let huge = serde_json::json!({"app": "guestbook", "revision": 20, "status": "pending", "created": "2026-01-01T00:00:00Z",
+        "digest": "sha256:00", "size": 1_000_000_000_000u64});
+    let mut secret = planted("rewind.guestbook.v20", 20, huge.to_string().as_bytes());
+    secret["data"]["manifest.zst"] = Value::String(base64::engine::general_purpose::STANDARD.encode(b"tiny"));
+    kubectl_apply(&server, &secret);
+    let out = std::process::Command::new("prlimit")
+        .args(["--as=2147483648", "--"])
+        .arg(bin())
+        .env_clear()
+        .env("HOME", tmp.path())
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("REWIND_STORE", &url)
+        .args(["show", "guestbook", "20"])
+        .output()
+        .unwrap();
+    fails(&out, &["rewind.guestbook.v20", "1000000000000 bytes", "over the 67108864-byte limit"]);
+}
+
+/// Under the old naming, `a_b` was stored as `a-b-<8 hex>`, the very name a
+/// DNS-valid app could have. Now two different apps never share Secrets.
+#[test]
+fn apps_with_colliding_names_stay_apart() {
+    use sha2::Digest;
+    let server = ApiServer::start(&[]);
+    let url = server.store_url(NS);
+    let tmp = tempfile::tempdir().unwrap();
+    let collider = format!("a-b-{}", &hex::encode(sha2::Sha256::digest(b"a_b"))[..8]);
+    let mut printed = Vec::new();
+    for (i, app) in ["a_b", collider.as_str()].iter().enumerate() {
+        let dir = tmp.path().join(format!("app{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cm.yaml"), format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n"))
+            .unwrap();
+        let out = command(tmp.path())
+            .env("REWIND_STORE", &url)
+            .args(["render", dir.to_str().unwrap(), "--app", app])
+            .output();
+        printed.push(ok(&out.unwrap()));
+    }
+    for (i, app) in ["a_b", collider.as_str()].iter().enumerate() {
+        let out = command(tmp.path()).env("REWIND_STORE", &url).args(["history", app, "-o", "json"]).output().unwrap();
+        let list: Vec<Value> = serde_json::from_slice(&ok(&out)).unwrap();
+        assert_eq!(list.len(), 1, "{app}: {list:?}");
+        let shown = command(tmp.path()).env("REWIND_STORE", &url).args(["show", app, "1"]).output().unwrap();
+        assert_eq!(ok(&shown), printed[i], "{app} reads its own release");
+    }
+    let names = kubectl_json(&server, &["get", "secrets", "-n", NS, "-o", "json"]);
+    let mut names: Vec<&str> =
+        names["items"].as_array().unwrap().iter().map(|s| s["metadata"]["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, [format!("rewind.{collider}.v1").as_str(), "rewind.x--a-1b.v1"]);
+}

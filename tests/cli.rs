@@ -175,7 +175,7 @@ fn plugin_configmap_carries_plugin_yaml() {
     assert_eq!(spec["kind"], "ConfigManagementPlugin");
     let params: Vec<&str> =
         spec["spec"]["parameters"]["static"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(params, ["rollback-to", "hash-mode", "history-max"]);
+    assert_eq!(params, ["rollback-to", "hash-mode", "history-max", "renderer", "allow-empty", "source-name"]);
 }
 
 #[test]

@@ -246,6 +246,29 @@ fn hostile_inputs_are_refused_with_a_named_cause() {
             &["rewind.yaml", "known keys", "hashMode"],
         ),
         (
+            "rewind.yaml symlinked out of the root",
+            |d| std::os::unix::fs::symlink("/etc/passwd", d.join("rewind.yaml")).unwrap(),
+            &["rewind.yaml", "outside the source root"],
+        ),
+        (
+            "rewind.yaml is a FIFO",
+            |d| {
+                let status = std::process::Command::new("mkfifo").arg(d.join("rewind.yaml")).status().unwrap();
+                assert!(status.success());
+            },
+            &["rewind.yaml", "not a regular file"],
+        ),
+        (
+            "a command in rewind.yaml",
+            |d| write(d, "rewind.yaml", "renderer: {command: [sh, -c, 'touch /tmp/rewind-pwned']}\n"),
+            &["rewind.yaml", "chosen by the operator"],
+        ),
+        (
+            "only rewind.yaml: nothing to render",
+            |d| write(d, "rewind.yaml", "app: x\n"),
+            &["rendered no objects", "prune every resource", "allowEmpty"],
+        ),
+        (
             "unsupported ${} expression",
             |d| {
                 write(d, "rewind.yaml", "substitute: true\n");

@@ -66,6 +66,7 @@ fn sidecar_rbac_and_plugin_config() {
         "/home/argocd/cmp-server/plugins",
         "/home/argocd/cmp-server/config/plugin.yaml",
         "/tmp",
+        "/etc/rewind",
         "/var/run/secrets/kubernetes.io/serviceaccount",
     ] {
         assert!(mounts.contains(&path), "sidecar lacks a mount at {path}");
@@ -76,7 +77,7 @@ fn sidecar_rbac_and_plugin_config() {
         "only the sidecar gets the token"
     );
     let volumes: Vec<&str> = spec["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-    for v in ["var-files", "plugins", "cmp-tmp", "rewind-cmp-plugin", "rewind-token"] {
+    for v in ["var-files", "plugins", "cmp-tmp", "rewind-cmp-plugin", "rewind-renderers", "rewind-token"] {
         assert!(volumes.contains(&v), "volume {v} missing");
     }
     let env: Vec<(&str, &str)> = sidecar["env"]
@@ -86,6 +87,12 @@ fn sidecar_rbac_and_plugin_config() {
         .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
         .collect();
     assert!(env.contains(&("REWIND_STORE", "kubernetes://rewind")));
+    assert!(env.contains(&("REWIND_RENDERERS_FILE", "/etc/rewind/renderers.yaml")));
+    // The shipped image has no renderer, so the shipped config offers none; it must parse.
+    let renderers = find(&docs, "ConfigMap", "rewind-renderers")["data"]["renderers.yaml"].as_str().unwrap();
+    let parsed =
+        rewind::render::Renderers::parse(renderers, std::path::Path::new("/etc/rewind/renderers.yaml")).unwrap();
+    assert!(parsed.names().is_empty(), "offer a renderer only with a pinned binary in the image");
 
     let cm = find(&docs, "ConfigMap", "rewind-cmp-plugin");
     assert_eq!(
@@ -166,4 +173,28 @@ fn controller_manifests_validate_and_grant_least_privilege() {
     }
     let service = find(&docs, "Service", "rewind-controller");
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
+}
+
+#[test]
+fn namespaced_controller_has_no_cluster_wide_rights() {
+    let (text, docs) = build("controller-namespaced");
+    validate(text);
+    assert!(!docs.iter().any(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding"));
+    let role = find(&docs, "Role", "rewind-controller");
+    assert_eq!(role["metadata"]["namespace"], "argocd");
+    assert_eq!(
+        rules(role),
+        [
+            ("applications".to_string(), ["get", "list", "watch", "patch"].map(String::from).to_vec()),
+            ("events".to_string(), vec!["create".to_string()]),
+        ]
+    );
+    let c = &find(&docs, "Deployment", "rewind-controller")["spec"]["template"]["spec"]["containers"][0];
+    let env: Vec<(&str, &str)> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    assert!(env.contains(&("REWIND_NAMESPACES", "argocd")), "watches exactly the namespaces it may patch in");
 }

@@ -176,6 +176,19 @@ fn generate(server: &ApiServer, dir: &Path, home: &Path, app: &Value, key: &str,
 }
 
 fn generate_into(store: &str, dir: &Path, home: &Path, app: &Value, key: &str, git: &str) -> Vec<u8> {
+    ok(&generate_with(store, dir, home, app, key, git, &[]))
+}
+
+/// [`generate_into`] with `extra` sidecar environment, returning the whole output.
+fn generate_with(
+    store: &str,
+    dir: &Path,
+    home: &Path,
+    app: &Value,
+    key: &str,
+    git: &str,
+    extra: &[(&str, &str)],
+) -> std::process::Output {
     let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
     let mut env = plugin_env_vars(app, &plugin);
     env.extend([
@@ -184,8 +197,9 @@ fn generate_into(store: &str, dir: &Path, home: &Path, app: &Value, key: &str, g
         ("ARGOCD_APP_NAMESPACE".into(), "guestbook".into()),
         ("REWIND_STORE".into(), store.to_string()),
     ]);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    ok(&cmp_generate(dir, home, &env))
+    cmp_generate(dir, home, &env)
 }
 
 /// Writes what Argo CD writes after a sync of the current spec at `git`.
@@ -522,16 +536,77 @@ fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new("kubectl").arg("--kubeconfig").arg(kubeconfig).args(args).output().unwrap()
 }
 
+/// What the RBAC objects in `yaml` grant the service account `user`: (user, verb, resource, namespace or "*").
+fn grants(yaml: &str, user: &str) -> std::collections::BTreeSet<(String, String, String, String)> {
+    let docs = docs(yaml.as_bytes());
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let mut out = std::collections::BTreeSet::new();
+    for binding in docs.iter().filter(|d| d["kind"] == "RoleBinding" || d["kind"] == "ClusterRoleBinding") {
+        let scope = binding["metadata"]["namespace"].as_str().unwrap_or("*").to_string();
+        let bound = list(&binding["subjects"]).iter().any(|s| {
+            s["kind"] == "ServiceAccount"
+                && format!(
+                    "system:serviceaccount:{}:{}",
+                    s["namespace"].as_str().unwrap_or(""),
+                    s["name"].as_str().unwrap_or("")
+                ) == user
+        });
+        if !bound {
+            continue;
+        }
+        let role = docs
+            .iter()
+            .find(|d| d["kind"] == binding["roleRef"]["kind"] && d["metadata"]["name"] == binding["roleRef"]["name"])
+            .unwrap();
+        for rule in list(&role["rules"]) {
+            for resource in list(&rule["resources"]) {
+                for verb in list(&rule["verbs"]) {
+                    let (verb, resource) = (verb.as_str().unwrap().to_string(), resource.as_str().unwrap().to_string());
+                    out.insert((user.to_string(), verb, resource, scope.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Incompressible ConfigMaps (deterministic), so the release needs chunk Secrets.
+fn write_incompressible(dir: &Path) {
+    use base64::Engine;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..3 {
+        let bytes: Vec<u8> = (0..450_000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 33) as u8
+            })
+            .collect();
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        std::fs::write(
+            dir.join(format!("blob{i}.yaml")),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: blob{i}}}\ndata: {{blob: {data}}}\n"),
+        )
+        .unwrap();
+    }
+}
+
 /// The shipped RBAC, enforced by the test API server: the sidecar and the
-/// controller, each with only its own service account's grants, run the
-/// whole flow; what they were not granted is refused.
+/// controller, each with only its own service account's grants, run every
+/// path — record, prune, a chunked release, a pinned generate, the Events
+/// for a store failure and a damaged Secret, the controller's marks and pin.
+/// The audit trail then shows that nothing was denied and that every granted
+/// verb was used: removing any grant fails this test, and so does granting one
+/// more than the code needs.
 #[test]
 fn the_shipped_rbac_is_enough_and_no_more() {
     let rbac = format!("{}\n---\n{}", kustomize("controller"), kustomize("argocd"));
-    let server = ApiServer::start_with_rbac(&rbac);
+    // Room for 6 Secrets in the release namespace: the flow fills it, then the last write is refused.
+    let server = ApiServer::start_with_rbac(&rbac, &["--secret-quota", "6"]);
     let tmp = tempfile::tempdir().unwrap();
-    let ctl = server.kubeconfig_as("system:serviceaccount:rewind:rewind-controller");
-    let sidecar = server.kubeconfig_as("system:serviceaccount:argocd:argocd-repo-server");
+    let controller_user = "system:serviceaccount:rewind:rewind-controller";
+    let sidecar_user = "system:serviceaccount:argocd:argocd-repo-server";
+    let ctl = server.kubeconfig_as(controller_user);
+    let sidecar = server.kubeconfig_as(sidecar_user);
     let ctl_store = format!("kubernetes://rewind?kubeconfig={}", ctl.display());
     let sidecar_store = format!("kubernetes://rewind?kubeconfig={}", sidecar.display());
     apply_application(
@@ -539,11 +614,13 @@ fn the_shipped_rbac_is_enough_and_no_more() {
         "argocd",
         "guestbook",
         json!({"annotations": {"rewind.dev/auto-rollback": "true"}}),
-        json!({"name": "rewind-v1"}),
+        json!({"name": "rewind-v1", "env": [{"name": "REWIND_HISTORY_MAX", "value": "2"}]}),
     );
     let serve = Serve::start_as(&ctl, &ctl_store, tmp.path(), &[]);
     let dir = guestbook_copy(tmp.path(), "guestbook");
     let app = application(&server, "argocd", "guestbook");
+
+    // 1: recorded and deployed. 2: fails, the controller pins 1. 3: the pinned generate (a rollback).
     generate_into(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_A);
     sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
     serve.wait("release 1 deployed", || {
@@ -552,13 +629,73 @@ fn the_shipped_rbac_is_enough_and_no_more() {
     set_log_level(&dir, "debug");
     generate_into(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_B);
     sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
-    serve.wait("the rollback pin", || {
-        rewind::argocd::application::pinned(&application(&server, "argocd", "guestbook")).is_some().then_some(())
+    let pinned = serve.wait("the rollback pin", || {
+        let app = application(&server, "argocd", "guestbook");
+        rewind::argocd::application::pinned(&app).is_some().then_some(app)
     });
     serve.wait("the RolledBack Event", || {
         reasons(&server, "argocd", "guestbook").contains(&"RolledBack".to_string()).then_some(())
     });
-    assert!(serve.get("/metrics").1.contains("rewind_api_errors_total 0"), "every call was allowed");
+    generate_into(&sidecar_store, &dir, tmp.path(), &pinned, "guestbook", GIT_B);
+
+    // 4: a release too big for one Secret; recording it prunes release 2 (history limit 2, keep the deployed one).
+    write_incompressible(&dir);
+    generate_into(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_C);
+    let chunks = server.kubectl(&["get", "secrets", "-n", "rewind", "-l", "rewind.dev/role=chunk", "-o", "json"]);
+    let chunks: Value = serde_json::from_slice(&chunks.stdout).unwrap();
+    let chunks = chunks["items"].as_array().unwrap();
+    assert!(chunks.len() >= 2, "a chunked release: {chunks:?}");
+    assert!(
+        chunks.iter().all(|c| c["metadata"]["ownerReferences"][0]["name"] == "rewind.guestbook.v4"),
+        "owned by its index"
+    );
+    assert_eq!(statuses_in(&ctl_store, tmp.path(), "guestbook"), ["deployed", "pending", "pending"], "2 was pruned");
+
+    // 5: a damaged Secret under guestbook's labels fills the quota; the next record is refused, and with
+    // --on-store-error=warn the manifest is printed anyway with an Event.
+    let damaged = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rewind.guestbook.v9", "namespace": "rewind",
+        "labels": {"app.kubernetes.io/managed-by": "rewind", "rewind.dev/app": "guestbook", "rewind.dev/role": "release",
+        "rewind.dev/revision": "9"}}, "data": {"release.json": "e25vdCBqc29u"}});
+    apply(&server, &damaged);
+    std::fs::remove_file(dir.join("blob0.yaml")).unwrap();
+    let out =
+        generate_with(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_C, &[("REWIND_ON_STORE_ERROR", "warn")]);
+    assert!(!ok(&out).is_empty(), "warn prints the manifest");
+    let rewind_events: Value =
+        serde_json::from_slice(&kubectl_ok(&server, &["get", "events", "-n", "rewind", "-o", "json"])).unwrap();
+    let rewind_reasons: Vec<&str> =
+        rewind_events["items"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    for reason in ["RollbackStoreFailed", "ReleaseSecretDamaged"] {
+        assert!(rewind_reasons.contains(&reason), "{reason} missing: {rewind_reasons:?}");
+    }
+    assert!(serve.get("/metrics").1.contains("rewind_api_errors_total 0"), "every controller call was allowed");
+    drop(serve);
+
+    // Every grant used; nothing the flow did denied. Then: what they must not do.
+    let mut granted = grants(&rbac, controller_user);
+    granted.extend(grants(&rbac, sidecar_user));
+    let scope = |ns: &Value, user: &str, verb: &str, resource: &str| -> String {
+        let exact = (user.to_string(), verb.to_string(), resource.to_string(), ns.as_str().unwrap_or("*").to_string());
+        if granted.contains(&exact) { exact.3 } else { "*".into() }
+    };
+    let mut used = std::collections::BTreeSet::new();
+    for entry in server.audit() {
+        let user = entry["user"].as_str().unwrap();
+        if user != controller_user && user != sidecar_user {
+            continue;
+        }
+        let (verb, resource) = (entry["verb"].as_str().unwrap(), entry["resource"].as_str().unwrap());
+        assert_eq!(entry["allowed"], true, "denied during the flow: {entry}");
+        used.insert((
+            user.to_string(),
+            verb.to_string(),
+            resource.to_string(),
+            scope(&entry["namespace"], user, verb, resource),
+        ));
+    }
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(unused.is_empty(), "granted but never used (remove it from manifests/): {unused:?}");
+    assert_eq!(used, granted);
 
     // A controller without the grant to watch Applications never becomes ready, and says why.
     let unready = Serve::spawn_as(&sidecar, &ctl_store, tmp.path(), &[]);
@@ -570,7 +707,13 @@ fn the_shipped_rbac_is_enough_and_no_more() {
     assert!(body.contains("not synced") || body.contains("failing"), "{body}");
     assert_eq!(unready.get("/healthz").0, 200, "alive, only not ready");
 
-    // And no more: Argo CD's own Secrets, deleting releases, Applications for the sidecar.
+    // And no more: Argo CD's own Secrets, deleting or updating releases, Applications for the sidecar.
+    let release_file = tmp.path().join("release.json");
+    std::fs::write(
+        &release_file,
+        kubectl_ok(&server, &["get", "secret", "rewind.guestbook.v1", "-n", "rewind", "-o", "json"]),
+    )
+    .unwrap();
     for (who, args, needle) in [
         (
             &ctl,
@@ -581,14 +724,65 @@ fn the_shipped_rbac_is_enough_and_no_more() {
         (&sidecar, &["get", "secrets", "-n", "argocd"][..], "argocd-repo-server\" cannot list resource \"secrets\""),
         (
             &sidecar,
+            &["replace", "--validate=false", "-f", release_file.to_str().unwrap()][..],
+            "cannot update resource \"secrets\"",
+        ),
+        (
+            &sidecar,
             &["get", "applications", "-n", "argocd"][..],
             "cannot list resource \"applications\" in API group \"argoproj.io\"",
         ),
     ] {
         let out = kubectl_as(who, args);
-        assert!(!out.status.success(), "kubectl {args:?} was allowed");
         let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "kubectl {args:?} was allowed");
         assert!(stderr.contains("Forbidden") || stderr.contains("forbidden"), "{stderr}");
         assert!(stderr.contains(needle), "{needle} not in {stderr}");
     }
+    // No identity is anonymous, not admin; an unknown token is unauthorized.
+    let (code, status) = server.curl("/api/v1/namespaces/rewind/secrets", None);
+    assert_eq!(code, 403, "{status}");
+    assert!(status["message"].as_str().unwrap().contains("User \"system:anonymous\" cannot list"), "{status}");
+    assert_eq!(server.curl("/api/v1/namespaces/rewind/secrets", Some("not-a-token")).0, 401);
+}
+
+/// With manifests/controller-namespaced the controller has no cluster-wide
+/// rights: it runs the flow for Applications in argocd, and may not touch
+/// Applications anywhere else.
+#[test]
+fn the_namespaced_controller_works_in_its_namespaces_only() {
+    let rbac = format!("{}\n---\n{}", kustomize("controller-namespaced"), kustomize("argocd"));
+    let server = ApiServer::start_with_rbac(&rbac, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = server.kubeconfig_as("system:serviceaccount:rewind:rewind-controller");
+    let sidecar = server.kubeconfig_as("system:serviceaccount:argocd:argocd-repo-server");
+    let ctl_store = format!("kubernetes://rewind?kubeconfig={}", ctl.display());
+    let sidecar_store = format!("kubernetes://rewind?kubeconfig={}", sidecar.display());
+    apply_application(&server, "argocd", "guestbook", json!({}), json!({"name": "rewind-v1"}));
+    apply_application(&server, "team-a", "other", json!({}), json!({"name": "rewind-v1"}));
+    let serve = Serve::start_as(&ctl, &ctl_store, tmp.path(), &["--namespaces", "argocd"]);
+    let dir = guestbook_copy(tmp.path(), "guestbook");
+    let app = application(&server, "argocd", "guestbook");
+    generate_into(&sidecar_store, &dir, tmp.path(), &app, "guestbook", GIT_A);
+    sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("the last-good annotation", || {
+        let app = application(&server, "argocd", "guestbook");
+        (app.pointer("/metadata/annotations/rewind.dev~1last-good-revision") == Some(&json!("1"))).then_some(())
+    });
+    assert!(serve.get("/metrics").1.contains("rewind_api_errors_total 0"));
+    for args in [
+        &["get", "applications", "-A"][..],
+        &["annotate", "applications", "other", "-n", "team-a", "x=y"][..],
+        &["get", "applications", "-n", "team-a"][..],
+    ] {
+        let out = kubectl_as(&ctl, args);
+        assert!(!out.status.success(), "kubectl {args:?} was allowed");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(
+        server.audit().iter().all(|e| e["user"] != "system:serviceaccount:rewind:rewind-controller"
+            || e["allowed"] == true
+            || e["namespace"] != "argocd"),
+        "nothing in argocd was denied"
+    );
 }

@@ -1,7 +1,7 @@
 //! HTTP: discovery, the REST paths of namespaced resources, and watch streams
 //! (newline-delimited JSON `{"type", "object"}` events).
 
-use crate::rbac::{Rbac, Request};
+use crate::rbac::{Identity, Rbac, Request};
 use crate::resources::{Resource, discovery, find};
 use crate::selector::Selector;
 use crate::storage::{ApiError, Change, PatchType, Storage};
@@ -19,6 +19,22 @@ pub struct Shared {
     pub rbac: Rbac,
     pub changes: broadcast::Sender<Change>,
     pub address: String,
+    /// `--audit-log`: one JSON line per authorization decision.
+    pub audit: Option<Mutex<std::fs::File>>,
+}
+
+impl Shared {
+    /// Authorizes `req` for `who` and writes the decision to the audit log.
+    fn authorize(&self, who: &Identity, req: &Request) -> Result<(), ApiError> {
+        let decision = self.rbac.authorize(who, req);
+        if let Some(audit) = &self.audit {
+            use std::io::Write;
+            let line = json!({"user": who.user, "verb": req.verb, "group": req.group, "resource": req.resource,
+                "namespace": req.namespace, "name": req.name, "allowed": decision.is_ok()});
+            let _ = writeln!(audit.lock().unwrap(), "{line}");
+        }
+        decision
+    }
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
@@ -108,17 +124,28 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let user = match shared.rbac.user(header_text("authorization"), header_text("impersonate-user")) {
-        Ok(user) => user,
+    let impersonate_groups: Vec<String> =
+        headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok()).map(String::from).collect();
+    let who = match shared.rbac.identity(
+        header_text("authorization"),
+        header_text("impersonate-user"),
+        &impersonate_groups,
+    ) {
+        Ok(who) => who,
         Err(e) => return error(e),
     };
     let authorize = |verb: &str, group: &str, resource: &str, namespace: Option<&str>, name: Option<&str>| {
-        shared.rbac.authorize(user.as_deref(), &Request { verb, group, resource, namespace, name })
+        shared.authorize(&who, &Request { verb, group, resource, namespace, name })
     };
     // Discovery is open to every authenticated client (system:discovery).
     if method == Method::GET
         && let Some(doc) = discovery(uri.path(), &shared.address)
     {
+        if uri.path() != "/version"
+            && let Err(e) = shared.rbac.authorize_discovery(&who, uri.path())
+        {
+            return error(e);
+        }
         return json_response(200, &doc);
     }
     if let Some(rest) = uri.path().trim_end_matches('/').strip_prefix("/api/v1/namespaces")

@@ -226,12 +226,17 @@ impl KubernetesStore {
 
     fn meta_of(secret: &Secret) -> Result<ReleaseMeta> {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        let json =
-            secret.data.as_ref().and_then(|d| d.get("release.json")).ok_or_else(|| {
-                Error::Corrupt(format!("Secret {name}: no release.json; the stored release is damaged"))
-            })?;
-        serde_json::from_slice(&json.0)
-            .map_err(|e| Error::Corrupt(format!("Secret {name}: unreadable release.json ({e})")))
+        Self::record_of(secret).map_err(|why| Error::Corrupt(format!("Secret {name}: {why}")))
+    }
+
+    /// The release record a Secret holds, or what is wrong with it.
+    fn record_of(secret: &Secret) -> std::result::Result<ReleaseMeta, String> {
+        let json = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("release.json"))
+            .ok_or("no release.json; the stored release is damaged")?;
+        serde_json::from_slice(&json.0).map_err(|e| format!("unreadable release.json ({e})"))
     }
 
     async fn get_async(&self, app: &str, revision: u64) -> Result<Release> {
@@ -432,10 +437,12 @@ impl KubernetesStore {
         for secret in self.list_secrets(&Self::selector(app, "release"), app).await? {
             let name = secret.metadata.name.clone().unwrap_or_default();
             let labels = secret.metadata.labels.clone().unwrap_or_default();
-            let revision = labels.get("rewind.dev/revision").and_then(|r| r.parse().ok());
+            let label_revision = labels.get("rewind.dev/revision").and_then(|r| r.parse::<u64>().ok());
+            // A damaged Secret holds back a revision only where its name is one this app would write.
+            let revision = name.strip_prefix(&format!("rewind.{}.v", app_key(app))).and_then(|n| n.parse().ok());
             let damaged = |why: String| Damaged { name: format!("Secret {}/{name}", self.namespace), revision, why };
-            match Self::meta_of(&secret) {
-                Err(e) => listing.damaged.push(damaged(e.to_string())),
+            match Self::record_of(&secret) {
+                Err(why) => listing.damaged.push(damaged(why)),
                 Ok(meta) if meta.app != app => {
                     if labels.get("rewind.dev/app") != Some(&app_label(&meta.app))
                         || name != release_name(&meta.app, meta.revision)
@@ -446,9 +453,11 @@ impl KubernetesStore {
                         )));
                     }
                 }
-                Ok(meta) if name != release_name(app, meta.revision) || revision != Some(meta.revision) => listing
-                    .damaged
-                    .push(damaged(format!("holds revision {} under another name or revision label", meta.revision))),
+                Ok(meta) if name != release_name(app, meta.revision) || label_revision != Some(meta.revision) => {
+                    listing
+                        .damaged
+                        .push(damaged(format!("holds revision {} under another name or revision label", meta.revision)))
+                }
                 Ok(meta) => listing.releases.push(meta),
             }
         }
@@ -464,16 +473,22 @@ impl KubernetesStore {
                 continue;
             }
             let message = format!("{} is skipped: {}; releases of app {app} go on without it", d.name, d.why);
-            if let Err(e) = self.event_async(app, DAMAGED_REASON, &message).await {
-                tracing::warn!("could not emit a {DAMAGED_REASON} Event: {e}");
+            // Named after the Secret, so every process that finds it reports it on one Event.
+            let name =
+                format!("rewind.{}.damaged.{}", app_key(app), &hex::encode(Sha256::digest(d.name.as_bytes()))[..16]);
+            match self.event_async(app, Some(name), DAMAGED_REASON, &message).await {
+                Ok(()) | Err(Error::AlreadyExists { .. }) => {}
+                Err(e) => tracing::warn!("could not emit a {DAMAGED_REASON} Event: {e}"),
             }
         }
     }
 
-    async fn event_async(&self, app: &str, reason: &str, message: &str) -> Result<()> {
+    /// A Warning Event about `app`, named `name` (else a generated name).
+    async fn event_async(&self, app: &str, name: Option<String>, reason: &str, message: &str) -> Result<()> {
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+        let generate_name = name.is_none().then(|| format!("rewind.{}.", app_key(app)));
         let event = Event {
-            metadata: ObjectMeta { generate_name: Some(format!("rewind.{}.", app_key(app))), ..ObjectMeta::default() },
+            metadata: ObjectMeta { name, generate_name, ..ObjectMeta::default() },
             involved_object: ObjectReference {
                 api_version: Some("v1".into()),
                 kind: Some("Secret".into()),
@@ -538,7 +553,7 @@ impl Store for KubernetesStore {
     }
 
     fn report_failure(&self, app: &str, reason: &str, message: &str) -> Result<()> {
-        self.runtime.block_on(self.event_async(app, reason, message))
+        self.runtime.block_on(self.event_async(app, None, reason, message))
     }
 }
 

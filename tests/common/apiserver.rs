@@ -7,11 +7,16 @@ use std::process::{Child, Command, Output, Stdio};
 /// A running `kube-test-apiserver`, killed on drop.
 pub struct ApiServer {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http(s)://127.0.0.1:PORT`.
     pub url: String,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
+    /// With RBAC: the TLS CA file and the admin's token.
+    tls: Option<(PathBuf, String)>,
 }
+
+/// The admin's token on servers started with RBAC.
+const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
 fn server_binary() -> PathBuf {
     // target/debug/deps/<test> → target/debug/examples/kube-test-apiserver
@@ -28,13 +33,30 @@ fn server_binary() -> PathBuf {
     bin
 }
 
-fn write_kubeconfig(dir: &Path, name: &str, url: &str, act_as: Option<&str>) -> PathBuf {
+/// A kubeconfig for `url`: with `tls`, the CA and the admin's token;
+/// `act_as` impersonates a user.
+fn write_kubeconfig(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    tls: Option<&(PathBuf, String)>,
+    act_as: Option<&str>,
+) -> PathBuf {
     let path = dir.join(name);
-    let user = act_as.map_or("{}".to_string(), |u| format!("{{as: \"{u}\"}}"));
+    let mut user = Vec::new();
+    let mut cluster = format!("server: \"{url}\"");
+    if let Some((ca, token)) = tls {
+        cluster.push_str(&format!(", certificate-authority: \"{}\"", ca.display()));
+        user.push(format!("token: \"{token}\""));
+    }
+    if let Some(u) = act_as {
+        user.push(format!("as: \"{u}\""));
+    }
+    let user = format!("{{{}}}", user.join(", "));
     std::fs::write(
         &path,
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"{url}\"}}\nusers:\n- name: test\n  user: {user}\ncontexts:\n- name: test\n  context: {{cluster: test, user: test}}\ncurrent-context: test\n"
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{{cluster}}}\nusers:\n- name: test\n  user: {user}\ncontexts:\n- name: test\n  context: {{cluster: test, user: test}}\ncurrent-context: test\n"
         ),
     )
     .unwrap();
@@ -44,33 +66,66 @@ fn write_kubeconfig(dir: &Path, name: &str, url: &str, act_as: Option<&str>) -> 
 impl ApiServer {
     /// Starts a server with extra `args` (e.g. `--secret-quota 3`).
     pub fn start(args: &[&str]) -> ApiServer {
-        Self::spawn(tempfile::tempdir().unwrap(), args)
+        Self::spawn(tempfile::tempdir().unwrap(), args, None)
     }
 
-    /// Starts a server that enforces the RBAC objects in `rbac_yaml` for
-    /// impersonated users ([`ApiServer::kubeconfig_as`]); the plain kubeconfig stays admin.
-    pub fn start_with_rbac(rbac_yaml: &str) -> ApiServer {
+    /// Starts a server that enforces the RBAC objects in `rbac_yaml`, over
+    /// TLS: the plain kubeconfig carries the admin's token; a request without
+    /// one is anonymous; [`ApiServer::kubeconfig_as`] impersonates a user.
+    /// Every authorization decision goes to [`ApiServer::audit`].
+    pub fn start_with_rbac(rbac_yaml: &str, extra: &[&str]) -> ApiServer {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rbac.yaml");
         std::fs::write(&file, rbac_yaml).unwrap();
-        let file = file.display().to_string();
-        Self::spawn(dir, &["--rbac", &file])
+        let ca = dir.path().join("ca.crt");
+        let (file, ca_text, audit) = (
+            file.display().to_string(),
+            ca.display().to_string(),
+            dir.path().join("audit.jsonl").display().to_string(),
+        );
+        let mut args =
+            vec!["--rbac", &file, "--admin-token", ADMIN_TOKEN, "--tls-ca-file", &ca_text, "--audit-log", &audit];
+        args.extend_from_slice(extra);
+        Self::spawn(dir, &args, Some((ca, ADMIN_TOKEN.to_string())))
     }
 
-    fn spawn(dir: tempfile::TempDir, args: &[&str]) -> ApiServer {
+    fn spawn(dir: tempfile::TempDir, args: &[&str], tls: Option<(PathBuf, String)>) -> ApiServer {
         let mut child =
             Command::new(server_binary()).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("listening on ").expect("the server announces its address").to_string();
-        let kubeconfig = write_kubeconfig(dir.path(), "kubeconfig", &url, None);
-        ApiServer { child, url, dir, kubeconfig }
+        let kubeconfig = write_kubeconfig(dir.path(), "kubeconfig", &url, tls.as_ref(), None);
+        ApiServer { child, url, dir, kubeconfig, tls }
     }
 
-    /// A kubeconfig that acts as `user` (e.g. `system:serviceaccount:NS:NAME`)
-    /// by impersonation: clients send bearer tokens only over TLS.
+    /// A kubeconfig that acts as `user` (e.g. `system:serviceaccount:NS:NAME`):
+    /// the admin impersonating it.
     pub fn kubeconfig_as(&self, user: &str) -> PathBuf {
-        write_kubeconfig(self.dir.path(), &format!("kubeconfig-{}", user.replace(':', "-")), &self.url, Some(user))
+        let name = format!("kubeconfig-{}", user.replace(':', "-"));
+        write_kubeconfig(self.dir.path(), &name, &self.url, self.tls.as_ref(), Some(user))
+    }
+
+    /// The authorization decisions so far (with RBAC): `{user, verb, group, resource, namespace, name, allowed}`.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// `GET path` with curl (an independent client), with `token` if given: (HTTP status, body).
+    pub fn curl(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-w", "\n%{http_code}"]);
+        if let Some((ca, _)) = &self.tls {
+            cmd.arg("--cacert").arg(ca);
+        }
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.arg(format!("{}{path}", self.url)).output().expect("curl");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap(), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
     }
 
     /// A kubeconfig pointing at this server.
@@ -91,11 +146,11 @@ impl ApiServer {
         copy
     }
 
-    /// Runs `kubectl --server URL ARGS` (kubectl as an independent client).
+    /// Runs `kubectl ARGS` as the admin (kubectl as an independent client).
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new("kubectl")
-            .arg("--server")
-            .arg(&self.url)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
             .args(args)
             .output()
             .expect("kubectl is installed by .ci/run")

@@ -37,6 +37,11 @@ pub fn rewind(store: &Path, args: &[&str]) -> Output {
 /// Runs `rewind generate` the way Argo CD's CMP server does: cwd at the app
 /// path, the CMP environment set, the command taken from `plugin.yaml`.
 pub fn cmp_generate(app_dir: &Path, store: &Path, env: &[(&str, &str)]) -> Output {
+    cmp_command(app_dir, store, env).output().expect("run plugin command")
+}
+
+/// The command [`cmp_generate`] runs, to spawn it instead.
+pub fn cmp_command(app_dir: &Path, store: &Path, env: &[(&str, &str)]) -> Command {
     let plugin = std::fs::read_to_string(root().join("plugin.yaml")).unwrap();
     let spec: serde_json::Value = serde_saphyr::from_str(&plugin).unwrap();
     let argv: Vec<String> = spec["spec"]["generate"]["command"]
@@ -63,7 +68,7 @@ pub fn cmp_generate(app_dir: &Path, store: &Path, env: &[(&str, &str)]) -> Outpu
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run plugin command")
+    cmd
 }
 
 /// The `ARGOCD_ENV_<name>` variables Argo CD passes for the plugin section at
