@@ -786,3 +786,105 @@ fn the_namespaced_controller_works_in_its_namespaces_only() {
         "nothing in argocd was denied"
     );
 }
+
+/// An Application with two rewind sources: each named source has its own
+/// history, its own last-good annotation and its own pin; two unnamed ones
+/// would share a history, so the controller leaves that Application alone.
+#[test]
+fn each_rewind_source_of_a_multi_source_application_is_its_own_app() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let named = |n: &str| json!({"name": "rewind-v1", "env": [{"name": "REWIND_SOURCE_NAME", "value": n}]});
+    let sources = json!([
+        {"repoURL": REPO, "path": "web", "targetRevision": "HEAD", "plugin": named("web")},
+        {"repoURL": "https://charts.example.com", "chart": "redis", "targetRevision": "1.0.0"},
+        {"repoURL": REPO, "path": "db", "targetRevision": "HEAD", "plugin": named("db")}]);
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop", "namespace": "argocd"},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"}, "sources": sources}}),
+    );
+    apply(
+        &server,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "mixed", "namespace": "argocd"},
+            "spec": {"project": "default", "destination": {"namespace": "guestbook"}, "sources": [
+                {"repoURL": REPO, "path": "a", "plugin": {}}, {"repoURL": REPO, "path": "b", "plugin": {"name": "rewind-v1"}}]}}),
+    );
+    let serve = Serve::start(&server, tmp.path(), &[]);
+    let (web, db) = (guestbook_copy(tmp.path(), "web"), guestbook_copy(tmp.path(), "db"));
+    set_log_level(&db, "debug");
+    let store = server.store_url("argocd");
+    for (dir, name, path) in [(&web, "web", "web"), (&db, "db", "db")] {
+        let env = [
+            ("ARGOCD_APP_NAME", "shop"),
+            ("ARGOCD_APP_REVISION", GIT_A),
+            ("ARGOCD_APP_NAMESPACE", "guestbook"),
+            ("ARGOCD_APP_SOURCE_PATH", path),
+            ("ARGOCD_ENV_REWIND_SOURCE_NAME", name),
+            ("REWIND_STORE", store.as_str()),
+        ];
+        ok(&cmp_generate(dir, tmp.path(), &env));
+    }
+    let now = SystemTime::now();
+    let status = json!({"status": {"health": {"status": "Healthy"}, "reconciledAt": rfc3339(now + Duration::from_secs(1)),
+        "operationState": {"phase": "Succeeded", "finishedAt": rfc3339(now),
+            "syncResult": {"revisions": [GIT_A, "1.0.0", GIT_A], "sources": sources}}}});
+    kubectl_ok(
+        &server,
+        &["patch", "applications", "shop", "-n", "argocd", "--type", "merge", "-p", &status.to_string()],
+    );
+    serve.wait("both sources deployed", || {
+        (statuses(&server, tmp.path(), "shop__web") == ["deployed"]
+            && statuses(&server, tmp.path(), "shop__db") == ["deployed"])
+        .then_some(())
+    });
+    let app = serve.wait("per-source last-good annotations", || {
+        let app = application(&server, "argocd", "shop");
+        let annotations = &app["metadata"]["annotations"];
+        (annotations["rewind.dev/last-good-revision.web"] == "1"
+            && annotations["rewind.dev/last-good-revision.db"] == "1")
+            .then_some(app)
+    });
+    assert!(app["metadata"]["annotations"].get("rewind.dev/last-good-revision").is_none());
+
+    // Pinning needs the source's name, and touches only that source.
+    let rewind_k = |args: &[&str]| {
+        command(tmp.path())
+            .env("KUBECONFIG", server.kubeconfig())
+            .env("REWIND_STORE", &store)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    fails(
+        &rewind_k(&["rollback", "shop__db", "--to", "1", "--application", "argocd/shop"]),
+        &["--source-name", "spec.sources[0] (web)"],
+    );
+    fails(
+        &rewind_k(&["rollback", "shop__web", "--to", "1", "--application", "argocd/shop", "--source-name", "db"]),
+        &["shop__web is not the app key", "shop__db"],
+    );
+    ok(&rewind_k(&["rollback", "shop__db", "--to", "1", "--application", "argocd/shop", "--source-name", "db"]));
+    let pinned = application(&server, "argocd", "shop");
+    assert_eq!(
+        pinned.pointer("/spec/sources/2/plugin/env/1"),
+        Some(&json!({"name": "REWIND_ROLLBACK_TO", "value": "1"}))
+    );
+    assert_eq!(pinned.pointer("/spec/sources/0/plugin/env"), app.pointer("/spec/sources/0/plugin/env"));
+    let status =
+        String::from_utf8(ok(&rewind_k(&["status", "--application", "argocd/shop", "--source-name", "db"]))).unwrap();
+    assert!(status.contains("(app shop__db)") && status.contains("pinned:       1 (REWIND_ROLLBACK_TO)"), "{status}");
+
+    let evs = serve.wait("the SharedAppKey Event", || {
+        let evs = events(&server, "argocd", "mixed");
+        evs.iter().any(|(r, _)| r == "SharedAppKey").then_some(evs)
+    });
+    assert!(
+        evs.iter().any(|(_, m)| m.contains("REWIND_SOURCE_NAME") && m.contains("spec.sources[0] and spec.sources[1]")),
+        "{evs:?}"
+    );
+    assert_eq!(evs.len(), 1, "said once: {evs:?}");
+    serve.stdout_is_empty();
+}
