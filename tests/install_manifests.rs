@@ -37,6 +37,16 @@ fn validate(text: String) {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
+/// A container's env as (name, value) pairs.
+fn env_of(container: &Value) -> Vec<(&str, &str)> {
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect()
+}
+
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
@@ -80,12 +90,7 @@ fn sidecar_rbac_and_plugin_config() {
     for v in ["var-files", "plugins", "cmp-tmp", "rewind-cmp-plugin", "rewind-renderers", "rewind-token"] {
         assert!(volumes.contains(&v), "volume {v} missing");
     }
-    let env: Vec<(&str, &str)> = sidecar["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-        .collect();
+    let env = env_of(sidecar);
     assert!(env.contains(&("REWIND_STORE", "kubernetes://rewind")));
     assert!(env.contains(&("REWIND_RENDERERS_FILE", "/etc/rewind/renderers.yaml")));
     // The shipped image has no renderer, so the shipped config offers none; it must parse.
@@ -144,12 +149,7 @@ fn controller_manifests_validate_and_grant_least_privilege() {
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert!(c["resources"]["requests"]["memory"].is_string() && c["resources"]["limits"]["memory"].is_string());
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
-    let env: Vec<(&str, &str)> = c["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-        .collect();
+    let env = env_of(c);
     assert!(env.contains(&("REWIND_STORE", "kubernetes://rewind")), "the store the sidecar records into");
 
     let cluster = find(&docs, "ClusterRole", "rewind-controller");
@@ -190,11 +190,6 @@ fn namespaced_controller_has_no_cluster_wide_rights() {
         ]
     );
     let c = &find(&docs, "Deployment", "rewind-controller")["spec"]["template"]["spec"]["containers"][0];
-    let env: Vec<(&str, &str)> = c["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-        .collect();
+    let env = env_of(c);
     assert!(env.contains(&("REWIND_NAMESPACES", "argocd")), "watches exactly the namespaces it may patch in");
 }
