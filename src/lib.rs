@@ -12,6 +12,7 @@ pub mod context;
 pub mod diff;
 pub mod error;
 pub mod hash;
+pub mod history;
 pub mod kubeclient;
 pub mod manifest;
 pub mod pipeline;

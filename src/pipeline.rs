@@ -1,20 +1,22 @@
 //! The main job for one app, shared by `rewind render` and `rewind generate`:
-//! render → hash → emit → record. Data flows one way; nothing here prints.
+//! flags + the Application's settings + `rewind.yaml` → a [`Job`] (resolved
+//! once, here), then render → hash → emit → record. Data flows one way;
+//! nothing here prints.
 
-use crate::context::AppConfig;
+use crate::context::{ALLOW_EMPTY_SETTING, AppConfig, HASH_MODE_SETTING, HISTORY_MAX_SETTING, RENDERER_SETTING};
 use crate::error::{Error, Result};
-use crate::hash::{HashMode, HashOptions, apply};
-use crate::manifest::{Object, parse_stream, to_yaml};
-use crate::release::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, SourceInfo, record};
-use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render};
-use crate::store::Store;
+use crate::hash::{DEFAULT_KEEP_VERSIONS, HashMode, HashOptions, apply};
+use crate::history::{DEFAULT_HISTORY_MAX, History, NewRelease, Recorded};
+use crate::manifest::{Limits, Object, parse_stream, to_yaml};
+use crate::release::{AppKey, SourceInfo};
+use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render, substitution_active};
 use std::collections::BTreeMap;
 
 /// Everything one run needs to know, already resolved from flags, env and `rewind.yaml`.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// App key in the store.
-    pub app: String,
+    pub app: AppKey,
     /// What to render.
     pub source: Source,
     /// How to render.
@@ -25,6 +27,105 @@ pub struct Job {
     pub history_max: usize,
     /// Provenance recorded with the release.
     pub source_info: SourceInfo,
+}
+
+/// The flags of `render` and `generate` that shape a job.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// Input limits.
+    pub limits: Limits,
+    /// `--history-max`.
+    pub history_max: Option<usize>,
+    /// `--hash-mode`.
+    pub hash_mode: Option<HashMode>,
+    /// `--keep-config-versions`.
+    pub keep_config_versions: Option<usize>,
+    /// `--set K=V`.
+    pub sets: BTreeMap<String, String>,
+    /// `--no-substitute`.
+    pub no_substitute: bool,
+    /// `--namespace`.
+    pub namespace: Option<String>,
+    /// `--renderer NAME`.
+    pub renderer: Option<String>,
+    /// `--renderer-command` (a person's own command, never a repository's).
+    pub renderer_command: Option<String>,
+    /// `--allow-empty`.
+    pub allow_empty: bool,
+}
+
+/// What the Application contributes (under Argo CD; empty for `rewind render`).
+#[derive(Debug, Clone, Default)]
+pub struct Application {
+    /// rewind's settings by name (`hash-mode`, …), as the Application gives them.
+    pub settings: BTreeMap<String, String>,
+    /// `${VAR}` values: build variables, plugin env, parameters.
+    pub vars: BTreeMap<String, String>,
+    /// Whether those include variables of the Application's own (which turns substitution on).
+    pub has_user_vars: bool,
+    /// What a renderer may see of the environment (`ARGOCD_APP_*`, `ARGOCD_ENV_*`, …).
+    pub plugin_vars: BTreeMap<String, String>,
+    /// The destination namespace (`ARGOCD_APP_NAMESPACE`).
+    pub namespace: Option<String>,
+}
+
+impl Application {
+    fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+}
+
+/// Resolves a job for `app` from its source, `rewind.yaml`, the flags and
+/// the Application, in that order of precedence (lowest first) for
+/// variables; flags win over the Application's settings, which win over
+/// `rewind.yaml`.
+pub fn resolve(
+    app: AppKey,
+    source: Source,
+    source_info: SourceInfo,
+    config: &AppConfig,
+    flags: &Flags,
+    application: &Application,
+    renderers: &Renderers,
+) -> Result<Job> {
+    let has_vars = !config.vars.is_empty() || !flags.sets.is_empty() || application.has_user_vars;
+    let mut vars = config.vars.clone();
+    vars.extend(application.vars.clone());
+    vars.extend(flags.sets.clone());
+    let renderer = match source {
+        Source::Stdin => None,
+        Source::Dir(_) => renderer_job(renderers, flags, application, config)?,
+    };
+    let hash_mode = match (flags.hash_mode, application.setting(HASH_MODE_SETTING)) {
+        (Some(m), _) => Some(m),
+        (None, Some(s)) => {
+            Some(s.parse().map_err(|e: Error| Error::Config(format!("{HASH_MODE_SETTING} / REWIND_HASH_MODE: {e}")))?)
+        }
+        (None, None) => None,
+    };
+    Ok(Job {
+        render: RenderOptions {
+            vars,
+            substitute: !flags.no_substitute && substitution_active(config.substitute, has_vars),
+            limits: flags.limits,
+            renderer,
+            allow_empty: allow_empty(flags.allow_empty, application.setting(ALLOW_EMPTY_SETTING), config)?,
+        },
+        hash: HashOptions {
+            mode: hash_mode.or(config.hash_mode).unwrap_or_default(),
+            default_namespace: flags
+                .namespace
+                .clone()
+                .or(application.namespace.clone())
+                .or(config.namespace.clone())
+                .unwrap_or_default(),
+            keep_versions: flags.keep_config_versions.or(config.keep_config_versions).unwrap_or(DEFAULT_KEEP_VERSIONS),
+        },
+        history_max: history_max(flags.history_max, application.setting(HISTORY_MAX_SETTING), config)?,
+        app,
+        source,
+        source_info,
+    })
 }
 
 /// The result of rendering.
@@ -45,17 +146,19 @@ pub fn build(job: &Job, previous: &[Object]) -> Result<Rendered> {
     Ok(Rendered { objects, manifest })
 }
 
+/// Whether the job reads the store before rendering (suffix mode keeps previous config versions).
+pub fn needs_previous(job: &Job) -> bool {
+    job.hash.mode == HashMode::Suffix && job.hash.keep_versions > 0
+}
+
 /// The objects of an app's stored releases, newest release first, when the
-/// job's hash mode needs them (suffix mode keeps previous config versions).
-pub fn previous_objects(store: Option<&dyn Store>, job: &Job) -> Result<Vec<Object>> {
-    let Some(store) = store else { return Ok(Vec::new()) };
-    if job.hash.mode != HashMode::Suffix || job.hash.keep_versions == 0 {
-        return Ok(Vec::new());
-    }
+/// job's hash mode needs them.
+pub fn previous_objects(history: Option<&History>, job: &Job) -> Result<Vec<Object>> {
+    let Some(history) = history.filter(|_| needs_previous(job)) else { return Ok(Vec::new()) };
     let unlimited = job.render.limits.any_size();
     let mut objects = Vec::new();
-    for meta in store.list(&job.app)?.iter().rev() {
-        let release = store.get(&job.app, meta.revision)?;
+    for meta in history.list(&job.app)?.iter().rev() {
+        let release = history.get(&job.app, meta.revision)?;
         let what = format!("{} revision {} (stored)", job.app, meta.revision);
         let text = std::str::from_utf8(&release.manifest)
             .map_err(|_| Error::Corrupt(format!("{what}: manifest is not UTF-8")))?;
@@ -64,22 +167,8 @@ pub fn previous_objects(store: Option<&dyn Store>, job: &Job) -> Result<Vec<Obje
     Ok(objects)
 }
 
-/// Hash options from flags and `rewind.yaml`.
-pub fn hash_options(
-    mode_flag: Option<HashMode>,
-    keep_flag: Option<usize>,
-    config: &AppConfig,
-    default_namespace: String,
-) -> HashOptions {
-    HashOptions {
-        mode: mode_flag.or(config.hash_mode).unwrap_or_default(),
-        default_namespace,
-        keep_versions: keep_flag.or(config.keep_config_versions).unwrap_or(crate::hash::DEFAULT_KEEP_VERSIONS),
-    }
-}
-
 /// Records a rendered manifest as a `pending` release (deduped by digest).
-pub fn record_rendered(store: &dyn Store, job: &Job, rendered: &Rendered, description: &str) -> Result<Recorded> {
+pub fn record_rendered(history: &History, job: &Job, rendered: &Rendered, description: &str) -> Result<Recorded> {
     let new = NewRelease {
         app: job.app.clone(),
         manifest: rendered.manifest.clone(),
@@ -87,7 +176,7 @@ pub fn record_rendered(store: &dyn Store, job: &Job, rendered: &Rendered, descri
         rollback_of: None,
         description: description.to_string(),
     };
-    record(store, new, job.history_max)
+    history.record(new, job.history_max)
 }
 
 /// History limit: the first of flag, Application setting, `rewind.yaml`, default.
@@ -107,40 +196,35 @@ pub fn history_max(flag: Option<usize>, setting: Option<&str>, config: &AppConfi
     Ok(n)
 }
 
-/// Where the choice of a renderer may come from, highest precedence first.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RendererChoice<'a> {
-    /// A person's own command (`rewind render --renderer-command`), never a repository's.
-    pub command_line: Option<&'a str>,
-    /// `--renderer NAME`.
-    pub flag: Option<&'a str>,
-    /// The Application setting `renderer` (`REWIND_RENDERER`).
-    pub setting: Option<&'a str>,
-}
-
-/// The renderer a job runs, if any: the first of `choice`, then `renderer` in
-/// `rewind.yaml`. Names resolve only against the operator's `renderers`.
-pub fn renderer_job(
+/// The renderer a job runs, if any: the first of a person's
+/// `--renderer-command`, `--renderer NAME`, the Application setting
+/// `renderer`, then `renderer` in `rewind.yaml`. Names resolve only against
+/// the operator's `renderers`.
+fn renderer_job(
     renderers: &Renderers,
-    choice: RendererChoice,
+    flags: &Flags,
+    application: &Application,
     config: &AppConfig,
-    app_env: BTreeMap<String, String>,
 ) -> Result<Option<RendererJob>> {
-    let renderer = if let Some(line) = choice.command_line {
+    let renderer = if let Some(line) = &flags.renderer_command {
         Some(renderers.command_line(line)?)
-    } else if let Some(name) = choice.flag {
+    } else if let Some(name) = &flags.renderer {
         Some(renderers.pick(&RendererRequest::named(name, "--renderer"))?)
-    } else if let Some(name) = choice.setting {
+    } else if let Some(name) = application.setting(RENDERER_SETTING) {
         Some(renderers.pick(&RendererRequest::named(name, "the Application setting renderer (REWIND_RENDERER)"))?)
     } else {
         config.renderer_request()?.map(|request| renderers.pick(&request)).transpose()?
     };
-    Ok(renderer.map(|renderer| RendererJob { renderer, pass_env: renderers.pass_env.clone(), app_env }))
+    Ok(renderer.map(|renderer| RendererJob {
+        renderer,
+        pass_env: renderers.pass_env.clone(),
+        app_env: application.plugin_vars.clone(),
+    }))
 }
 
 /// Whether rendering nothing is intended: `--allow-empty`, else the
 /// Application setting `allow-empty`, else `allowEmpty` in `rewind.yaml`.
-pub fn allow_empty(flag: bool, setting: Option<&str>, config: &AppConfig) -> Result<bool> {
+fn allow_empty(flag: bool, setting: Option<&str>, config: &AppConfig) -> Result<bool> {
     if flag {
         return Ok(true);
     }
@@ -151,5 +235,47 @@ pub fn allow_empty(flag: bool, setting: Option<&str>, config: &AppConfig) -> Res
             "allow-empty {other:?} (parameter allow-empty or env REWIND_ALLOW_EMPTY): use true or false"
         ))),
         None => Ok(config.allow_empty.unwrap_or(false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(config: &AppConfig, flags: &Flags, application: &Application) -> Result<Job> {
+        let app = AppKey::new("a").unwrap();
+        let source = Source::Dir("/nonexistent".into());
+        resolve(app, source, SourceInfo::default(), config, flags, application, &Renderers::default())
+    }
+
+    #[test]
+    fn flags_win_over_the_application_which_wins_over_rewind_yaml() {
+        let config = AppConfig {
+            vars: BTreeMap::from([("A".into(), "yaml".into()), ("B".into(), "yaml".into())]),
+            history_max: Some(4),
+            hash_mode: Some(HashMode::Suffix),
+            namespace: Some("from-yaml".into()),
+            ..AppConfig::default()
+        };
+        let application = Application {
+            settings: BTreeMap::from([("history-max".into(), "6".into()), ("hash-mode".into(), "annotation".into())]),
+            vars: BTreeMap::from([("A".into(), "app".into())]),
+            namespace: Some("dest".into()),
+            ..Application::default()
+        };
+        let j = job(&config, &Flags::default(), &application).unwrap();
+        assert_eq!((j.history_max, j.hash.mode, j.hash.default_namespace.as_str()), (6, HashMode::Annotation, "dest"));
+        assert_eq!((j.render.vars["A"].as_str(), j.render.vars["B"].as_str()), ("app", "yaml"));
+        assert!(j.render.substitute, "rewind.yaml's vars turn substitution on");
+        let flags = Flags {
+            history_max: Some(2),
+            sets: BTreeMap::from([("A".into(), "flag".into())]),
+            no_substitute: true,
+            ..Flags::default()
+        };
+        let j = job(&config, &flags, &application).unwrap();
+        assert_eq!((j.history_max, j.render.vars["A"].as_str(), j.render.substitute), (2, "flag", false));
+        let bad = Application { settings: BTreeMap::from([("hash-mode".into(), "md5".into())]), ..application };
+        assert!(job(&config, &Flags::default(), &bad).unwrap_err().to_string().contains("REWIND_HASH_MODE"));
     }
 }

@@ -4,8 +4,8 @@
 //! nothing new, because the newest revision already holds those bytes.
 
 use crate::error::{Error, Result};
-use crate::release::{NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status, record, source_identity};
-use crate::store::Store;
+use crate::history::{History, NewRelease, Recorded, source_identity};
+use crate::release::{AppKey, Release, ReleaseMeta, SourceInfo, Status};
 use std::fmt;
 use std::str::FromStr;
 
@@ -58,7 +58,7 @@ fn revisions(metas: &[ReleaseMeta]) -> String {
 /// Resolves a target against an app's history (oldest first). Deterministic:
 /// the same history always gives the same answer, and recording the rollback
 /// does not change it (rollback copies are not ordinary releases).
-pub fn resolve(app: &str, metas: &[ReleaseMeta], target: Target) -> Result<u64> {
+pub fn resolve(app: &AppKey, metas: &[ReleaseMeta], target: Target) -> Result<u64> {
     let unavailable = |why: String| {
         Error::PreviousRevisionUnavailable(format!("app {app:?}: {why}; revisions in the store: {}", revisions(metas)))
     };
@@ -88,7 +88,7 @@ pub fn resolve(app: &str, metas: &[ReleaseMeta], target: Target) -> Result<u64> 
 /// The releases a rollback for `source` may choose from: those rendered from
 /// the same repository and path, or from an unknown one. A revision asked for
 /// by number that another source rendered is refused, never printed.
-fn of_source(app: &str, metas: &[ReleaseMeta], source: &SourceInfo, target: Target) -> Result<Vec<ReleaseMeta>> {
+fn of_source(app: &AppKey, metas: &[ReleaseMeta], source: &SourceInfo, target: Target) -> Result<Vec<ReleaseMeta>> {
     let Some(ours) = source_identity(source) else { return Ok(metas.to_vec()) };
     let mine = |m: &ReleaseMeta| source_identity(&m.source).is_none_or(|theirs| theirs == ours);
     if let Target::Revision(n) = target
@@ -115,26 +115,26 @@ pub struct RollbackOutcome {
 
 /// Rolls `app` back to `target`: records a copy of its manifest as a new revision.
 pub fn rollback(
-    store: &dyn Store,
-    app: &str,
+    history: &History,
+    app: &AppKey,
     target: Target,
     source: SourceInfo,
     history_max: usize,
 ) -> Result<RollbackOutcome> {
-    let metas = store.list(app)?;
+    let metas = history.list(app)?;
     let revision = resolve(app, &of_source(app, &metas, &source, target)?, target)?;
-    let target_release = store.get(app, revision)?;
+    let target_release = history.get(app, revision)?;
     let description = match target {
         Target::Revision(_) => format!("rollback to {revision}"),
         other => format!("rollback to {revision} ({other})"),
     };
     let new = NewRelease {
-        app: app.to_string(),
+        app: app.clone(),
         manifest: target_release.manifest.clone(),
         source,
         rollback_of: Some(revision),
         description,
     };
-    let recorded = record(store, new, history_max)?;
+    let recorded = history.record(new, history_max)?;
     Ok(RollbackOutcome { target: target_release, recorded })
 }

@@ -5,10 +5,11 @@
 
 use proptest::prelude::*;
 use rewind::hash::{HashMode, HashOptions, apply};
+use rewind::history::{History, NewRelease, Recorded};
 use rewind::manifest::{Limits, Object, parse_stream, to_yaml};
-use rewind::release::{NewRelease, Recorded, Release, ReleaseMeta, SourceInfo, Status, record};
+use rewind::release::{AppKey, SourceInfo, Status, StoredRelease};
 use rewind::rollback::{Target, rollback};
-use rewind::store::{FileStore, Store};
+use rewind::store::{FileStore, Listing, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn value() -> impl Strategy<Value = String> {
@@ -95,19 +96,21 @@ proptest! {
     fn rollback_prints_the_stored_manifest(versions in proptest::collection::vec(data(), 2..5), pick in 0usize..4) {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path());
+        let p = AppKey::new("p").unwrap();
         let mut printed = Vec::new();
         for (i, cm) in versions.iter().enumerate() {
             let bytes = to_yaml(&hashed(&manifest(cm, &[("k".into(), i.to_string())], false))).unwrap().into_bytes();
-            let new = NewRelease { app: "p".into(), manifest: bytes.clone(), source: SourceInfo::default(), rollback_of: None, description: String::new() };
-            if let Recorded::Created(m) = record(&store, new, 10).unwrap() {
+            let new = NewRelease { app: p.clone(), manifest: bytes.clone(), source: SourceInfo::default(), rollback_of: None, description: String::new() };
+            if let Recorded::Created(m) = History::new(&store).record(new, 10).unwrap() {
                 printed.push((m.revision, bytes));
             }
         }
         let (rev, bytes) = &printed[pick % printed.len()];
-        let out = rollback(&store, "p", Target::Revision(*rev), SourceInfo::default(), 10).unwrap();
+        let history = History::new(&store);
+        let out = rollback(&history, &p, Target::Revision(*rev), SourceInfo::default(), 10).unwrap();
         prop_assert_eq!(&out.target.manifest, bytes);
-        let latest = store.list("p").unwrap().last().unwrap().revision;
-        prop_assert_eq!(&store.get("p", latest).unwrap().manifest, bytes);
+        let latest = store.list(&p).unwrap().last().unwrap().revision;
+        prop_assert_eq!(&history.get(&p, latest).unwrap().manifest, bytes);
     }
 }
 
@@ -122,23 +125,23 @@ impl Store for Counting {
     fn url(&self) -> String {
         self.inner.url()
     }
-    fn list(&self, app: &str) -> rewind::Result<Vec<ReleaseMeta>> {
+    fn scan(&self, app: &AppKey) -> rewind::Result<Listing> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.list(app)
+        self.inner.scan(app)
     }
-    fn get(&self, app: &str, revision: u64) -> rewind::Result<Release> {
+    fn get(&self, app: &AppKey, revision: u64) -> rewind::Result<StoredRelease> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get(app, revision)
     }
-    fn create(&self, release: &Release) -> rewind::Result<()> {
+    fn create(&self, release: &StoredRelease) -> rewind::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.create(release)
     }
-    fn set_status(&self, app: &str, revision: u64, status: Status) -> rewind::Result<()> {
+    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> rewind::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.set_status(app, revision, status)
     }
-    fn delete(&self, app: &str, revision: u64) -> rewind::Result<()> {
+    fn delete(&self, app: &AppKey, revision: u64) -> rewind::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(app, revision)
     }
@@ -149,15 +152,16 @@ fn unchanged_manifest_costs_one_store_read_and_no_write() {
     let dir = tempfile::tempdir().unwrap();
     let store = Counting { inner: FileStore::new(dir.path()), reads: AtomicUsize::new(0), writes: AtomicUsize::new(0) };
     let new = || NewRelease {
-        app: "same".into(),
+        app: AppKey::new("same").unwrap(),
         manifest: b"kind: X\n".to_vec(),
         source: SourceInfo::default(),
         rollback_of: None,
         description: String::new(),
     };
-    record(&store, new(), 10).unwrap();
+    let history = History::new(&store);
+    history.record(new(), 10).unwrap();
     let (reads, writes) = (store.reads.load(Ordering::SeqCst), store.writes.load(Ordering::SeqCst));
-    assert!(matches!(record(&store, new(), 10).unwrap(), Recorded::Unchanged(_)));
+    assert!(matches!(history.record(new(), 10).unwrap(), Recorded::Unchanged(_)));
     assert_eq!(store.reads.load(Ordering::SeqCst) - reads, 1, "one store read");
     assert_eq!(store.writes.load(Ordering::SeqCst) - writes, 0, "no write");
 }

@@ -2,23 +2,20 @@
 //! project's test API server, and keeps the Secret layout kubectl users see.
 
 mod common;
+#[macro_use]
 mod store_conformance;
 
 use common::apiserver::ApiServer;
+use rewind::history::{History, NewRelease};
+use rewind::release::AppKey;
 use rewind::store::{KubernetesStore, Store};
 use std::sync::Arc;
 
-#[test]
-fn kubernetes_store_conformance() {
+store_conformance!(|| {
     let server = ApiServer::start(&[]);
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    store_conformance::run_all(&|| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Arc::new(
-            KubernetesStore::open(&format!("conformance-{n}?kubeconfig={}", server.kubeconfig().display())).unwrap(),
-        ) as Arc<dyn Store>
-    });
-}
+    let store = KubernetesStore::open(&format!("conformance?kubeconfig={}", server.kubeconfig().display())).unwrap();
+    (Arc::new(store) as Arc<dyn Store>, server)
+});
 
 #[test]
 fn store_url_parameters_are_checked() {
@@ -35,7 +32,7 @@ fn unreachable_api_server_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = ApiServer::start(&[]).stop_keeping_kubeconfig(dir.path());
     let store = KubernetesStore::open(&format!("gone?kubeconfig={}", kubeconfig.display())).unwrap();
-    let err = store.list("app").unwrap_err().to_string();
+    let err = store.list(&AppKey::new("app").unwrap()).unwrap_err().to_string();
     assert!(err.contains("cannot reach the Kubernetes API"), "{err}");
 }
 
@@ -45,15 +42,17 @@ fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
     let url = server.store_url("chunks");
     let store = rewind::store::open(&url, &Default::default()).unwrap();
     let big = store_conformance::large_manifest();
-    let new = rewind::release::NewRelease {
-        app: "big".into(),
+    let big_app = AppKey::new("big").unwrap();
+    let history = History::new(store.as_ref());
+    let new = NewRelease {
+        app: big_app.clone(),
         manifest: big.clone().into_bytes(),
         source: Default::default(),
         rollback_of: None,
         description: "6 MB".into(),
     };
-    rewind::release::record(store.as_ref(), new, 10).unwrap();
-    assert_eq!(store.get("big", 1).unwrap().manifest, big.as_bytes());
+    history.record(new, 10).unwrap();
+    assert_eq!(history.get(&big_app, 1).unwrap().manifest, big.as_bytes());
 
     let out = server.kubectl(&[
         "get",
@@ -85,16 +84,16 @@ fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
     std::fs::write(file.path(), cut.to_string()).unwrap();
     let out = server.kubectl(&["apply", "--validate=false", "-n", "chunks", "-f", file.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let err = store.get("big", 1).unwrap_err().to_string();
+    let err = history.get(&big_app, 1).unwrap_err().to_string();
     assert!(err.contains("damaged"), "{err}");
 
     let victim = chunks[1]["metadata"]["name"].as_str().unwrap().to_string();
     assert!(server.kubectl(&["delete", "secret", &victim, "-n", "chunks"]).status.success());
-    let err = store.get("big", 1).unwrap_err().to_string();
+    let err = history.get(&big_app, 1).unwrap_err().to_string();
     assert!(err.contains("chunk 1") && err.contains(&victim) && err.contains("missing"), "{err}");
 
     // Deleting the release removes its chunks too.
-    store.delete("big", 1).unwrap();
+    store.delete(&big_app, 1).unwrap();
     let out = server.kubectl(&["get", "secrets", "-n", "chunks", "-o", "json"]);
     let left: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(left["items"].as_array().unwrap().len(), 0);

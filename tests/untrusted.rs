@@ -282,7 +282,7 @@ fn a_terminated_generate_leaves_no_renderer_behind() {
         operator(&ops, &[("hang", "", &format!("sleep 300 &\necho $! > {}\nwait\n", pid_file.display()))], "");
     let dir = app_dir(tmp.path(), "app", &[("rewind.yaml", "renderer: hang\n")]);
     let file = renderers.display().to_string();
-    let mut child = cmp_command(
+    let child = cmp_command(
         &dir,
         &tmp.path().join("store"),
         &[("ARGOCD_APP_NAME", "app"), ("REWIND_RENDERERS_FILE", file.as_str())],

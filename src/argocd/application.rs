@@ -5,6 +5,7 @@
 //! entry, guarded by a `resourceVersion` test (retried when someone else wrote).
 
 use crate::error::{Error, Result};
+use crate::release::AppKey;
 use serde_json::{Value, json};
 use std::str::FromStr;
 
@@ -54,8 +55,8 @@ pub const SOURCE_NAME_ENV: &str = "REWIND_SOURCE_NAME";
 /// `<ARGOCD_APP_NAME>__<source name>` for a named source. Argo CD names cannot
 /// contain `_` and at most one joins namespace and name, so `__` never occurs
 /// in an unnamed source's key: named and unnamed keys never meet.
-pub fn source_key(app_name: &str, source_name: Option<&str>) -> Result<String> {
-    let Some(name) = source_name else { return Ok(app_name.to_string()) };
+pub fn source_key(app_name: &str, source_name: Option<&str>) -> Result<AppKey> {
+    let Some(name) = source_name else { return AppKey::new(app_name) };
     let valid = !name.is_empty()
         && name.len() <= 63
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -66,7 +67,7 @@ pub fn source_key(app_name: &str, source_name: Option<&str>) -> Result<String> {
             "source-name / {SOURCE_NAME_ENV} {name:?}: use up to 63 lowercase letters, digits and '-', e.g. frontend"
         )));
     }
-    Ok(format!("{app_name}__{name}"))
+    AppKey::new(&format!("{app_name}__{name}"))
 }
 
 /// One source of an Application that uses the rewind plugin.
@@ -365,8 +366,8 @@ mod tests {
         let err = select_source(&ok, None).unwrap_err().to_string();
         assert!(err.contains("--source-name") && err.contains("spec.sources[0] (web)"), "{err}");
         assert_eq!(pin_patch_at(&ok, &db.plugin_path(), "4").unwrap()[1]["path"], "/spec/sources/2/plugin/env");
-        assert_eq!(source_key("team_shop", Some("db")).unwrap(), "team_shop__db");
-        assert_eq!(source_key("shop", None).unwrap(), "shop");
+        assert_eq!(source_key("team_shop", Some("db")).unwrap().as_str(), "team_shop__db");
+        assert_eq!(source_key("shop", None).unwrap().as_str(), "shop");
         assert!(source_key("shop", Some("DB_1")).is_err());
     }
 

@@ -5,7 +5,7 @@
 //! `ARGOCD_APP_PARAMETERS` JSON. `rewind serve` uses this to find the release
 //! a sync deployed: the same fingerprint `generate` recorded.
 
-use crate::context::{parse_parameters, plugin_fingerprint};
+use super::env::{parse_parameters, plugin_fingerprint};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -107,7 +107,7 @@ pub fn expand(s: &str, mut lookup: impl FnMut(&str) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::ArgoEnv;
+    use crate::argocd::ArgoEnv;
     use serde_json::json;
 
     fn vars(k: &str) -> String {

@@ -1,14 +1,14 @@
-//! Releases: what one render produced and what became of it.
+//! Releases: what one render produced and what became of it. The data types
+//! every layer above shares, and nothing else: stores keep them, `history`
+//! encodes them and applies the history policy, rollbacks read them.
 //!
 //! A release is the manifest bytes exactly as printed, plus a record of where
 //! they came from. Rollback prints these bytes again, so they are stored
 //! verbatim (compressed) and checked against their sha256 digest on read.
 
-mod codec;
-mod history;
+mod app_key;
 
-pub use codec::{MAX_MANIFEST_BYTES, compress, decode, decode_meta, decompress, encode, replace_meta};
-pub use history::{DEFAULT_HISTORY_MAX, NewRelease, Recorded, check_one_source, mark, prune, record, source_identity};
+pub use app_key::AppKey;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -86,7 +86,7 @@ pub struct SourceInfo {
 #[serde(rename_all = "snake_case")]
 pub struct ReleaseMeta {
     /// The app this release belongs to.
-    pub app: String,
+    pub app: AppKey,
     /// 1, 2, 3, … per app.
     pub revision: u64,
     /// Where it stands.
@@ -117,10 +117,22 @@ pub struct Release {
     pub manifest: Vec<u8>,
 }
 
+/// A release as a store keeps it: the record, and the payload (the encoded
+/// manifest), which a store neither reads nor changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRelease {
+    /// The record.
+    pub meta: ReleaseMeta,
+    /// The encoded manifest (see `history::codec`).
+    pub payload: Vec<u8>,
+    /// Where it was read from (a file, a Secret), for messages; empty before it is stored.
+    pub location: String,
+}
+
 impl Release {
     /// A `pending` release of `manifest` as `revision`, created now.
     pub fn pending(
-        app: &str,
+        app: &AppKey,
         revision: u64,
         manifest: Vec<u8>,
         source: SourceInfo,
@@ -129,7 +141,7 @@ impl Release {
     ) -> Release {
         Release {
             meta: ReleaseMeta {
-                app: app.to_string(),
+                app: app.clone(),
                 revision,
                 status: Status::Pending,
                 created: now_rfc3339(),

@@ -7,8 +7,8 @@ mod substitute;
 mod walk;
 
 pub use renderers::{Renderer, RendererRequest, Renderers};
-pub use substitute::{substitute, substitute_from};
-pub use walk::{SourceFile, collect, read_root_file};
+pub use substitute::{is_var_name, substitute, substitute_from};
+pub use walk::{APP_CONFIG_FILE, SourceFile, collect, read_root_file};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Limits, Object, decode_utf8, parse_stream};

@@ -3,7 +3,6 @@
 //! Strict like Flux's `substituteFrom` strict mode: an unset variable with no
 //! default is an error. Whole-line comments are left untouched.
 
-use crate::context::is_var_name;
 use crate::error::{Error, Result};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -106,6 +105,13 @@ fn split_default(expr: &str) -> (&str, Option<(bool, &str)>) {
         }
     }
     (expr, None)
+}
+
+/// Checks a `${VAR}` name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Finds the manifest files under a source root: deterministic order, hidden
 //! entries skipped, nothing outside the root, nothing but regular files read.
 
-use crate::context::APP_CONFIG_FILE;
 use crate::error::{Error, Result};
 use crate::manifest::Limits;
 use std::collections::HashSet;
@@ -18,6 +17,8 @@ pub struct SourceFile {
     pub bytes: Vec<u8>,
 }
 
+/// The app's configuration at the source root: not a manifest.
+pub const APP_CONFIG_FILE: &str = "rewind.yaml";
 const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 

@@ -10,7 +10,8 @@ use super::observe::{LAST_GOOD_ANNOTATION, Observation, ROLLED_BACK_FROM_ANNOTAT
 use crate::argocd::application::ApplicationRef;
 use crate::argocd::client::{Applications, EventType};
 use crate::error::{Error, Result};
-use crate::release::{ReleaseMeta, Status, mark};
+use crate::history::History;
+use crate::release::{AppKey, ReleaseMeta, Status};
 use crate::store::Store;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -56,11 +57,11 @@ pub struct Controller {
     /// When to reconcile an Application again without news.
     recheck: HashMap<(String, String), SystemTime>,
     /// Apps already told about having no releases (said once, not on every event).
-    told_empty: std::collections::HashSet<String>,
+    told_empty: std::collections::HashSet<AppKey>,
     /// Applications already told that their rewind sources share an app key.
     told_shared: std::collections::HashSet<(String, String)>,
     /// When the controller first saw (app key, git revision, fingerprint) Degraded.
-    degraded_since: HashMap<(String, String, String), SystemTime>,
+    degraded_since: HashMap<(AppKey, String, String), SystemTime>,
 }
 
 fn id(app: &ApplicationRef) -> (String, String) {
@@ -103,7 +104,7 @@ impl Controller {
                     if let Some(application) = self.known.remove(&id(&app)) {
                         for obs in Observation::all(&application, &self.argocd_namespace).unwrap_or_default() {
                             self.degraded_since.retain(|(k, _, _), _| *k != obs.key);
-                            self.metrics.set_releases(&obs.key, None);
+                            self.metrics.set_releases(obs.key.as_str(), None);
                         }
                     }
                     self.recheck.remove(&id(&app));
@@ -197,7 +198,7 @@ impl Controller {
     fn try_reconcile(&mut self, application: &Value, obs: &Observation) -> Result<Option<SystemTime>> {
         let Some(sync) = &obs.sync else { return Ok(None) };
         let metas = self.store.list(&obs.key).map_err(|e| self.store_error(e))?;
-        self.metrics.set_releases(&obs.key, Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
+        self.metrics.set_releases(obs.key.as_str(), Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
         if metas.is_empty() && self.told_empty.insert(obs.key.clone()) {
             tracing::info!(
                 "Application {}: no releases under app key {:?} in {} yet (generate records them; if it has, check --argocd-namespace and --store)",
@@ -254,7 +255,9 @@ impl Controller {
         metas: &[ReleaseMeta],
         release: &ReleaseMeta,
     ) -> Result<()> {
-        mark(self.store.as_ref(), &obs.key, release.revision, Status::Deployed).map_err(|e| self.store_error(e))?;
+        History::new(self.store.as_ref())
+            .mark(&obs.key, release.revision, Status::Deployed)
+            .map_err(|e| self.store_error(e))?;
         let revision = release.revision.to_string();
         if obs.last_good.as_deref() != Some(revision.as_str()) {
             self.applications
@@ -279,11 +282,11 @@ impl Controller {
             message.push_str(&format!("; release {} superseded", superseded.join(", ")));
         }
         self.event(application, EventType::Normal, DEPLOYED_REASON, &message);
-        self.metrics.set_releases(&obs.key, Some(&self.statuses(&obs.key)?));
+        self.metrics.set_releases(obs.key.as_str(), Some(&self.statuses(&obs.key)?));
         Ok(())
     }
 
-    fn statuses(&self, key: &str) -> Result<Vec<Status>> {
+    fn statuses(&self, key: &AppKey) -> Result<Vec<Status>> {
         Ok(self.store.list(key).map_err(|e| self.store_error(e))?.iter().map(|m| m.status).collect())
     }
 
@@ -314,7 +317,7 @@ impl Controller {
             }
             _ => None,
         };
-        mark(self.store.as_ref(), &obs.key, failed, Status::Failed).map_err(|e| self.store_error(e))?;
+        History::new(self.store.as_ref()).mark(&obs.key, failed, Status::Failed).map_err(|e| self.store_error(e))?;
         let note = match rollback {
             Rollback::Off => "; automatic rollback is off for this Application (annotate it rewind.dev/auto-rollback=true, or run the controller with --auto-rollback)".to_string(),
             Rollback::ItselfARollback(Some(of)) => format!("; it is itself a rollback to release {of}: not rolling back again (fix forward, or pin a release with `rewind rollback`)"),
@@ -358,7 +361,7 @@ impl Controller {
             (Rollback::ItselfARollback(_) | Rollback::AlreadyDone, _) => self.metrics.rollback("skipped"),
             (Rollback::Off, _) => {}
         }
-        self.metrics.set_releases(&obs.key, Some(&self.statuses(&obs.key)?));
+        self.metrics.set_releases(obs.key.as_str(), Some(&self.statuses(&obs.key)?));
         Ok(())
     }
 }

@@ -210,7 +210,7 @@ pub fn plan(obs: &Observation, metas: &[ReleaseMeta], verdict: Verdict, now: Sys
 mod tests {
     use super::*;
     use crate::argocd::application::{ApplicationRef, RewindSource};
-    use crate::release::SourceInfo;
+    use crate::release::{AppKey, SourceInfo};
 
     const T0: u64 = 1_800_000_000;
 
@@ -220,7 +220,7 @@ mod tests {
 
     fn meta(revision: u64, git: &str, status: Status, rollback_of: Option<u64>) -> ReleaseMeta {
         ReleaseMeta {
-            app: "guestbook".into(),
+            app: AppKey::new("guestbook").unwrap(),
             revision,
             status,
             created: humantime::format_rfc3339_seconds(at(revision * 10)).to_string(),
@@ -240,7 +240,7 @@ mod tests {
         Observation {
             app: ApplicationRef { namespace: "argocd".into(), name: "guestbook".into() },
             source: RewindSource { pointer: "/spec/source".into(), index: None, name: None },
-            key: "guestbook".into(),
+            key: AppKey::new("guestbook").unwrap(),
             auto_rollback: Some(true),
             parent: None,
             rolled_back_from: None,

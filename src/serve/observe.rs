@@ -8,6 +8,7 @@ use crate::argocd::application::{
 };
 use crate::argocd::plugin_env::{build_env, source_fingerprint};
 use crate::error::Result;
+use crate::release::AppKey;
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -54,7 +55,7 @@ pub struct Observation {
     /// Which of its sources this is.
     pub source: RewindSource,
     /// The app key `generate` records this source's releases under.
-    pub key: String,
+    pub key: AppKey,
     /// The auto-rollback annotation: `Some(true)`/`Some(false)` when set.
     pub auto_rollback: Option<bool>,
     /// The parent Application that manages this one, if any.

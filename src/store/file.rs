@@ -1,4 +1,5 @@
-//! `file:///path`: one file per release under `<root>/<app>/v<N>.release`.
+//! `file:///path`: one file per release under `<root>/<app>/v<N>.release`:
+//! a magic line, the record's length and JSON, then the payload.
 //!
 //! Writes go to a temp file that is fsynced and then linked (create, which
 //! fails if the revision exists) or renamed (status updates) into place, so a
@@ -7,14 +8,18 @@
 //! are 0600 and directories 0700: releases hold Secret data.
 
 use super::{Damaged, Listing, Store, StoreOptions};
-use crate::context::validate_app_name;
 use crate::error::{Error, Result};
-use crate::release::{Release, ReleaseMeta, Status, decode, decode_meta, encode, replace_meta};
+use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+const MAGIC: &[u8] = b"rewind.dev/release.v1\n";
+const MAX_META_BYTES: usize = 1024 * 1024;
+/// Enough of a file to read its record.
+const HEADER_READ: u64 = MAX_META_BYTES as u64 + 64;
 
 /// A release store on the local file system.
 #[derive(Debug, Clone)]
@@ -23,7 +28,45 @@ pub struct FileStore {
     options: StoreOptions,
 }
 
-const HEADER_READ: u64 = 1024 * 1024 + 64;
+/// A release file: magic, record length (u32, big endian), record JSON, payload.
+fn frame(meta: &ReleaseMeta, payload: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(meta).expect("release record serializes");
+    let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The record of a release file and where its payload starts.
+fn unframe(bytes: &[u8], what: &str) -> Result<(ReleaseMeta, usize)> {
+    let corrupt = |why: &str| Error::Corrupt(format!("{what}: {why}; the stored release is damaged"));
+    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| corrupt("not a rewind release (bad header)"))?;
+    let len_bytes: [u8; 4] =
+        rest.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| corrupt("truncated header"))?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    if len > MAX_META_BYTES {
+        return Err(corrupt("record too large"));
+    }
+    let json = rest.get(4..4 + len).ok_or_else(|| corrupt("truncated record"))?;
+    let meta = serde_json::from_slice(json).map_err(|e| corrupt(&format!("unreadable record ({e})")))?;
+    Ok((meta, MAGIC.len() + 4 + len))
+}
+
+/// Test builds only: with `REWIND_TEST_PAUSE_DIR` set, a writer marks that it
+/// is in the middle of a write (`<dir>/<pid>.<point>`) and pauses there, so
+/// the crash test can kill it at exactly that moment.
+fn fault_point(point: &str) {
+    if cfg!(debug_assertions)
+        && let Some(dir) = std::env::var_os("REWIND_TEST_PAUSE_DIR")
+    {
+        let marker = Path::new(&dir).join(format!("{}.{point}", std::process::id()));
+        let _ = fs::write(&marker, b"");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = fs::remove_file(&marker);
+    }
+}
 
 impl FileStore {
     /// A store rooted at `root` (created on first write).
@@ -36,18 +79,17 @@ impl FileStore {
         FileStore { root: root.into(), options: *options }
     }
 
-    fn app_dir(&self, app: &str) -> Result<PathBuf> {
-        validate_app_name(app)?;
-        Ok(self.root.join(app))
+    fn app_dir(&self, app: &AppKey) -> PathBuf {
+        self.root.join(app.as_str())
     }
 
-    fn release_path(&self, app: &str, revision: u64) -> Result<PathBuf> {
-        Ok(self.app_dir(app)?.join(format!("v{revision}.release")))
+    fn release_path(&self, app: &AppKey, revision: u64) -> PathBuf {
+        self.app_dir(app).join(format!("v{revision}.release"))
     }
 
     /// Takes the app's lock, creating its directory. Released on drop.
-    fn lock(&self, app: &str) -> Result<(PathBuf, File)> {
-        let dir = self.app_dir(app)?;
+    fn lock(&self, app: &AppKey) -> Result<(PathBuf, File)> {
+        let dir = self.app_dir(app);
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -99,10 +141,8 @@ impl FileStore {
     /// zstd can make at most slightly larger than the manifest limit. Anything
     /// longer is damaged, and is not read whole into memory.
     fn max_file_bytes(&self) -> u64 {
-        self.options
-            .max_release_bytes
-            .saturating_add(self.options.max_release_bytes / 64)
-            .saturating_add(HEADER_READ + 4096)
+        let max = self.options.max_release_bytes;
+        max.saturating_add(max / 64).saturating_add(HEADER_READ + 4096)
     }
 
     fn sync_dir(dir: &Path) -> Result<()> {
@@ -116,9 +156,25 @@ impl FileStore {
             Err(e) => return Err(Error::store_io("cannot read", path, e)),
         };
         let mut bytes = Vec::new();
-        let res = file.take(limit).read_to_end(&mut bytes);
-        res.map_err(|e| Error::store_io("cannot read", path, e))?;
+        file.take(limit).read_to_end(&mut bytes).map_err(|e| Error::store_io("cannot read", path, e))?;
         Ok(Some(bytes))
+    }
+
+    /// The whole file of a release, refusing one that holds another app's or revision's record.
+    fn read_release(&self, app: &AppKey, revision: u64) -> Result<(PathBuf, Vec<u8>, ReleaseMeta, usize)> {
+        let path = self.release_path(app, revision);
+        let bytes = Self::read(&path, self.max_file_bytes())?
+            .ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
+        let (meta, offset) = unframe(&bytes, &path.display().to_string())?;
+        if meta.app != *app || meta.revision != revision {
+            return Err(Error::Corrupt(format!(
+                "{}: holds {} revision {}, not {app} revision {revision}; the store was tampered with",
+                path.display(),
+                meta.app,
+                meta.revision
+            )));
+        }
+        Ok((path, bytes, meta, offset))
     }
 }
 
@@ -127,12 +183,8 @@ impl Store for FileStore {
         format!("file://{}", self.root.display())
     }
 
-    fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>> {
-        Ok(self.scan(app)?.into_releases(app))
-    }
-
-    fn scan(&self, app: &str) -> Result<Listing> {
-        let dir = self.app_dir(app)?;
+    fn scan(&self, app: &AppKey) -> Result<Listing> {
+        let dir = self.app_dir(app);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
@@ -151,9 +203,9 @@ impl Store for FileStore {
             let shown = path.display().to_string();
             // Deleted between read_dir and open by a concurrent prune: skip.
             let Some(head) = Self::read(&path, HEADER_READ)? else { continue };
-            match decode_meta(&head, &shown) {
-                Ok(meta) if meta.revision == rev && meta.app == app => listing.releases.push(meta),
-                Ok(meta) => listing.damaged.push(Damaged {
+            match unframe(&head, &shown) {
+                Ok((meta, _)) if meta.revision == rev && meta.app == *app => listing.releases.push(meta),
+                Ok((meta, _)) => listing.damaged.push(Damaged {
                     name: shown,
                     revision: Some(rev),
                     why: format!("holds {} revision {}, not {app} revision {rev}", meta.app, meta.revision),
@@ -166,52 +218,40 @@ impl Store for FileStore {
         Ok(listing)
     }
 
-    fn get(&self, app: &str, revision: u64) -> Result<Release> {
-        let path = self.release_path(app, revision)?;
-        let bytes = Self::read(&path, self.max_file_bytes())?
-            .ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
-        let release = decode(&bytes, &path.display().to_string(), self.options.max_release_bytes)?;
-        if release.meta.app != app || release.meta.revision != revision {
-            return Err(Error::Corrupt(format!(
-                "{}: holds {} revision {}, not {app} revision {revision}; the store was tampered with",
-                path.display(),
-                release.meta.app,
-                release.meta.revision
-            )));
-        }
-        Ok(release)
+    fn get(&self, app: &AppKey, revision: u64) -> Result<StoredRelease> {
+        let (path, mut bytes, meta, offset) = self.read_release(app, revision)?;
+        let payload = bytes.split_off(offset);
+        Ok(StoredRelease { meta, payload, location: path.display().to_string() })
     }
 
-    fn create(&self, release: &Release) -> Result<()> {
+    fn create(&self, release: &StoredRelease) -> Result<()> {
         self.options.check_size(release)?;
         let (app, revision) = (&release.meta.app, release.meta.revision);
-        let path = self.release_path(app, revision)?;
+        let path = self.release_path(app, revision);
         let (dir, _lock) = self.lock(app)?;
-        let tmp = Self::write_temp(&dir, &encode(release))?;
+        let tmp = Self::write_temp(&dir, &frame(&release.meta, &release.payload))?;
+        fault_point("create");
         // hard_link never replaces: the revision is created at most once.
         let linked = fs::hard_link(&tmp, &path);
         let _ = fs::remove_file(&tmp);
         match linked {
             Ok(()) => Self::sync_dir(&dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::AlreadyExists { app: app.clone(), revision })
+                Err(Error::AlreadyExists { app: app.to_string(), revision })
             }
             Err(e) => Err(Error::store_io("cannot create", &path, e)),
         }
     }
 
-    fn set_status(&self, app: &str, revision: u64, status: Status) -> Result<()> {
-        let path = self.release_path(app, revision)?;
+    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
         let (dir, _lock) = self.lock(app)?;
-        let bytes = Self::read(&path, self.max_file_bytes())?
-            .ok_or_else(|| Error::NotFound { app: app.to_string(), revision })?;
-        let what = path.display().to_string();
-        let mut meta = decode_meta(&bytes, &what)?;
+        let (path, bytes, mut meta, offset) = self.read_release(app, revision)?;
         if meta.status == status {
             return Ok(());
         }
         meta.status = status;
-        let tmp = Self::write_temp(&dir, &replace_meta(&bytes, &meta, &what)?)?;
+        let tmp = Self::write_temp(&dir, &frame(&meta, &bytes[offset..]))?;
+        fault_point("status");
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
             return Err(Error::store_io("cannot update", &path, e));
@@ -219,8 +259,8 @@ impl Store for FileStore {
         Self::sync_dir(&dir)
     }
 
-    fn delete(&self, app: &str, revision: u64) -> Result<()> {
-        let path = self.release_path(app, revision)?;
+    fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
+        let path = self.release_path(app, revision);
         let (dir, _lock) = self.lock(app)?;
         match fs::remove_file(&path) {
             Ok(()) => Self::sync_dir(&dir),
@@ -229,5 +269,28 @@ impl Store for FileStore {
             }
             Err(e) => Err(Error::store_io("cannot delete", &path, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_refuse_damage() {
+        let meta = crate::release::Release::pending(
+            &AppKey::new("a").unwrap(),
+            1,
+            b"x".to_vec(),
+            crate::release::SourceInfo::default(),
+            None,
+            "",
+        )
+        .meta;
+        let bytes = frame(&meta, b"payload");
+        let (read, offset) = unframe(&bytes, "v1").unwrap();
+        assert_eq!((read, &bytes[offset..]), (meta, &b"payload"[..]));
+        assert!(unframe(b"garbage", "v1").unwrap_err().to_string().contains("bad header"));
+        assert!(unframe(&bytes[..MAGIC.len() + 6], "v1").unwrap_err().to_string().contains("truncated"));
     }
 }

@@ -11,10 +11,9 @@
 //! changes carry `resourceVersion` and retry on 409 Conflict.
 
 use super::{Damaged, Listing, Store, StoreOptions};
-use crate::context::validate_app_name;
 use crate::error::{Error, Result};
 use crate::kubeclient::Connection;
-use crate::release::{Release, ReleaseMeta, Status, compress, decompress};
+use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -55,7 +54,8 @@ const MAX_KEY_LEN: usize = 200;
 /// letter (`team-a_guestbook` → `x--team-0a-1guestbook`); no kept name can
 /// equal it because kept names never contain `--`. A name whose escaped form
 /// would be too long becomes `h--` and 128 bits of its sha256.
-pub fn app_key(app: &str) -> String {
+pub fn app_key(app: impl AsRef<str>) -> String {
+    let app = app.as_ref();
     let kept = app.len() <= MAX_KEY_LEN
         && !app.contains("--")
         && app.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -84,7 +84,8 @@ pub fn app_key(app: &str) -> String {
 }
 
 /// A label-value-safe form of an app name (at most 63 characters).
-pub fn app_label(app: &str) -> String {
+pub fn app_label(app: impl AsRef<str>) -> String {
+    let app = app.as_ref();
     let valid = app.len() <= 63
         && app.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         && app.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -106,7 +107,7 @@ fn hashed(app: &str, max: usize, keep: fn(char) -> bool, lower: bool) -> String 
 }
 
 /// The index Secret of `app`'s `revision`: `rewind.<app key>.v<N>`.
-pub fn release_name(app: &str, revision: u64) -> String {
+pub fn release_name(app: impl AsRef<str>, revision: u64) -> String {
     format!("rewind.{}.v{revision}", app_key(app))
 }
 
@@ -163,12 +164,12 @@ impl KubernetesStore {
         })
     }
 
-    fn api_error(&self, e: kube::Error, what: &str, app: &str, revision: u64) -> Error {
+    fn api_error(&self, e: kube::Error, what: &str, app: &AppKey, revision: u64) -> Error {
         match e {
             kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists" => {
-                Error::AlreadyExists { app: app.into(), revision }
+                Error::AlreadyExists { app: app.to_string(), revision }
             }
-            kube::Error::Api(s) if s.code == 404 => Error::NotFound { app: app.into(), revision },
+            kube::Error::Api(s) if s.code == 404 => Error::NotFound { app: app.to_string(), revision },
             kube::Error::Api(s) if s.code == 403 => Error::Store(format!(
                 "{what}: forbidden: {}; grant get/list/create/update/patch/delete on secrets in namespace {} (see manifests/argocd), or raise its ResourceQuota",
                 s.message, self.namespace
@@ -178,11 +179,11 @@ impl KubernetesStore {
         }
     }
 
-    fn selector(app: &str, role: &str) -> String {
+    fn selector(app: &AppKey, role: &str) -> String {
         format!("app.kubernetes.io/managed-by=rewind,rewind.dev/role={role},rewind.dev/app={}", app_label(app))
     }
 
-    async fn list_secrets(&self, selector: &str, app: &str) -> Result<Vec<Secret>> {
+    async fn list_secrets(&self, selector: &str, app: &AppKey) -> Result<Vec<Secret>> {
         let mut out = Vec::new();
         let mut params = ListParams::default().labels(selector).limit(250);
         loop {
@@ -195,7 +196,7 @@ impl KubernetesStore {
         }
     }
 
-    fn labels(app: &str, revision: u64, role: &str, status: Option<Status>) -> BTreeMap<String, String> {
+    fn labels(app: &AppKey, revision: u64, role: &str, status: Option<Status>) -> BTreeMap<String, String> {
         let mut labels = BTreeMap::from([
             ("app.kubernetes.io/managed-by".to_string(), "rewind".to_string()),
             ("rewind.dev/app".to_string(), app_label(app)),
@@ -210,7 +211,7 @@ impl KubernetesStore {
 
     fn annotations(meta: &ReleaseMeta) -> BTreeMap<String, String> {
         let mut a = BTreeMap::from([
-            ("rewind.dev/app-name".to_string(), meta.app.clone()),
+            ("rewind.dev/app-name".to_string(), meta.app.to_string()),
             ("rewind.dev/digest".to_string(), meta.digest.clone()),
             ("rewind.dev/created".to_string(), meta.created.clone()),
             ("rewind.dev/description".to_string(), meta.description.clone()),
@@ -239,7 +240,7 @@ impl KubernetesStore {
         serde_json::from_slice(&json.0).map_err(|e| format!("unreadable release.json ({e})"))
     }
 
-    async fn get_async(&self, app: &str, revision: u64) -> Result<Release> {
+    async fn get_async(&self, app: &AppKey, revision: u64) -> Result<StoredRelease> {
         let name = release_name(app, revision);
         let secret = self
             .secrets
@@ -247,7 +248,7 @@ impl KubernetesStore {
             .await
             .map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
         let meta = Self::meta_of(&secret)?;
-        if meta.app != app || meta.revision != revision {
+        if meta.app != *app || meta.revision != revision {
             return Err(Error::Corrupt(format!(
                 "Secret {}/{name} holds {} revision {}, not {app} revision {revision}; it is not used",
                 self.namespace, meta.app, meta.revision
@@ -290,22 +291,15 @@ impl KubernetesStore {
                 return Err(Error::Corrupt(format!("Secret {name}: no payload; the stored release is damaged")));
             }
         };
-        let manifest = decompress(
-            &compressed,
-            meta.size,
-            &meta.digest,
-            &format!("Secret {}/{name}", self.namespace),
-            self.options.max_release_bytes,
-        )?;
-        Ok(Release { meta, manifest })
+        Ok(StoredRelease { meta, payload: compressed, location: format!("Secret {}/{name}", self.namespace) })
     }
 
-    async fn create_async(&self, release: &Release) -> Result<()> {
+    async fn create_async(&self, release: &StoredRelease) -> Result<()> {
         self.options.check_size(release)?;
         let meta = &release.meta;
-        let (app, revision) = (meta.app.as_str(), meta.revision);
+        let (app, revision) = (&meta.app, meta.revision);
         let name = release_name(app, revision);
-        let compressed = compress(&release.manifest);
+        let compressed = release.payload.clone();
         let record = serde_json::to_vec(meta).expect("release record serializes");
         let mut data = BTreeMap::from([("release.json".to_string(), ByteString(record.clone()))]);
         let mut chunk_names = Vec::new();
@@ -379,7 +373,7 @@ impl KubernetesStore {
         }
     }
 
-    async fn set_status_async(&self, app: &str, revision: u64, status: Status) -> Result<()> {
+    async fn set_status_async(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
         let name = release_name(app, revision);
         for _ in 0..MAX_CONFLICT_RETRIES {
             let mut secret = self
@@ -412,7 +406,7 @@ impl KubernetesStore {
         Err(Error::Store(format!("updating Secret {name}: still conflicting after {MAX_CONFLICT_RETRIES} attempts")))
     }
 
-    async fn delete_async(&self, app: &str, revision: u64) -> Result<()> {
+    async fn delete_async(&self, app: &AppKey, revision: u64) -> Result<()> {
         let name = release_name(app, revision);
         self.secrets
             .delete(&name, &DeleteParams::default())
@@ -432,7 +426,7 @@ impl KubernetesStore {
     /// ones. A Secret holding another app's record is that app's when its
     /// labels say so (label values are shortened and may be shared); else it
     /// is damaged, as is one whose name does not match its record.
-    async fn scan_async(&self, app: &str) -> Result<Listing> {
+    async fn scan_async(&self, app: &AppKey) -> Result<Listing> {
         let mut listing = Listing::default();
         for secret in self.list_secrets(&Self::selector(app, "release"), app).await? {
             let name = secret.metadata.name.clone().unwrap_or_default();
@@ -443,7 +437,7 @@ impl KubernetesStore {
             let damaged = |why: String| Damaged { name: format!("Secret {}/{name}", self.namespace), revision, why };
             match Self::record_of(&secret) {
                 Err(why) => listing.damaged.push(damaged(why)),
-                Ok(meta) if meta.app != app => {
+                Ok(meta) if meta.app != *app => {
                     if labels.get("rewind.dev/app") != Some(&app_label(&meta.app))
                         || name != release_name(&meta.app, meta.revision)
                     {
@@ -467,7 +461,7 @@ impl KubernetesStore {
     }
 
     /// A Warning Event for each damaged Secret not yet reported by this process.
-    async fn report_damaged(&self, app: &str, damaged: &[Damaged]) {
+    async fn report_damaged(&self, app: &AppKey, damaged: &[Damaged]) {
         for d in damaged {
             if !self.reported.lock().expect("not poisoned").insert(d.name.clone()) {
                 continue;
@@ -484,7 +478,7 @@ impl KubernetesStore {
     }
 
     /// A Warning Event about `app`, named `name` (else a generated name).
-    async fn event_async(&self, app: &str, name: Option<String>, reason: &str, message: &str) -> Result<()> {
+    async fn event_async(&self, app: &AppKey, name: Option<String>, reason: &str, message: &str) -> Result<()> {
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
         let generate_name = name.is_none().then(|| format!("rewind.{}.", app_key(app)));
         let event = Event {
@@ -519,12 +513,7 @@ impl Store for KubernetesStore {
         format!("kubernetes://{}", self.namespace)
     }
 
-    fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>> {
-        Ok(self.scan(app)?.into_releases(app))
-    }
-
-    fn scan(&self, app: &str) -> Result<Listing> {
-        validate_app_name(app)?;
+    fn scan(&self, app: &AppKey) -> Result<Listing> {
         self.runtime.block_on(async {
             let listing = self.scan_async(app).await?;
             self.report_damaged(app, &listing.damaged).await;
@@ -532,27 +521,23 @@ impl Store for KubernetesStore {
         })
     }
 
-    fn get(&self, app: &str, revision: u64) -> Result<Release> {
-        validate_app_name(app)?;
+    fn get(&self, app: &AppKey, revision: u64) -> Result<StoredRelease> {
         self.runtime.block_on(self.get_async(app, revision))
     }
 
-    fn create(&self, release: &Release) -> Result<()> {
-        validate_app_name(&release.meta.app)?;
+    fn create(&self, release: &StoredRelease) -> Result<()> {
         self.runtime.block_on(self.create_async(release))
     }
 
-    fn set_status(&self, app: &str, revision: u64, status: Status) -> Result<()> {
-        validate_app_name(app)?;
+    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
         self.runtime.block_on(self.set_status_async(app, revision, status))
     }
 
-    fn delete(&self, app: &str, revision: u64) -> Result<()> {
-        validate_app_name(app)?;
+    fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
         self.runtime.block_on(self.delete_async(app, revision))
     }
 
-    fn report_failure(&self, app: &str, reason: &str, message: &str) -> Result<()> {
+    fn report_failure(&self, app: &AppKey, reason: &str, message: &str) -> Result<()> {
         self.runtime.block_on(self.event_async(app, None, reason, message))
     }
 }

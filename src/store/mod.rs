@@ -1,17 +1,23 @@
 //! Release stores: one trait, one file per backend (as Helm's storage drivers).
-//! The history policy (dedupe, retry, prune) lives in `release`, written once
-//! against this trait; a backend only has to be a correct key-value store with
-//! create-if-absent.
+//! A backend keeps records and opaque payloads: it has to be a correct
+//! key-value store with create-if-absent, and to recognise entries that are
+//! not an app's releases. Encoding and the history policy (dedupe, retry,
+//! prune) live above, in `history`, written once against this trait.
 
 mod file;
 mod kubernetes;
+mod memory;
 
 pub use file::FileStore;
 pub use kubernetes::{CHUNK_BYTES, KubernetesStore, RELEASE_TYPE, app_key, app_label, release_name};
+pub use memory::MemoryStore;
 
 use crate::error::{Error, Result};
-use crate::release::{Release, ReleaseMeta, Status};
+use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
 use std::path::PathBuf;
+
+/// The default bound on a release's manifest: the default input limit (`--max-total-bytes`).
+pub const DEFAULT_MAX_RELEASE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Settings every backend honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,14 +29,14 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_release_bytes: crate::manifest::Limits::default().max_total_bytes }
+        StoreOptions { max_release_bytes: DEFAULT_MAX_RELEASE_BYTES }
     }
 }
 
 impl StoreOptions {
     /// Refuses writing a release that could not be read back under these options.
-    pub fn check_size(&self, release: &Release) -> Result<()> {
-        let size = release.manifest.len() as u64;
+    pub fn check_size(&self, release: &StoredRelease) -> Result<()> {
+        let size = release.meta.size;
         if size > self.max_release_bytes {
             return Err(Error::Store(format!(
                 "release {} of app {:?} would be {size} bytes, over the {}-byte release limit; raise --max-total-bytes",
@@ -70,7 +76,7 @@ impl Listing {
     }
 
     /// The readable records; each damaged entry is logged as a warning.
-    pub fn into_releases(self, app: &str) -> Vec<ReleaseMeta> {
+    pub fn into_releases(self, app: &AppKey) -> Vec<ReleaseMeta> {
         for d in &self.damaged {
             tracing::warn!("app {app}: skipping {}: {} (see `rewind history {app}`)", d.name, d.why);
         }
@@ -82,25 +88,28 @@ impl Listing {
 pub trait Store: Send + Sync {
     /// The store's URL, for messages.
     fn url(&self) -> String;
+    /// The records of `app` and the damaged entries that carry its name;
+    /// an unknown app has neither.
+    fn scan(&self, app: &AppKey) -> Result<Listing>;
     /// All readable records of `app`, oldest revision first; damaged entries
-    /// are skipped with a warning. An unknown app has none.
-    fn list(&self, app: &str) -> Result<Vec<ReleaseMeta>>;
-    /// The records of `app` and the damaged entries that carry its name.
-    fn scan(&self, app: &str) -> Result<Listing> {
-        Ok(Listing { releases: self.list(app)?, damaged: Vec::new() })
+    /// are skipped with a warning.
+    fn list(&self, app: &AppKey) -> Result<Vec<ReleaseMeta>> {
+        Ok(self.scan(app)?.into_releases(app))
     }
-    /// One release with its manifest, digest verified.
-    fn get(&self, app: &str, revision: u64) -> Result<Release>;
+    /// One release as stored; its `location` says where it was read from.
+    /// [`Error::NotFound`] if it is not there; [`Error::Corrupt`] if the entry
+    /// under its name holds another app's or revision's record.
+    fn get(&self, app: &AppKey, revision: u64) -> Result<StoredRelease>;
     /// Writes a new release atomically; [`Error::AlreadyExists`] if that
     /// revision exists (the caller re-reads and retries).
-    fn create(&self, release: &Release) -> Result<()>;
+    fn create(&self, release: &StoredRelease) -> Result<()>;
     /// Changes a release's status atomically.
-    fn set_status(&self, app: &str, revision: u64, status: Status) -> Result<()>;
+    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()>;
     /// Deletes a release; [`Error::NotFound`] if it is not there.
-    fn delete(&self, app: &str, revision: u64) -> Result<()>;
+    fn delete(&self, app: &AppKey, revision: u64) -> Result<()>;
     /// Tells people that a store operation failed, where the backend has a
     /// place for it (Kubernetes: a Warning Event). Best effort.
-    fn report_failure(&self, _app: &str, _reason: &str, _message: &str) -> Result<()> {
+    fn report_failure(&self, _app: &AppKey, _reason: &str, _message: &str) -> Result<()> {
         Ok(())
     }
 }

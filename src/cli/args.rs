@@ -1,0 +1,310 @@
+//! The command line's flags: one `Args` struct per subcommand, resolved into
+//! jobs elsewhere (ripgrep's `flags` → `hiargs`).
+
+use crate::argocd::StoreErrorPolicy;
+use crate::error::Error;
+use crate::hash::HashMode;
+use crate::manifest::Limits;
+use crate::release::Status;
+use crate::render::renderers::RENDERERS_FILE_ENV;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rewind",
+    version,
+    about = "Render, hash and record Kubernetes manifests; roll back to any recorded release."
+)]
+pub struct Cli {
+    /// Release store URL: file:///path (default: a file store under ~/.local/state/rewind).
+    #[arg(long, env = "REWIND_STORE", global = true)]
+    pub store: Option<String>,
+    /// Revisions to keep per app (default 10, or historyMax in rewind.yaml).
+    #[arg(long, global = true)]
+    pub history_max: Option<usize>,
+    /// The operator's renderers file: the only commands an app's rewind.yaml can name
+    /// (default: ~/.config/rewind/renderers.yaml if it exists).
+    #[arg(long, env = RENDERERS_FILE_ENV, global = true, value_name = "FILE")]
+    pub renderers: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest manifest file (or stdin stream) accepted, in bytes.
+    #[arg(long, global = true, default_value_t = Limits::default().max_file_bytes)]
+    pub max_file_bytes: u64,
+    /// Largest total of all manifest files, in bytes.
+    #[arg(long, global = true, default_value_t = Limits::default().max_total_bytes)]
+    pub max_total_bytes: u64,
+    /// Deepest YAML nesting accepted.
+    #[arg(long, global = true, default_value_t = Limits::default().max_depth)]
+    pub max_depth: usize,
+    /// Most YAML documents in one file.
+    #[arg(long, global = true, default_value_t = Limits::default().max_documents)]
+    pub max_documents: usize,
+    /// Most events YAML aliases may expand to in one file.
+    #[arg(long, global = true, default_value_t = Limits::default().max_alias_events)]
+    pub max_alias_events: usize,
+}
+
+impl LimitArgs {
+    /// The limits these flags give.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_file_bytes: self.max_file_bytes,
+            max_total_bytes: self.max_total_bytes,
+            max_depth: self.max_depth,
+            max_documents: self.max_documents,
+            max_alias_events: self.max_alias_events,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// annotation (rewind.dev/config-hash on pod templates) or suffix (kustomize-style names).
+    #[arg(long, value_parser = parse_hash_mode)]
+    pub hash_mode: Option<HashMode>,
+    /// Suffix mode: previous versions of each renamed ConfigMap/Secret to keep (default 3).
+    #[arg(long)]
+    pub keep_config_versions: Option<usize>,
+}
+
+fn parse_policy(s: &str) -> std::result::Result<StoreErrorPolicy, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; write e.g. 90s, 3m or 1h"))
+}
+
+fn parse_hash_mode(s: &str) -> std::result::Result<HashMode, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a directory (or stdin) with config hashes, record it as a release, print it.
+    #[command(
+        after_help = "Examples:\n  rewind render examples/guestbook\n  kustomize build overlays/prod | rewind render - --app guestbook\n  rewind render examples/guestbook --set IMAGE_TAG=v2 -o json --no-record"
+    )]
+    Render(RenderArgs),
+    /// Argo CD CMP entry point: render the current directory (or print a rollback target) from the CMP environment.
+    #[command(
+        after_help = "Runs from plugin.yaml; everything comes from the environment:\n  ARGOCD_APP_NAME=guestbook ARGOCD_APP_NAMESPACE=default rewind generate\n  ARGOCD_APP_NAME=guestbook ARGOCD_ENV_REWIND_ROLLBACK_TO=previous rewind generate"
+    )]
+    Generate(GenerateArgs),
+    /// List an app's releases.
+    #[command(after_help = "Examples:\n  rewind history guestbook\n  rewind history guestbook -o json")]
+    History(HistoryArgs),
+    /// Print a release's manifest (or its record with --meta).
+    #[command(
+        after_help = "Examples:\n  rewind show guestbook 3\n  rewind show guestbook latest --meta\n  rewind show guestbook last-good | kubectl apply -f -"
+    )]
+    Show(ShowArgs),
+    /// Unified diff between two releases' manifests (Secret values redacted).
+    #[command(after_help = "Examples:\n  rewind diff guestbook 1 2\n  rewind diff guestbook previous latest")]
+    Diff(DiffArgs),
+    /// Record a rollback release copying a target's manifest, and print that manifest.
+    #[command(
+        after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -\n  rewind rollback guestbook --to previous --application argocd/guestbook\n  rewind rollback --clear --application argocd/guestbook"
+    )]
+    Rollback(RollbackArgs),
+    /// Show an Argo CD Application's pin, last-good and latest releases.
+    #[command(after_help = "Examples:\n  rewind status --application argocd/guestbook")]
+    Status(StatusArgs),
+    /// Run the release lifecycle controller for Argo CD (logs to stderr, prints nothing).
+    #[command(
+        after_help = "Marks the release an Application synced deployed (Healthy) or failed (sync failed, or Degraded\n\
+past --degraded-grace); with auto-rollback (annotation rewind.dev/auto-rollback: \"true\" or --auto-rollback)\n\
+pins the newest deployed release before a failed one. Uses KUBECONFIG or the in-cluster service account.\n\n\
+Examples:\n  rewind serve --store kubernetes://argocd\n  rewind serve --store kubernetes://argocd --namespaces argocd,team-a --auto-rollback --degraded-grace 5m"
+    )]
+    Serve(ServeArgs),
+    /// Set a release's status (deployed marks the previously deployed one superseded).
+    #[command(
+        after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed"
+    )]
+    Mark(MarkArgs),
+}
+
+/// Arguments of `rewind render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory of *.yaml/*.yml/*.json files, or - for one stream on stdin.
+    #[arg(default_value = ".")]
+    pub path: String,
+    /// App name (default: `app` in rewind.yaml, else the directory's name).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Variable for ${VAR} substitution (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Namespace objects without one will be applied to (for matching references).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Output format (the release always records the YAML stream).
+    #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+    pub output: Format,
+    /// Do not record a release.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Leave ${VAR} untouched.
+    #[arg(long)]
+    pub no_substitute: bool,
+    /// Run this renderer from the renderers file instead of reading the files.
+    #[arg(long, value_name = "NAME", conflicts_with = "renderer_command")]
+    pub renderer: Option<String>,
+    /// Run your own renderer command in PATH (split on spaces, no shell), e.g.
+    /// "kustomize build overlays/prod". A repository can never choose a command.
+    #[arg(long, value_name = "COMMAND")]
+    pub renderer_command: Option<String>,
+    /// Accept a render with no objects (else refused: Argo CD would prune the whole app).
+    #[arg(long)]
+    pub allow_empty: bool,
+    #[command(flatten)]
+    pub hash: HashArgs,
+}
+
+/// Arguments of `rewind generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// App key (default: ARGOCD_APP_NAME).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Extra variable for ${VAR} substitution (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub hash: HashArgs,
+    /// When the release store fails: fail (exit non-zero, print nothing) or warn (print the manifest, emit a RollbackStoreFailed Event).
+    #[arg(long, env = "REWIND_ON_STORE_ERROR", default_value = "fail", value_parser = parse_policy)]
+    pub on_store_error: StoreErrorPolicy,
+}
+
+/// Arguments of `rewind history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// App name.
+    pub app: String,
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub output: TableFormat,
+}
+
+/// Arguments of `rewind show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// App name.
+    pub app: String,
+    /// Revision: a number, latest, previous or last-good.
+    pub revision: String,
+    /// Print the release record as JSON instead of the manifest.
+    #[arg(long)]
+    pub meta: bool,
+}
+
+/// Arguments of `rewind diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// App name.
+    pub app: String,
+    /// Old revision.
+    pub a: String,
+    /// New revision.
+    pub b: String,
+}
+
+/// Arguments of `rewind rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// App name (the key releases are stored under).
+    #[arg(required_unless_present = "clear")]
+    pub app: Option<String>,
+    /// Target: a revision number, previous or last-good.
+    #[arg(long, required_unless_present = "clear")]
+    pub to: Option<String>,
+    /// Print the diff against the latest revision; record and patch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Pin this Argo CD Application (NAMESPACE/NAME) to the target instead of recording here:
+    /// sets REWIND_ROLLBACK_TO in the plugin env of its rewind source.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub application: Option<String>,
+    /// Remove the pin from --application, so Git's head deploys again.
+    #[arg(long, requires = "application", conflicts_with_all = ["to", "dry_run"])]
+    pub clear: bool,
+    /// With --application: the rewind source to pin, by its source-name (REWIND_SOURCE_NAME),
+    /// when the Application has more than one.
+    #[arg(long, requires = "application", value_name = "NAME")]
+    pub source_name: Option<String>,
+    /// Argo CD's control-plane namespace (app keys there are the bare name).
+    #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
+    pub argocd_namespace: String,
+}
+
+/// Arguments of `rewind status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The Application, NAMESPACE/NAME.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub application: String,
+    /// Argo CD's control-plane namespace (app keys there are the bare name).
+    #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
+    pub argocd_namespace: String,
+    /// The rewind source, by its source-name, when the Application has more than one.
+    #[arg(long, value_name = "NAME")]
+    pub source_name: Option<String>,
+}
+
+/// Arguments of `rewind serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "REWIND_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+    /// Namespaces to watch Applications in, comma-separated (default: all).
+    #[arg(long, env = "REWIND_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Argo CD's control-plane namespace (app keys there are the bare name).
+    #[arg(long, env = "REWIND_ARGOCD_NAMESPACE", default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
+    pub argocd_namespace: String,
+    /// How long health may stay Degraded after a sync before its release fails.
+    #[arg(long, env = "REWIND_DEGRADED_GRACE", default_value = "3m", value_parser = parse_duration)]
+    pub degraded_grace: std::time::Duration,
+    /// Failures older than this are left alone (no marking, no rollback).
+    #[arg(long, env = "REWIND_MAX_FAILURE_AGE", default_value = "20m", value_parser = parse_duration)]
+    pub max_failure_age: std::time::Duration,
+    /// Roll back every Application on failure unless it is annotated rewind.dev/auto-rollback: "false".
+    #[arg(long, env = "REWIND_AUTO_ROLLBACK")]
+    pub auto_rollback: bool,
+}
+
+/// Arguments of `rewind mark`.
+#[derive(Debug, Args)]
+pub struct MarkArgs {
+    /// App name.
+    pub app: String,
+    /// Revision number.
+    pub revision: u64,
+    /// New status.
+    #[arg(long)]
+    pub status: Status,
+}

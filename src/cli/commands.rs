@@ -1,0 +1,304 @@
+//! One function per command: resolve the flags, call the library, return
+//! what to print. Nothing here prints on stdout (the caller does, on success).
+
+use super::args::{
+    DiffArgs, Format, GenerateArgs, HistoryArgs, MarkArgs, RenderArgs, RollbackArgs, ServeArgs, ShowArgs, StatusArgs,
+    TableFormat,
+};
+use super::report::{history_table, status_report};
+use crate::argocd::application::{ApplicationRef, app_key, select_source, source_key};
+use crate::argocd::client::Applications;
+use crate::argocd::{ArgoEnv, GenerateOptions, generate};
+use crate::context::{AppConfig, parse_sets};
+use crate::error::{Error, Result};
+use crate::history::{History, Recorded};
+use crate::manifest::{Limits, to_json_list};
+use crate::pipeline::{Application, Flags, build, needs_previous, previous_objects, record_rendered, resolve};
+use crate::release::{AppKey, SourceInfo};
+use crate::render::{Renderers, Source};
+use crate::rollback::{Target, resolve as resolve_target, rollback};
+use crate::store::{Store, StoreOptions, default_url, open};
+use std::path::{Path, PathBuf};
+
+/// The global flags every command may use.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `--store` / `REWIND_STORE`.
+    pub store: Option<String>,
+    /// `--history-max`.
+    pub history_max: Option<usize>,
+    /// `--renderers` / `REWIND_RENDERERS_FILE`.
+    pub renderers: Option<PathBuf>,
+    /// The input limits.
+    pub limits: Limits,
+}
+
+impl Globals {
+    /// Opens `--store` (else the embedded default); releases are bounded by the input limits.
+    fn open_store(&self) -> Result<Box<dyn Store>> {
+        open(&self.store.clone().unwrap_or_else(default_url), &self.store_options())
+    }
+
+    /// How stores are opened.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions { max_release_bytes: self.limits.max_total_bytes }
+    }
+
+    fn history<'s>(&self, store: &'s dyn Store) -> History<'s> {
+        History::new(store).with_limit(self.limits.max_total_bytes)
+    }
+
+    fn flags(&self) -> Flags {
+        Flags { limits: self.limits, history_max: self.history_max, ..Flags::default() }
+    }
+}
+
+/// `rewind render`.
+pub fn render(g: &Globals, a: RenderArgs) -> Result<Vec<u8>> {
+    let (source, dir) = match a.path.as_str() {
+        "-" => (Source::Stdin, None),
+        path => (Source::Dir(PathBuf::from(path)), Some(PathBuf::from(path))),
+    };
+    let config = match &dir {
+        Some(d) => AppConfig::load(d, &g.limits)?,
+        None => AppConfig::default(),
+    };
+    let app = match a.app.or(config.app.clone()) {
+        Some(name) => AppKey::new(&name)?,
+        None => AppKey::new(&dir_name(dir.as_deref().unwrap_or(Path::new(".")))?)?,
+    };
+    let flags = Flags {
+        hash_mode: a.hash.hash_mode,
+        keep_config_versions: a.hash.keep_config_versions,
+        sets: parse_sets(&a.sets)?,
+        no_substitute: a.no_substitute,
+        namespace: a.namespace,
+        renderer: a.renderer,
+        renderer_command: a.renderer_command,
+        allow_empty: a.allow_empty,
+        ..g.flags()
+    };
+    let (renderers, application) = match &dir {
+        // A person's own environment may hold Argo CD's variables for a renderer to see.
+        Some(_) => (
+            Renderers::load(g.renderers.as_deref())?,
+            Application { plugin_vars: ArgoEnv::from_process()?.plugin_vars, ..Application::default() },
+        ),
+        None => (Renderers::default(), Application::default()),
+    };
+    let source_info = SourceInfo { path: dir.map(|d| d.display().to_string()), ..SourceInfo::default() };
+    let job = resolve(app, source, source_info, &config, &flags, &application, &renderers)?;
+    // The store is opened only when used: --no-record without suffix mode's kept versions needs none.
+    let store = if !a.no_record || needs_previous(&job) { Some(g.open_store()?) } else { None };
+    let history = store.as_deref().map(|s| g.history(s));
+    let rendered = build(&job, &previous_objects(history.as_ref(), &job)?)?;
+    if let Some(history) = history.filter(|_| !a.no_record) {
+        match record_rendered(&history, &job, &rendered, "render")? {
+            Recorded::Created(m) => {
+                eprintln!("recorded {} revision {} in {}", m.app, m.revision, history.store().url())
+            }
+            Recorded::Unchanged(m) => {
+                eprintln!("unchanged: {} revision {} already holds this manifest", m.app, m.revision)
+            }
+        }
+    }
+    match a.output {
+        Format::Yaml => Ok(rendered.manifest),
+        Format::Json => Ok(to_json_list(&rendered.objects)?.into_bytes()),
+    }
+}
+
+/// `rewind generate`: everything from the CMP environment.
+pub fn generate_cmd(g: &Globals, a: GenerateArgs) -> Result<Vec<u8>> {
+    let env = ArgoEnv::from_process()?;
+    let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    let opts = GenerateOptions {
+        app: a.app,
+        flags: Flags {
+            sets: parse_sets(&a.sets)?,
+            hash_mode: a.hash.hash_mode,
+            keep_config_versions: a.hash.keep_config_versions,
+            ..g.flags()
+        },
+        on_store_error: a.on_store_error,
+        renderers: Renderers::load(g.renderers.as_deref())?,
+    };
+    match g.open_store() {
+        Ok(store) => generate(&env, &cwd, Ok(store.as_ref()), &opts),
+        Err(e) => generate(&env, &cwd, Err(e), &opts),
+    }
+}
+
+/// `rewind history`.
+pub fn history(g: &Globals, a: HistoryArgs) -> Result<Vec<u8>> {
+    let app = AppKey::new(&a.app)?;
+    let listing = g.open_store()?.scan(&app)?;
+    if listing.releases.is_empty() && listing.damaged.is_empty() {
+        return Err(Error::Config(format!(
+            "app {app:?} has no releases in this store; check the app name and --store"
+        )));
+    }
+    match a.output {
+        TableFormat::Json => {
+            for d in &listing.damaged {
+                eprintln!("warning: {} is damaged and left out: {}", d.name, d.why);
+            }
+            let json = serde_json::to_string_pretty(&listing.releases).expect("serializable");
+            Ok(format!("{json}\n").into_bytes())
+        }
+        TableFormat::Table => Ok(history_table(&listing.releases, &listing.damaged).into_bytes()),
+    }
+}
+
+/// `rewind show`.
+pub fn show(g: &Globals, a: ShowArgs) -> Result<Vec<u8>> {
+    let app = AppKey::new(&a.app)?;
+    let store = g.open_store()?;
+    let history = g.history(store.as_ref());
+    let release = history.get(&app, revision_of(&history, &app, &a.revision)?)?;
+    if a.meta {
+        Ok(format!("{}\n", serde_json::to_string_pretty(&release.meta).expect("serializable")).into_bytes())
+    } else {
+        Ok(release.manifest)
+    }
+}
+
+/// `rewind diff`.
+pub fn diff(g: &Globals, a: DiffArgs) -> Result<Vec<u8>> {
+    let app = AppKey::new(&a.app)?;
+    let store = g.open_store()?;
+    let history = g.history(store.as_ref());
+    let (ra, rb) = (revision_of(&history, &app, &a.a)?, revision_of(&history, &app, &a.b)?);
+    let (old, new) = (history.get(&app, ra)?, history.get(&app, rb)?);
+    Ok(crate::diff::unified(&format!("{app} v{ra}"), &old.manifest, &format!("{app} v{rb}"), &new.manifest)
+        .into_bytes())
+}
+
+/// `rewind rollback`: record here, pin an Application, clear its pin, or show the diff.
+pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
+    if a.clear {
+        let app_ref: ApplicationRef = a.application.as_deref().unwrap_or_default().parse()?;
+        if Applications::connect()?.clear(&app_ref, a.source_name.as_deref())? {
+            eprintln!("removed the pin from Application {app_ref}; Git's head deploys again");
+        } else {
+            eprintln!("Application {app_ref} was not pinned; nothing to do");
+        }
+        return Ok(Vec::new());
+    }
+    let app = AppKey::new(a.app.as_deref().unwrap_or_default())?;
+    let target: Target = a.to.as_deref().unwrap_or_default().parse()?;
+    let store = g.open_store()?;
+    let history = g.history(store.as_ref());
+    if a.dry_run {
+        return dry_run(&history, &app, target);
+    }
+    if let Some(application) = &a.application {
+        return pin(&history, &app, target, application.parse()?, &a);
+    }
+    let history_max = crate::pipeline::history_max(g.history_max, None, &AppConfig::default())?;
+    let outcome = rollback(&history, &app, target, SourceInfo::default(), history_max)?;
+    let of = outcome.target.meta.revision;
+    match &outcome.recorded {
+        Recorded::Created(m) => eprintln!("recorded {app} revision {} (rollback of {of})", m.revision),
+        Recorded::Unchanged(m) => {
+            eprintln!("unchanged: {app} revision {} already holds revision {of}'s manifest", m.revision)
+        }
+    }
+    Ok(outcome.target.manifest)
+}
+
+/// The diff a rollback would make against the latest release; records and patches nothing.
+fn dry_run(history: &History, app: &AppKey, target: Target) -> Result<Vec<u8>> {
+    let metas = history.list(app)?;
+    let rev = resolve_target(app, &metas, target)?;
+    let latest = metas.last().map_or(rev, |m| m.revision);
+    let (cur, tgt) = (history.get(app, latest)?, history.get(app, rev)?);
+    eprintln!("dry run: rollback of {app} to revision {rev}; nothing recorded");
+    let diff = crate::diff::unified(
+        &format!("{app} v{latest} (latest)"),
+        &cur.manifest,
+        &format!("{app} v{rev}"),
+        &tgt.manifest,
+    );
+    Ok(diff.into_bytes())
+}
+
+/// Pins an Application's rewind source to `target`, after checking that `app` is that source's key.
+fn pin(history: &History, app: &AppKey, target: Target, app_ref: ApplicationRef, a: &RollbackArgs) -> Result<Vec<u8>> {
+    let applications = Applications::connect()?;
+    let source = select_source(&applications.get(&app_ref)?, a.source_name.as_deref())?;
+    let key = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
+    if key != *app {
+        return Err(Error::Config(format!(
+            "{app} is not the app key of Application {app_ref}'s {}: generate records it under {key} \
+             (check APP, --source-name and --argocd-namespace)",
+            source.describe()
+        )));
+    }
+    let rev = resolve_target(app, &history.list(app)?, target)?;
+    applications.pin(&app_ref, source.name.as_deref(), rev)?;
+    eprintln!("pinned Application {app_ref} to revision {rev} of {app}; Argo CD regenerates and applies it");
+    Ok(Vec::new())
+}
+
+/// `rewind status`.
+pub fn status(g: &Globals, a: StatusArgs) -> Result<Vec<u8>> {
+    let app_ref: ApplicationRef = a.application.parse()?;
+    let object = Applications::connect()?.get(&app_ref)?;
+    let source = select_source(&object, a.source_name.as_deref())?;
+    let app = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
+    let metas = g.open_store()?.list(&app)?;
+    Ok(status_report(&app_ref, &app, &source, &object, &metas).into_bytes())
+}
+
+/// `rewind serve`: runs until stopped; prints nothing.
+pub fn serve(g: &Globals, a: ServeArgs) -> Result<Vec<u8>> {
+    let store = g.store.clone().ok_or_else(|| {
+        Error::Config(
+            "rewind serve needs --store / REWIND_STORE: the store the CMP sidecar records into, e.g. kubernetes://argocd"
+                .into(),
+        )
+    })?;
+    crate::serve::run(crate::serve::ServeOptions {
+        store,
+        store_options: g.store_options(),
+        listen: a.listen,
+        namespaces: a.namespaces.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
+        argocd_namespace: a.argocd_namespace,
+        policy: crate::serve::lifecycle::Policy {
+            degraded_grace: a.degraded_grace,
+            max_failure_age: a.max_failure_age,
+            auto_rollback: a.auto_rollback,
+        },
+    })?;
+    Ok(Vec::new())
+}
+
+/// `rewind mark`.
+pub fn mark(g: &Globals, a: MarkArgs) -> Result<Vec<u8>> {
+    let app = AppKey::new(&a.app)?;
+    let store = g.open_store()?;
+    g.history(store.as_ref()).mark(&app, a.revision, a.status)?;
+    eprintln!("{app} revision {} is now {}", a.revision, a.status);
+    Ok(Vec::new())
+}
+
+fn dir_name(dir: &Path) -> Result<String> {
+    let abs = dir.canonicalize().map_err(|e| Error::input(dir, format!("cannot open source directory: {e}")))?;
+    abs.file_name()
+        .and_then(|n| n.to_str())
+        .map(String::from)
+        .ok_or_else(|| Error::Config(format!("cannot name the app after {}; pass --app", dir.display())))
+}
+
+/// `N`, `latest`, `previous`, `last-good` → a revision number.
+fn revision_of(history: &History, app: &AppKey, spec: &str) -> Result<u64> {
+    let metas = history.list(app)?;
+    if spec == "latest" {
+        return metas
+            .last()
+            .map(|m| m.revision)
+            .ok_or_else(|| Error::Config(format!("app {app:?} has no releases in this store")));
+    }
+    resolve_target(app, &metas, spec.parse()?)
+}

@@ -1,0 +1,84 @@
+//! What people read: the history table and the status report.
+
+use crate::argocd::application::{ApplicationRef, RewindSource, annotation, pinned_at};
+use crate::release::{AppKey, ReleaseMeta, Status};
+use crate::serve::observe::LAST_GOOD_ANNOTATION;
+use crate::store::Damaged;
+
+/// `rewind status`: the pin, last-good and latest releases of one rewind source, and its history.
+pub fn status_report(
+    app_ref: &ApplicationRef,
+    app: &AppKey,
+    source: &RewindSource,
+    object: &serde_json::Value,
+    metas: &[ReleaseMeta],
+) -> String {
+    let describe = |m: &ReleaseMeta| match m.rollback_of {
+        Some(of) => format!("{} ({}, rollback of {of})", m.revision, m.status),
+        None => format!("{} ({})", m.revision, m.status),
+    };
+    let pin = match pinned_at(object, &source.plugin_path()) {
+        Some(p) => format!("{p} (REWIND_ROLLBACK_TO)"),
+        None => "none: Git's head deploys".into(),
+    };
+    // What `rewind serve` recorded on the Application, else the store's newest deployed.
+    let last_good = annotation(object, &source.annotation_key(LAST_GOOD_ANNOTATION))
+        .map(|n| match metas.iter().find(|m| m.revision.to_string() == n) {
+            Some(m) => describe(m),
+            None => format!("{n} (pruned from the store)"),
+        })
+        .or_else(|| metas.iter().rev().find(|m| m.status == Status::Deployed).map(describe))
+        .unwrap_or_else(|| "none".into());
+    let latest = metas.last().map_or_else(|| "none".into(), describe);
+    let mut out = format!(
+        "Application:  {app_ref} (app {app})\npinned:       {pin}\nlast-good:    {last_good}\nlatest:       {latest}\n"
+    );
+    if !metas.is_empty() {
+        out.push('\n');
+        out.push_str(&history_table(metas, &[]));
+    }
+    out
+}
+
+/// One row per release, and one per damaged entry (in revision order).
+pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
+    let mut rows: Vec<(u64, [String; 6])> = metas
+        .iter()
+        .map(|m| {
+            (
+                m.revision,
+                [
+                    m.revision.to_string(),
+                    m.status.to_string(),
+                    m.created.clone(),
+                    m.source.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect()),
+                    m.digest.trim_start_matches("sha256:").chars().take(12).collect(),
+                    m.description.clone(),
+                ],
+            )
+        })
+        .collect();
+    rows.extend(damaged.iter().map(|d| {
+        let revision = d.revision.map_or("?".into(), |r| r.to_string());
+        (
+            d.revision.unwrap_or(u64::MAX),
+            [revision, "damaged".into(), "-".into(), "-".into(), "-".into(), format!("{}: {}", d.name, d.why)],
+        )
+    }));
+    rows.sort_by_key(|(revision, _)| *revision);
+    let rows: Vec<[String; 6]> = rows.into_iter().map(|(_, row)| row).collect();
+    let header = ["REVISION", "STATUS", "CREATED", "GIT REVISION", "DIGEST", "DESCRIPTION"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

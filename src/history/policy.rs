@@ -1,0 +1,191 @@
+//! The history policy, written once for every store: record with dedupe and
+//! optimistic concurrency (create-if-absent, re-read and retry on a lost
+//! race), prune beyond the limit but never the newest deployed release, and
+//! status transitions.
+
+use super::{History, codec};
+use crate::error::{Error, Result};
+use crate::release::{AppKey, Release, ReleaseMeta, SourceInfo, Status, digest_of};
+
+/// Revisions kept per app unless configured otherwise (Helm's default too).
+pub const DEFAULT_HISTORY_MAX: usize = 10;
+const MAX_ATTEMPTS: usize = 64;
+
+/// A release to record; the revision is assigned by [`record`].
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    /// App key.
+    pub app: AppKey,
+    /// Manifest bytes, exactly as printed.
+    pub manifest: Vec<u8>,
+    /// Where they came from.
+    pub source: SourceInfo,
+    /// The revision copied, for a rollback.
+    pub rollback_of: Option<u64>,
+    /// A human note.
+    pub description: String,
+}
+
+/// What [`record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new revision was written.
+    Created(ReleaseMeta),
+    /// The newest revision already holds this manifest; nothing was written.
+    Unchanged(ReleaseMeta),
+}
+
+impl Recorded {
+    /// The record of the revision that now holds the manifest.
+    pub fn meta(&self) -> &ReleaseMeta {
+        match self {
+            Recorded::Created(m) | Recorded::Unchanged(m) => m,
+        }
+    }
+}
+
+impl History<'_> {
+    /// Records `new` as the next revision unless the newest revision already has
+    /// the same digest, then prunes beyond `history_max`. Revisions held by
+    /// damaged entries are skipped, never overwritten.
+    pub fn record(&self, new: NewRelease, history_max: usize) -> Result<Recorded> {
+        let digest = digest_of(&new.manifest);
+        for _ in 0..MAX_ATTEMPTS {
+            let listing = self.store.scan(&new.app)?;
+            let revision = listing.next_revision();
+            let existing = listing.into_releases(&new.app);
+            check_one_source(&new.app, &existing, &new.source)?;
+            if let Some(latest) = existing.last()
+                && latest.digest == digest
+            {
+                return Ok(Recorded::Unchanged(latest.clone()));
+            }
+            let release = Release::pending(
+                &new.app,
+                revision,
+                new.manifest.clone(),
+                new.source.clone(),
+                new.rollback_of,
+                &new.description,
+            );
+            match self.store.create(&codec::seal(&release)) {
+                Ok(()) => {
+                    self.prune(&new.app, history_max)?;
+                    return Ok(Recorded::Created(release.meta));
+                }
+                // Another writer took this revision: re-read, it may even be ours.
+                Err(Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Store(format!(
+            "could not record a revision of app {:?} after {MAX_ATTEMPTS} attempts: too many concurrent writers",
+            new.app
+        )))
+    }
+
+    /// Deletes the oldest revisions beyond `history_max`, never the newest
+    /// `deployed` one. Returns the deleted revisions.
+    pub fn prune(&self, app: &AppKey, history_max: usize) -> Result<Vec<u64>> {
+        let history_max = history_max.max(1);
+        let metas = self.store.list(app)?;
+        if metas.len() <= history_max {
+            return Ok(Vec::new());
+        }
+        let newest_deployed = metas.iter().rev().find(|m| m.status == Status::Deployed).map(|m| m.revision);
+        let cut = metas.len() - history_max;
+        let mut deleted = Vec::new();
+        for meta in &metas[..cut] {
+            if Some(meta.revision) == newest_deployed {
+                continue;
+            }
+            match self.store.delete(app, meta.revision) {
+                Ok(()) | Err(Error::NotFound { .. }) => deleted.push(meta.revision),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Sets a release's status. Marking one `deployed` marks the previously
+    /// deployed ones `superseded` (as Helm does).
+    pub fn mark(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
+        let metas = self.store.list(app)?;
+        if !metas.iter().any(|m| m.revision == revision) {
+            return Err(Error::NotFound { app: app.to_string(), revision });
+        }
+        self.store.set_status(app, revision, status)?;
+        if status == Status::Deployed {
+            for m in metas.iter().filter(|m| m.status == Status::Deployed && m.revision != revision) {
+                self.store.set_status(app, m.revision, Status::Superseded)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The source a release was rendered from, where Argo CD said: repository and path.
+pub fn source_identity(source: &SourceInfo) -> Option<(&str, &str)> {
+    Some((source.repo_url.as_deref()?, source.path.as_deref().unwrap_or("")))
+}
+
+/// One app key holds one source's history. Two rewind sources of one
+/// multi-source Application get the same `ARGOCD_APP_NAME`; their renders
+/// would interleave, prune each other, and `previous` could print the other
+/// source's manifest. So when another source recorded under this key after
+/// this source's newest release, refuse, saying how to give each its own key.
+pub fn check_one_source(app: &AppKey, metas: &[ReleaseMeta], source: &SourceInfo) -> Result<()> {
+    let Some(ours) = source_identity(source) else { return Ok(()) };
+    let Some(last_ours) = metas.iter().rposition(|m| source_identity(&m.source) == Some(ours)) else { return Ok(()) };
+    let Some(other) =
+        metas[last_ours + 1..].iter().find(|m| source_identity(&m.source).is_some_and(|theirs| theirs != ours))
+    else {
+        return Ok(());
+    };
+    let (repo, path) = source_identity(&other.source).expect("found by its identity");
+    Err(Error::Config(format!(
+        "app key {app:?}: revision {} was recorded from another source ({repo} path {path:?}) after revision {} of this one \
+         ({} path {:?}), so two rewind sources share this key. In a multi-source Application give each rewind source its own \
+         REWIND_SOURCE_NAME in its plugin env (or parameter source-name); if the app moved back to an earlier repository \
+         or path, set REWIND_SOURCE_NAME to start a history of its own",
+        other.revision, metas[last_ours].revision, ours.0, ours.1
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(revision: u64, repo: Option<&str>, path: &str) -> ReleaseMeta {
+        let source = SourceInfo { repo_url: repo.map(String::from), path: Some(path.into()), ..SourceInfo::default() };
+        Release::pending(&key(), revision, Vec::new(), source, None, "").meta
+    }
+
+    fn key() -> AppKey {
+        AppKey::new("shop").unwrap()
+    }
+
+    fn from(repo: &str, path: &str) -> SourceInfo {
+        SourceInfo { repo_url: Some(repo.into()), path: Some(path.into()), ..SourceInfo::default() }
+    }
+
+    #[test]
+    fn one_key_one_source() {
+        let (a, b) = (Some("https://git/a.git"), Some("https://git/b.git"));
+        // A moved app: the new source's first render is fine, and so on after it.
+        let moved = [meta(1, a, "x"), meta(2, a, "x")];
+        assert!(check_one_source(&key(), &moved, &from("https://git/b.git", "x")).is_ok());
+        let moved = [meta(1, a, "x"), meta(2, b, "x")];
+        assert!(check_one_source(&key(), &moved, &from("https://git/b.git", "x")).is_ok());
+        // Two sources taking turns: the one that comes back is refused.
+        let err = check_one_source(&key(), &moved, &from("https://git/a.git", "x")).unwrap_err().to_string();
+        assert!(
+            err.contains("revision 2 was recorded from another source") && err.contains("REWIND_SOURCE_NAME"),
+            "{err}"
+        );
+        // Renders without Argo CD's source (local `rewind render`) are neither checked nor counted.
+        let local = [meta(1, a, "x"), meta(2, None, "/home/me/app")];
+        assert!(check_one_source(&key(), &local, &from("https://git/a.git", "x")).is_ok());
+        assert!(check_one_source(&key(), &moved, &SourceInfo::default()).is_ok());
+    }
+}
