@@ -46,6 +46,10 @@ pub enum Error {
         source: Box<kube::Error>,
     },
 
+    /// An object kept changing while being written (optimistic concurrency gave up).
+    #[error("{0}")]
+    Conflict(String),
+
     /// The release store cannot be used.
     #[error("release store: {0}")]
     Store(String),

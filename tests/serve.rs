@@ -6,6 +6,7 @@
 mod common;
 use common::apiserver::ApiServer;
 use common::*;
+use rewind::argocd::application::Application;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,16 @@ const REPO: &str = "https://git.example.com/org/apps.git";
 const GIT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const GIT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const GIT_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+
+/// JSON pointer to the plugin section of an Application's (first) rewind source.
+fn plugin_path(app: &Value) -> String {
+    Application::from_value(app.clone()).unwrap().rewind_plugin_path().unwrap()
+}
+
+/// The pin of an Application's (first) rewind source.
+fn pinned(app: &Value) -> Option<String> {
+    Application::from_value(app.clone()).unwrap().first_pinned()
+}
 
 /// A running `rewind serve`, killed on drop; its log is kept for failures.
 struct Serve {
@@ -189,7 +200,7 @@ fn generate_with(
     git: &str,
     extra: &[(&str, &str)],
 ) -> std::process::Output {
-    let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
+    let plugin = plugin_path(app);
     let mut env = plugin_env_vars(app, &plugin);
     env.extend([
         ("ARGOCD_APP_NAME".into(), key.into()),
@@ -204,7 +215,7 @@ fn generate_with(
 
 /// Writes what Argo CD writes after a sync of the current spec at `git`.
 fn sync(server: &ApiServer, app: &Value, git: &str, phase: &str, health: &str, finished: SystemTime) {
-    let plugin = rewind::argocd::application::rewind_plugin_path(app).unwrap();
+    let plugin = plugin_path(app);
     let source_path = plugin.strip_suffix("/plugin").unwrap();
     let result = match source_path.strip_prefix("/spec/sources/") {
         Some(i) => {
@@ -493,7 +504,7 @@ fn a_restarted_controller_does_not_roll_back_twice() {
     sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
     let pinned = serve.wait("the rollback pin", || {
         let app = application(&server, "argocd", "guestbook");
-        rewind::argocd::application::pinned(&app).is_some().then_some(app)
+        pinned(&app).is_some().then_some(app)
     });
     serve.wait("release 2 failed", || {
         (statuses(&server, tmp.path(), "guestbook") == ["deployed", "failed"]).then_some(())
@@ -631,7 +642,7 @@ fn the_shipped_rbac_is_enough_and_no_more() {
     sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
     let pinned = serve.wait("the rollback pin", || {
         let app = application(&server, "argocd", "guestbook");
-        rewind::argocd::application::pinned(&app).is_some().then_some(app)
+        pinned(&app).is_some().then_some(app)
     });
     serve.wait("the RolledBack Event", || {
         reasons(&server, "argocd", "guestbook").contains(&"RolledBack".to_string()).then_some(())

@@ -1,18 +1,225 @@
-//! Argo CD Applications, as people pin and unpin them: a rollback is the plugin
-//! env entry `REWIND_ROLLBACK_TO=<N>` on the source that uses rewind; Argo CD
-//! regenerates because the source changed, and `generate` prints release N.
-//! Patches are JSON patches with field manager `rewind` that touch only that
-//! entry, guarded by a `resourceVersion` test (retried when someone else wrote).
+//! Argo CD Applications, typed as far as rewind reads them (every other field
+//! is kept as it was): which sources use rewind and under which app keys,
+//! their pins, annotations, the managing parent, and the last sync.
 
 use crate::error::{Error, Result};
 use crate::release::AppKey;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// The plugin env entry that pins a release.
 pub const ROLLBACK_ENV: &str = "REWIND_ROLLBACK_TO";
 /// Argo CD's control-plane namespace unless told otherwise.
 pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd";
+/// The plugin env entry (and, as `source-name`, the parameter) that gives a
+/// rewind source an app key of its own.
+pub const SOURCE_NAME_ENV: &str = "REWIND_SOURCE_NAME";
+
+/// An Argo CD Application (`argoproj.io/v1alpha1`), partially typed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    /// Name, namespace, annotations, labels, resourceVersion.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// What to deploy.
+    #[serde(default)]
+    pub spec: Spec,
+    /// What Argo CD last did.
+    #[serde(default)]
+    pub status: AppStatus,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// The object metadata rewind reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// The Application's name.
+    #[serde(default)]
+    pub name: String,
+    /// Where it lives.
+    #[serde(default)]
+    pub namespace: String,
+    /// Its UID.
+    pub uid: Option<String>,
+    /// For guarded writes.
+    pub resource_version: Option<String>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `spec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// The project.
+    pub project: Option<String>,
+    /// Where the manifests go.
+    #[serde(default)]
+    pub destination: Destination,
+    /// A single-source Application's source.
+    pub source: Option<Source>,
+    /// A multi-source Application's sources.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `spec.destination`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    /// The destination namespace (`ARGOCD_APP_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One source (in the spec or a sync result).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// `repoURL`.
+    #[serde(rename = "repoURL")]
+    pub repo_url: Option<String>,
+    /// The path in the repository.
+    pub path: Option<String>,
+    /// The requested revision.
+    pub target_revision: Option<String>,
+    /// The plugin section, when the source uses a plugin.
+    pub plugin: Option<Plugin>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A source's `plugin` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plugin {
+    /// `<name>-<version>` of the plugin, or none (discovery).
+    pub name: Option<String>,
+    /// Plugin env entries (`ARGOCD_ENV_<name>` in the plugin).
+    #[serde(default)]
+    pub env: Vec<EnvEntry>,
+    /// Parameters, as written (`{name, string|array|map}`).
+    #[serde(default)]
+    pub parameters: Vec<Value>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One plugin env entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvEntry {
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// `status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    /// Argo CD's health assessment.
+    #[serde(default)]
+    pub health: Health,
+    /// When Argo CD last compared the live state.
+    pub reconciled_at: Option<String>,
+    /// The last (or current) operation.
+    pub operation_state: Option<OperationState>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `status.health`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `Healthy`, `Degraded`, …
+    pub status: Option<String>,
+    /// When it changed.
+    pub last_transition_time: Option<String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `status.operationState`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationState {
+    /// `Running`, `Succeeded`, `Failed`, `Error`, `Terminating`.
+    pub phase: Option<String>,
+    /// Argo CD's message.
+    pub message: Option<String>,
+    /// When it finished.
+    pub finished_at: Option<String>,
+    /// What the sync applied.
+    pub sync_result: Option<SyncResult>,
+    /// What was requested.
+    pub operation: Option<Operation>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `status.operationState.syncResult`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncResult {
+    /// The resolved revision of a single source.
+    pub revision: Option<String>,
+    /// The resolved revisions of multiple sources.
+    #[serde(default)]
+    pub revisions: Vec<String>,
+    /// The source synced.
+    pub source: Option<Source>,
+    /// The sources synced.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `status.operationState.operation`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// The sync requested.
+    pub sync: Option<SyncOperation>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `status.operationState.operation.sync`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncOperation {
+    /// The revision requested (single source).
+    pub revision: Option<String>,
+    /// The revisions requested (multiple sources).
+    #[serde(default)]
+    pub revisions: Vec<String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
 
 /// `NAMESPACE/NAME` of an Application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +254,6 @@ pub fn app_key(app: &ApplicationRef, argocd_namespace: &str) -> String {
     if app.namespace == argocd_namespace { app.name.clone() } else { format!("{}_{}", app.namespace, app.name) }
 }
 
-/// The plugin env entry (and, as `source-name`, the parameter) that gives a
-/// rewind source an app key of its own.
-pub const SOURCE_NAME_ENV: &str = "REWIND_SOURCE_NAME";
-
 /// The app key of one rewind source: `ARGOCD_APP_NAME`, or
 /// `<ARGOCD_APP_NAME>__<source name>` for a named source. Argo CD names cannot
 /// contain `_` and at most one joins namespace and name, so `__` never occurs
@@ -73,18 +276,24 @@ pub fn source_key(app_name: &str, source_name: Option<&str>) -> Result<AppKey> {
 /// One source of an Application that uses the rewind plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RewindSource {
-    /// JSON pointer to the source: `/spec/source` or `/spec/sources/<i>`.
-    pub pointer: String,
-    /// Its index in `spec.sources`, for a multi-source Application.
+    /// Its index in `spec.sources`, for a multi-source Application (`None`: `spec.source`).
     pub index: Option<usize>,
     /// Its `source-name` setting, if it has one.
     pub name: Option<String>,
 }
 
 impl RewindSource {
+    /// JSON pointer to the source: `/spec/source` or `/spec/sources/<i>`.
+    pub fn pointer(&self) -> String {
+        match self.index {
+            Some(i) => format!("/spec/sources/{i}"),
+            None => "/spec/source".into(),
+        }
+    }
+
     /// JSON pointer to its plugin section.
     pub fn plugin_path(&self) -> String {
-        format!("{}/plugin", self.pointer)
+        format!("{}/plugin", self.pointer())
     }
 
     /// `spec.sources[1] (frontend)` for messages.
@@ -107,244 +316,194 @@ impl RewindSource {
             None => key.to_string(),
         }
     }
-}
 
-/// A source's `source-name` setting: parameter `source-name`, else plugin env `REWIND_SOURCE_NAME`.
-pub fn source_name(source: &Value) -> Option<String> {
-    let plugin = source.get("plugin")?;
-    let param = plugin
-        .get("parameters")
-        .and_then(Value::as_array)
-        .and_then(|params| params.iter().find(|p| p["name"] == "source-name").and_then(|p| p["string"].as_str()));
-    let env = || {
-        plugin
-            .get("env")
-            .and_then(Value::as_array)
-            .and_then(|env| env.iter().find(|e| e["name"] == SOURCE_NAME_ENV).and_then(|e| e["value"].as_str()))
-    };
-    param.or_else(env).map(str::trim).filter(|n| !n.is_empty()).map(String::from)
-}
-
-/// Every source of `app` that uses rewind, in spec order.
-pub fn rewind_sources(app: &Value) -> Vec<RewindSource> {
-    if let Some(source) = app.pointer("/spec/source").filter(|s| uses_rewind(s)) {
-        return vec![RewindSource { pointer: "/spec/source".into(), index: None, name: source_name(source) }];
+    /// The source it stands for, in `sources` of a multi-source spec or sync
+    /// result, else the single `source`.
+    pub fn of<'a>(&self, source: Option<&'a Source>, sources: &'a [Source]) -> Option<&'a Source> {
+        match self.index {
+            Some(i) => sources.get(i),
+            None => source,
+        }
     }
-    let sources = app.pointer("/spec/sources").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    sources
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| uses_rewind(s))
-        .map(|(i, s)| RewindSource { pointer: format!("/spec/sources/{i}"), index: Some(i), name: source_name(s) })
-        .collect()
 }
 
-/// Refuses an Application whose rewind sources would share an app key (their
-/// histories would mix): each needs its own `source-name`.
-pub fn check_distinct_keys(app: &Value, sources: &[RewindSource]) -> Result<()> {
-    for (i, a) in sources.iter().enumerate() {
-        if let Some(b) = sources[i + 1..].iter().find(|b| b.name == a.name) {
-            let name = app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+impl Source {
+    /// Whether it uses the rewind plugin: a plugin named `rewind…`, or an
+    /// unnamed plugin that Argo CD discovers.
+    pub fn uses_rewind(&self) -> bool {
+        self.plugin.as_ref().is_some_and(|p| p.name.as_deref().is_none_or(|n| n.is_empty() || n.starts_with("rewind")))
+    }
+
+    /// Its `source-name` setting: parameter `source-name`, else plugin env `REWIND_SOURCE_NAME`.
+    pub fn source_name(&self) -> Option<String> {
+        let plugin = self.plugin.as_ref()?;
+        let param = plugin.parameters.iter().find(|p| p["name"] == "source-name").and_then(|p| p["string"].as_str());
+        let env = || plugin.env.iter().find(|e| e.name == SOURCE_NAME_ENV).map(|e| e.value.as_str());
+        param.or_else(env).map(str::trim).filter(|n| !n.is_empty()).map(String::from)
+    }
+
+    /// The value of plugin env entry `name`, if set and not empty.
+    pub fn plugin_env(&self, name: &str) -> Option<&str> {
+        let env = &self.plugin.as_ref()?.env;
+        env.iter().find(|e| e.name == name).map(|e| e.value.as_str()).filter(|v| !v.is_empty())
+    }
+}
+
+impl Application {
+    /// Reads an Application from its JSON.
+    pub fn from_value(value: Value) -> Result<Application> {
+        serde_json::from_value(value).map_err(|e| Error::Config(format!("not an Argo CD Application: {e}")))
+    }
+
+    /// `NAMESPACE/NAME`.
+    pub fn reference(&self) -> ApplicationRef {
+        ApplicationRef { namespace: self.metadata.namespace.clone(), name: self.metadata.name.clone() }
+    }
+
+    /// Every source of this Application that uses rewind, in spec order.
+    pub fn rewind_sources(&self) -> Vec<RewindSource> {
+        if let Some(source) = self.spec.source.as_ref().filter(|s| s.uses_rewind()) {
+            return vec![RewindSource { index: None, name: source.source_name() }];
+        }
+        let sources = self.spec.sources.iter().enumerate();
+        sources
+            .filter(|(_, s)| s.uses_rewind())
+            .map(|(i, s)| RewindSource { index: Some(i), name: s.source_name() })
+            .collect()
+    }
+
+    /// The spec's source `rewind` stands for.
+    pub fn source(&self, rewind: &RewindSource) -> Option<&Source> {
+        rewind.of(self.spec.source.as_ref(), &self.spec.sources)
+    }
+
+    /// Refuses an Application whose rewind sources would share an app key
+    /// (their histories would mix): each needs its own `source-name`.
+    pub fn check_distinct_keys(&self, sources: &[RewindSource]) -> Result<()> {
+        for (i, a) in sources.iter().enumerate() {
+            if let Some(b) = sources[i + 1..].iter().find(|b| b.name == a.name) {
+                return Err(Error::Config(format!(
+                    "Application {}: {} and {} both use rewind {}, so their releases would share one app key; \
+                     give each rewind source its own {SOURCE_NAME_ENV} in its plugin env (or parameter source-name)",
+                    self.metadata.name,
+                    a.describe(),
+                    b.describe(),
+                    match &a.name {
+                        Some(n) => format!("with source name {n:?}"),
+                        None => "without a source name".into(),
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rewind source `name` picks (`None`: the only one, or the unnamed one).
+    pub fn select_source(&self, name: Option<&str>) -> Result<RewindSource> {
+        let sources = self.rewind_sources();
+        self.check_distinct_keys(&sources)?;
+        if let Some(found) = sources.iter().find(|s| s.name.as_deref() == name) {
+            return Ok(found.clone());
+        }
+        if sources.is_empty() {
             return Err(Error::Config(format!(
-                "Application {name}: {} and {} both use rewind {}, so their releases would share one app key; \
-                 give each rewind source its own {SOURCE_NAME_ENV} in its plugin env (or parameter source-name)",
-                a.describe(),
-                b.describe(),
-                match &a.name {
-                    Some(n) => format!("with source name {n:?}"),
-                    None => "without a source name".into(),
-                }
+                "Application {} has no source that uses the rewind plugin (spec.source.plugin or spec.sources[].plugin with name rewind-…)",
+                self.metadata.name
             )));
         }
+        let names: Vec<String> = sources.iter().map(RewindSource::describe).collect();
+        Err(Error::Config(format!(
+            "{}: this Application's rewind sources are {}; pick one with --source-name",
+            match name {
+                Some(n) => format!("no rewind source is named {n:?}"),
+                None => "it has more than one rewind source".into(),
+            },
+            names.join(", ")
+        )))
     }
-    Ok(())
-}
 
-/// The rewind source `name` picks (`None`: the only one, or the unnamed one).
-pub fn select_source(app: &Value, name: Option<&str>) -> Result<RewindSource> {
-    let sources = rewind_sources(app);
-    check_distinct_keys(app, &sources)?;
-    if let Some(found) = sources.iter().find(|s| s.name.as_deref() == name) {
-        return Ok(found.clone());
+    /// JSON pointer to the plugin of the (first) source that uses rewind.
+    pub fn rewind_plugin_path(&self) -> Option<String> {
+        self.rewind_sources().first().map(RewindSource::plugin_path)
     }
-    if sources.is_empty() {
-        return Err(no_rewind_source(app));
-    }
-    let names: Vec<String> = sources.iter().map(RewindSource::describe).collect();
-    Err(Error::Config(format!(
-        "{}: this Application's rewind sources are {}; pick one with --source-name",
-        match name {
-            Some(n) => format!("no rewind source is named {n:?}"),
-            None => "it has more than one rewind source".into(),
-        },
-        names.join(", ")
-    )))
-}
 
-/// Whether an Application source uses the rewind plugin (a plugin named
-/// `rewind…`, or an unnamed plugin that Argo CD discovers).
-pub fn uses_rewind(source: &Value) -> bool {
-    match source.get("plugin") {
-        Some(Value::Object(plugin)) => {
-            plugin.get("name").and_then(Value::as_str).is_none_or(|n| n.is_empty() || n.starts_with("rewind"))
+    /// The revision `rewind` is pinned to, if any.
+    pub fn pinned(&self, rewind: &RewindSource) -> Option<String> {
+        self.source(rewind)?.plugin_env(ROLLBACK_ENV).map(String::from)
+    }
+
+    /// The pin of the (first) rewind source, if any.
+    pub fn first_pinned(&self) -> Option<String> {
+        self.pinned(self.rewind_sources().first()?)
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.get(key).map(String::as_str)
+    }
+
+    /// The parent Application that manages this one, when it carries Argo CD's
+    /// tracking annotation (`argocd.argoproj.io/tracking-id: <app>:<group>/<kind>:<ns>/<name>`)
+    /// or label (`app.kubernetes.io/instance`).
+    pub fn managing_parent(&self) -> Option<String> {
+        if let Some(id) = self.annotation("argocd.argoproj.io/tracking-id") {
+            return id.split(':').next().filter(|p| !p.is_empty()).map(String::from);
         }
-        _ => false,
+        self.metadata.labels.get("app.kubernetes.io/instance").cloned()
     }
-}
-
-/// JSON pointer to the plugin of the (first) source that uses rewind.
-pub fn rewind_plugin_path(app: &Value) -> Option<String> {
-    rewind_sources(app).first().map(RewindSource::plugin_path)
-}
-
-fn env_entries<'a>(app: &'a Value, plugin: &str) -> &'a [Value] {
-    app.pointer(&format!("{plugin}/env")).and_then(Value::as_array).map_or(&[], Vec::as_slice)
-}
-
-/// The pinned revision of the (first) rewind source, if any.
-pub fn pinned(app: &Value) -> Option<String> {
-    pinned_at(app, &rewind_plugin_path(app)?)
-}
-
-/// The revision the plugin section at `plugin` is pinned to, if any.
-pub fn pinned_at(app: &Value, plugin: &str) -> Option<String> {
-    env_entries(app, plugin)
-        .iter()
-        .find(|e| e["name"] == ROLLBACK_ENV)
-        .and_then(|e| e["value"].as_str())
-        .filter(|v| !v.is_empty())
-        .map(String::from)
-}
-
-/// The JSON patch op that makes a patch fail if the object changed since it was read.
-pub fn guard(app: &Value) -> Value {
-    json!({"op": "test", "path": "/metadata/resourceVersion", "value": app.pointer("/metadata/resourceVersion")})
-}
-
-/// The JSON patch that sets `REWIND_ROLLBACK_TO=value` on the (first)
-/// rewind source, touching nothing else.
-pub fn pin_patch(app: &Value, value: &str) -> Result<Vec<Value>> {
-    pin_patch_at(app, &rewind_plugin_path(app).ok_or_else(|| no_rewind_source(app))?, value)
-}
-
-/// The JSON patch that sets `REWIND_ROLLBACK_TO=value` in the plugin section at `plugin`.
-pub fn pin_patch_at(app: &Value, plugin: &str, value: &str) -> Result<Vec<Value>> {
-    let plugin = plugin.to_string();
-    let entry = json!({"name": ROLLBACK_ENV, "value": value});
-    let env = env_entries(app, &plugin);
-    let op = match env.iter().position(|e| e["name"] == ROLLBACK_ENV) {
-        Some(i) => json!({"op": "replace", "path": format!("{plugin}/env/{i}/value"), "value": value}),
-        None if app.pointer(&format!("{plugin}/env")).is_some_and(Value::is_array) => {
-            json!({"op": "add", "path": format!("{plugin}/env/-"), "value": entry})
-        }
-        None => json!({"op": "add", "path": format!("{plugin}/env"), "value": [entry]}),
-    };
-    Ok(vec![guard(app), op])
-}
-
-/// The JSON patch that removes the pin of the (first) rewind source, or `None` when there is none.
-pub fn clear_patch(app: &Value) -> Result<Option<Vec<Value>>> {
-    clear_patch_at(app, &rewind_plugin_path(app).ok_or_else(|| no_rewind_source(app))?)
-}
-
-/// The JSON patch that removes the pin in the plugin section at `plugin`, or `None`.
-pub fn clear_patch_at(app: &Value, plugin: &str) -> Result<Option<Vec<Value>>> {
-    let env = env_entries(app, &plugin);
-    Ok(env.iter().position(|e| e["name"] == ROLLBACK_ENV).map(|i| {
-        let path = format!("{plugin}/env/{i}");
-        vec![
-            guard(app),
-            json!({"op": "test", "path": format!("{path}/name"), "value": ROLLBACK_ENV}),
-            json!({"op": "remove", "path": path}),
-        ]
-    }))
-}
-
-fn no_rewind_source(app: &Value) -> Error {
-    let name = app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-    Error::Config(format!(
-        "Application {name} has no source that uses the rewind plugin (spec.source.plugin or spec.sources[].plugin with name rewind-…)"
-    ))
-}
-
-/// An annotation's value.
-pub fn annotation<'a>(app: &'a Value, key: &str) -> Option<&'a str> {
-    app.pointer("/metadata/annotations")?.get(key)?.as_str()
-}
-
-/// The JSON patch op that sets annotation `key` to `value`.
-pub fn annotation_op(app: &Value, key: &str, value: &str) -> Value {
-    if app.pointer("/metadata/annotations").is_some_and(Value::is_object) {
-        json!({"op": "add", "path": format!("/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1")), "value": value})
-    } else {
-        json!({"op": "add", "path": "/metadata/annotations", "value": {key: value}})
-    }
-}
-
-/// The parent Application that manages this one, when it carries Argo CD's
-/// tracking label (`app.kubernetes.io/instance`) or annotation
-/// (`argocd.argoproj.io/tracking-id: <app>:<group>/<kind>:<ns>/<name>`).
-pub fn managing_parent(app: &Value) -> Option<String> {
-    if let Some(id) = annotation(app, "argocd.argoproj.io/tracking-id") {
-        return id.split(':').next().filter(|p| !p.is_empty()).map(String::from);
-    }
-    app.pointer("/metadata/labels/app.kubernetes.io~1instance").and_then(Value::as_str).map(String::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn app(spec: Value) -> Value {
-        json!({"metadata": {"name": "guestbook", "resourceVersion": "7"}, "spec": spec})
+    pub(crate) fn app(spec: Value) -> Application {
+        Application::from_value(json!({"metadata": {"name": "guestbook", "resourceVersion": "7"}, "spec": spec}))
+            .unwrap()
     }
 
     #[test]
     fn finds_the_rewind_source() {
-        assert_eq!(rewind_plugin_path(&app(json!({"source": {"plugin": {}}}))).as_deref(), Some("/spec/source/plugin"));
+        assert_eq!(app(json!({"source": {"plugin": {}}})).rewind_plugin_path().as_deref(), Some("/spec/source/plugin"));
         let multi = app(json!({"sources": [{"helm": {}}, {"plugin": {"name": "rewind-v1"}}]}));
-        assert_eq!(rewind_plugin_path(&multi).as_deref(), Some("/spec/sources/1/plugin"));
-        assert_eq!(rewind_plugin_path(&app(json!({"source": {"plugin": {"name": "other"}}}))), None);
-        assert_eq!(rewind_plugin_path(&app(json!({"source": {"path": "x"}}))), None);
+        assert_eq!(multi.rewind_plugin_path().as_deref(), Some("/spec/sources/1/plugin"));
+        assert_eq!(app(json!({"source": {"plugin": {"name": "other"}}})).rewind_plugin_path(), None);
+        assert_eq!(app(json!({"source": {"path": "x"}})).rewind_plugin_path(), None);
     }
 
     #[test]
-    fn pin_touches_only_its_entry() {
-        let a = app(json!({"source": {"plugin": {"env": [{"name": "A", "value": "1"}]}}}));
-        let ops = pin_patch(&a, "3").unwrap();
-        assert_eq!(ops[0], json!({"op": "test", "path": "/metadata/resourceVersion", "value": "7"}));
-        assert_eq!(
-            ops[1],
-            json!({"op": "add", "path": "/spec/source/plugin/env/-", "value": {"name": ROLLBACK_ENV, "value": "3"}})
-        );
-        let pinned_app = app(
+    fn unknown_fields_are_kept() {
+        let v = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "a", "namespace": "argocd", "finalizers": ["x"]},
+            "spec": {"source": {"repoURL": "r", "helm": {"valueFiles": ["v.yaml"]}, "plugin": {"name": "rewind", "x": 1}},
+                     "syncPolicy": {"automated": {}}},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy", "message": "ok"}}});
+        let read = Application::from_value(v.clone()).unwrap();
+        assert_eq!(read.spec.source.as_ref().unwrap().repo_url.as_deref(), Some("r"));
+        let mut back = serde_json::to_value(&read).unwrap();
+        // Defaults written out for absent typed fields are the only difference.
+        back["spec"]["sources"].take();
+        assert_eq!(back["spec"]["syncPolicy"], v["spec"]["syncPolicy"]);
+        assert_eq!(back["spec"]["source"]["helm"], v["spec"]["source"]["helm"]);
+        assert_eq!(back["metadata"]["finalizers"], v["metadata"]["finalizers"]);
+        assert_eq!(back["status"]["sync"], v["status"]["sync"]);
+    }
+
+    #[test]
+    fn parents_and_pins() {
+        let annotated = Application::from_value(json!({"metadata": {"annotations":
+            {"argocd.argoproj.io/tracking-id": "root:argoproj.io/Application:argocd/guestbook"}}}))
+        .unwrap();
+        assert_eq!(annotated.managing_parent().as_deref(), Some("root"));
+        let labelled =
+            Application::from_value(json!({"metadata": {"labels": {"app.kubernetes.io/instance": "apps"}}})).unwrap();
+        assert_eq!(labelled.managing_parent().as_deref(), Some("apps"));
+        assert_eq!(app(json!({})).managing_parent(), None);
+        let pinned = app(
             json!({"source": {"plugin": {"env": [{"name": ROLLBACK_ENV, "value": "3"}, {"name": "A", "value": "1"}]}}}),
         );
-        assert_eq!(pinned(&pinned_app).as_deref(), Some("3"));
-        assert_eq!(
-            pin_patch(&pinned_app, "2").unwrap()[1],
-            json!({"op": "replace", "path": "/spec/source/plugin/env/0/value", "value": "2"})
-        );
-        let clear = clear_patch(&pinned_app).unwrap().unwrap();
-        assert_eq!(clear[2], json!({"op": "remove", "path": "/spec/source/plugin/env/0"}));
-        assert_eq!(clear_patch(&a).unwrap(), None);
-        let bare = app(json!({"source": {"plugin": {}}}));
-        assert_eq!(pin_patch(&bare, "1").unwrap()[1]["path"], "/spec/source/plugin/env");
-    }
-
-    #[test]
-    fn annotations_and_parents() {
-        let bare = app(json!({}));
-        assert_eq!(
-            annotation_op(&bare, "rewind.dev/x", "1"),
-            json!({"op": "add", "path": "/metadata/annotations", "value": {"rewind.dev/x": "1"}})
-        );
-        let annotated = json!({"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "root:argoproj.io/Application:argocd/guestbook"}}});
-        assert_eq!(annotation_op(&annotated, "rewind.dev/x", "1")["path"], "/metadata/annotations/rewind.dev~1x");
-        assert_eq!(managing_parent(&annotated).as_deref(), Some("root"));
-        let labelled = json!({"metadata": {"labels": {"app.kubernetes.io/instance": "apps"}}});
-        assert_eq!(managing_parent(&labelled).as_deref(), Some("apps"));
-        assert_eq!(managing_parent(&bare), None);
+        assert_eq!(pinned.first_pinned().as_deref(), Some("3"));
     }
 
     #[test]
@@ -352,20 +511,18 @@ mod tests {
         let two = |a: Value, b: Value| app(json!({"sources": [{"plugin": a}, {"chart": "redis"}, {"plugin": b}]}));
         let named = |n: &str| json!({"name": "rewind-v1", "env": [{"name": SOURCE_NAME_ENV, "value": n}]});
         let shared = two(json!({}), json!({"name": "rewind-v1"}));
-        let err = select_source(&shared, None).unwrap_err().to_string();
+        let err = shared.select_source(None).unwrap_err().to_string();
         assert!(err.contains("spec.sources[0] and spec.sources[2]") && err.contains(SOURCE_NAME_ENV), "{err}");
         let same = two(named("web"), named("web"));
-        assert!(select_source(&same, Some("web")).unwrap_err().to_string().contains("\"web\""));
-
+        assert!(same.select_source(Some("web")).unwrap_err().to_string().contains("\"web\""));
         let ok = two(named("web"), json!({"parameters": [{"name": "source-name", "string": "db"}]}));
-        let db = select_source(&ok, Some("db")).unwrap();
+        let db = ok.select_source(Some("db")).unwrap();
         assert_eq!(
             (db.plugin_path(), db.annotation_key("rewind.dev/x")),
             ("/spec/sources/2/plugin".into(), "rewind.dev/x.db".into())
         );
-        let err = select_source(&ok, None).unwrap_err().to_string();
+        let err = ok.select_source(None).unwrap_err().to_string();
         assert!(err.contains("--source-name") && err.contains("spec.sources[0] (web)"), "{err}");
-        assert_eq!(pin_patch_at(&ok, &db.plugin_path(), "4").unwrap()[1]["path"], "/spec/sources/2/plugin/env");
         assert_eq!(source_key("team_shop", Some("db")).unwrap().as_str(), "team_shop__db");
         assert_eq!(source_key("shop", None).unwrap().as_str(), "shop");
         assert!(source_key("shop", Some("DB_1")).is_err());

@@ -6,6 +6,7 @@ pub mod application;
 pub mod client;
 pub mod env;
 mod generate;
+pub mod patch;
 pub mod plugin_env;
 
 pub use env::ArgoEnv;

@@ -5,6 +5,7 @@
 //! `ARGOCD_APP_PARAMETERS` JSON. `rewind serve` uses this to find the release
 //! a sync deployed: the same fingerprint `generate` recorded.
 
+use super::application::{Application, Source};
 use super::env::{parse_parameters, plugin_fingerprint};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -14,31 +15,35 @@ use std::collections::BTreeMap;
 const UNKNOWABLE: [&str; 2] = ["KUBE_VERSION", "KUBE_API_VERSIONS"];
 
 /// Argo CD's build environment for one source at one resolved revision.
-pub fn build_env(app_key: &str, application: &Value, source: &Value, revision: &str) -> BTreeMap<&'static str, String> {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+pub fn build_env(
+    app_name: &str,
+    application: &Application,
+    source: &Source,
+    revision: &str,
+) -> BTreeMap<&'static str, String> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let short = |n: usize| revision.chars().take(n).collect::<String>();
     BTreeMap::from([
-        ("ARGOCD_APP_NAME", app_key.to_string()),
-        ("ARGOCD_APP_NAMESPACE", text(application.pointer("/spec/destination/namespace"))),
-        ("ARGOCD_APP_PROJECT_NAME", text(application.pointer("/spec/project"))),
+        ("ARGOCD_APP_NAME", app_name.to_string()),
+        ("ARGOCD_APP_NAMESPACE", text(&application.spec.destination.namespace)),
+        ("ARGOCD_APP_PROJECT_NAME", text(&application.spec.project)),
         ("ARGOCD_APP_REVISION", revision.to_string()),
         ("ARGOCD_APP_REVISION_SHORT", short(7)),
         ("ARGOCD_APP_REVISION_SHORT_8", short(8)),
-        ("ARGOCD_APP_SOURCE_REPO_URL", text(source.get("repoURL"))),
-        ("ARGOCD_APP_SOURCE_PATH", text(source.get("path"))),
-        ("ARGOCD_APP_SOURCE_TARGET_REVISION", text(source.get("targetRevision"))),
+        ("ARGOCD_APP_SOURCE_REPO_URL", text(&source.repo_url)),
+        ("ARGOCD_APP_SOURCE_PATH", text(&source.path)),
+        ("ARGOCD_APP_SOURCE_TARGET_REVISION", text(&source.target_revision)),
     ])
 }
 
 /// The fingerprint `generate` records for a sync of `source` (an Application
 /// source with a `plugin` section), or `None` when a plugin env value uses a
 /// variable only the repo-server knows.
-pub fn source_fingerprint(source: &Value, build: &BTreeMap<&'static str, String>) -> Option<String> {
-    let plugin = source.get("plugin").cloned().unwrap_or(Value::Null);
+pub fn source_fingerprint(source: &Source, build: &BTreeMap<&'static str, String>) -> Option<String> {
+    let plugin = source.plugin.clone().unwrap_or_default();
     let mut env = BTreeMap::new();
-    for entry in plugin.get("env").and_then(Value::as_array).map_or(&[][..], Vec::as_slice) {
-        let name = entry.get("name").and_then(Value::as_str).unwrap_or_default();
-        let value = entry.get("value").and_then(Value::as_str).unwrap_or_default();
+    for entry in &plugin.env {
+        let (name, value) = (entry.name.as_str(), entry.value.as_str());
         let mut unknowable = false;
         let expanded = expand(value, |var| {
             unknowable |= UNKNOWABLE.contains(&var);
@@ -49,9 +54,9 @@ pub fn source_fingerprint(source: &Value, build: &BTreeMap<&'static str, String>
         }
         env.insert(name.to_string(), expanded);
     }
-    let parameters = match plugin.get("parameters") {
-        Some(p @ Value::Array(_)) => parse_parameters(&p.to_string()).ok()?,
-        _ => BTreeMap::new(),
+    let parameters = match plugin.parameters.is_empty() {
+        true => BTreeMap::new(),
+        false => parse_parameters(&Value::Array(plugin.parameters).to_string()).ok()?,
     };
     Some(plugin_fingerprint(&env, &parameters))
 }
@@ -135,12 +140,17 @@ mod tests {
     /// the environment Argo CD builds out of the same Application.
     #[test]
     fn matches_what_generate_records() {
-        let application = json!({"spec": {"project": "default", "destination": {"namespace": "web"}}});
-        let source = json!({"repoURL": "https://git.example/r.git", "path": "apps/guestbook", "targetRevision": "main",
+        let application =
+            Application::from_value(json!({"spec": {"project": "default", "destination": {"namespace": "web"}}}))
+                .unwrap();
+        let source: Source = serde_json::from_value(
+            json!({"repoURL": "https://git.example/r.git", "path": "apps/guestbook", "targetRevision": "main",
             "plugin": {"name": "rewind", "env": [
                 {"name": "TAG", "value": "v-$ARGOCD_APP_REVISION_SHORT"},
                 {"name": "NS", "value": "${ARGOCD_APP_NAMESPACE}"}],
-            "parameters": [{"name": "replicas", "string": "3"}, {"name": "m", "map": {"b": "2", "a": "1"}}]}});
+            "parameters": [{"name": "replicas", "string": "3"}, {"name": "m", "map": {"b": "2", "a": "1"}}]}}),
+        )
+        .unwrap();
         let revision = "0123456789abcdef";
         let build = build_env("team_guestbook", &application, &source, revision);
         let from_application = source_fingerprint(&source, &build).unwrap();
@@ -159,7 +169,8 @@ mod tests {
         assert_eq!(from_application, generate_env.fingerprint());
         let other = build_env("team_guestbook", &application, &source, "fedcba9876543210");
         assert_ne!(source_fingerprint(&source, &other).unwrap(), from_application, "TAG depends on the revision");
-        let kube = json!({"plugin": {"env": [{"name": "K", "value": "$KUBE_VERSION"}]}});
+        let kube: Source =
+            serde_json::from_value(json!({"plugin": {"env": [{"name": "K", "value": "$KUBE_VERSION"}]}})).unwrap();
         assert_eq!(source_fingerprint(&kube, &build), None);
     }
 }

@@ -6,7 +6,7 @@ use super::args::{
     TableFormat,
 };
 use super::report::{history_table, status_report};
-use crate::argocd::application::{ApplicationRef, app_key, select_source, source_key};
+use crate::argocd::application::{ApplicationRef, app_key, source_key};
 use crate::argocd::client::Applications;
 use crate::argocd::{ArgoEnv, GenerateOptions, generate};
 use crate::context::{AppConfig, parse_sets};
@@ -226,7 +226,7 @@ fn dry_run(history: &History, app: &AppKey, target: Target) -> Result<Vec<u8>> {
 /// Pins an Application's rewind source to `target`, after checking that `app` is that source's key.
 fn pin(history: &History, app: &AppKey, target: Target, app_ref: ApplicationRef, a: &RollbackArgs) -> Result<Vec<u8>> {
     let applications = Applications::connect()?;
-    let source = select_source(&applications.get(&app_ref)?, a.source_name.as_deref())?;
+    let source = applications.get(&app_ref)?.select_source(a.source_name.as_deref())?;
     let key = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
     if key != *app {
         return Err(Error::Config(format!(
@@ -245,7 +245,7 @@ fn pin(history: &History, app: &AppKey, target: Target, app_ref: ApplicationRef,
 pub fn status(g: &Globals, a: StatusArgs) -> Result<Vec<u8>> {
     let app_ref: ApplicationRef = a.application.parse()?;
     let object = Applications::connect()?.get(&app_ref)?;
-    let source = select_source(&object, a.source_name.as_deref())?;
+    let source = object.select_source(a.source_name.as_deref())?;
     let app = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
     let metas = g.open_store()?.list(&app)?;
     Ok(status_report(&app_ref, &app, &source, &object, &metas).into_bytes())

@@ -1,6 +1,6 @@
 //! What people read: the history table and the status report.
 
-use crate::argocd::application::{ApplicationRef, RewindSource, annotation, pinned_at};
+use crate::argocd::application::{Application, ApplicationRef, RewindSource};
 use crate::release::{AppKey, ReleaseMeta, Status};
 use crate::serve::observe::LAST_GOOD_ANNOTATION;
 use crate::store::Damaged;
@@ -10,19 +10,20 @@ pub fn status_report(
     app_ref: &ApplicationRef,
     app: &AppKey,
     source: &RewindSource,
-    object: &serde_json::Value,
+    object: &Application,
     metas: &[ReleaseMeta],
 ) -> String {
     let describe = |m: &ReleaseMeta| match m.rollback_of {
         Some(of) => format!("{} ({}, rollback of {of})", m.revision, m.status),
         None => format!("{} ({})", m.revision, m.status),
     };
-    let pin = match pinned_at(object, &source.plugin_path()) {
+    let pin = match object.pinned(source) {
         Some(p) => format!("{p} (REWIND_ROLLBACK_TO)"),
         None => "none: Git's head deploys".into(),
     };
     // What `rewind serve` recorded on the Application, else the store's newest deployed.
-    let last_good = annotation(object, &source.annotation_key(LAST_GOOD_ANNOTATION))
+    let last_good = object
+        .annotation(&source.annotation_key(LAST_GOOD_ANNOTATION))
         .map(|n| match metas.iter().find(|m| m.revision.to_string() == n) {
             Some(m) => describe(m),
             None => format!("{n} (pruned from the store)"),

@@ -7,13 +7,13 @@
 use super::lifecycle::{Plan, Policy, Rollback, plan, verdict};
 use super::metrics::Metrics;
 use super::observe::{LAST_GOOD_ANNOTATION, Observation, ROLLED_BACK_FROM_ANNOTATION};
-use crate::argocd::application::ApplicationRef;
-use crate::argocd::client::{Applications, EventType};
+use crate::argocd::application::{Application, ApplicationRef};
+use crate::argocd::client::Applications;
 use crate::error::{Error, Result};
 use crate::history::History;
+use crate::kubeclient::events::EventType;
 use crate::release::{AppKey, ReleaseMeta, Status};
 use crate::store::Store;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,15 +35,42 @@ pub const SHARED_KEY_REASON: &str = "SharedAppKey";
 #[derive(Debug)]
 pub enum Message {
     /// An Application as it now is.
-    Applied(Value),
+    Applied(Box<Application>),
     /// An Application was deleted.
     Deleted(ApplicationRef),
 }
 
 /// How often the worker wakes without news, to end grace periods and beat.
 const TICK: Duration = Duration::from_millis(250);
-/// After an error, look again this soon.
-const RETRY: Duration = Duration::from_secs(10);
+/// After a failed reconcile, look again after this, doubling per failure in a row…
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// …up to this.
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// What a reconcile asks for next (kube-runtime's `Action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing to do until the Application changes.
+    AwaitChange,
+    /// Look again at this time even without news (a grace period ends, or a retry).
+    RequeueAt(SystemTime),
+}
+
+impl Action {
+    /// The sooner of two actions.
+    fn sooner(self, other: Action) -> Action {
+        match (self, other) {
+            (Action::RequeueAt(a), Action::RequeueAt(b)) => Action::RequeueAt(a.min(b)),
+            (Action::RequeueAt(a), _) | (_, Action::RequeueAt(a)) => Action::RequeueAt(a),
+            _ => Action::AwaitChange,
+        }
+    }
+}
+
+/// The wait after `failures` failed reconciles in a row: 1 s, 2 s, 4 s, … up to 5 minutes.
+fn backoff(failures: u32) -> Duration {
+    FIRST_RETRY.saturating_mul(1 << failures.min(16)).min(MAX_RETRY)
+}
 
 /// The worker's state.
 pub struct Controller {
@@ -53,7 +80,9 @@ pub struct Controller {
     argocd_namespace: String,
     metrics: Arc<Metrics>,
     /// The newest version of every watched Application, by namespace/name.
-    known: HashMap<(String, String), Value>,
+    known: HashMap<(String, String), Application>,
+    /// Failed reconciles in a row, per Application (for the backoff).
+    failures: HashMap<(String, String), u32>,
     /// When to reconcile an Application again without news.
     recheck: HashMap<(String, String), SystemTime>,
     /// Apps already told about having no releases (said once, not on every event).
@@ -84,6 +113,7 @@ impl Controller {
             argocd_namespace,
             metrics,
             known: HashMap::new(),
+            failures: HashMap::new(),
             recheck: HashMap::new(),
             degraded_since: HashMap::new(),
             told_empty: std::collections::HashSet::new(),
@@ -99,7 +129,7 @@ impl Controller {
             heartbeat
                 .store(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(), Ordering::Relaxed);
             match messages.recv_timeout(TICK) {
-                Ok(Message::Applied(application)) => self.reconcile_application(application),
+                Ok(Message::Applied(application)) => self.reconcile_application(*application),
                 Ok(Message::Deleted(app)) => {
                     if let Some(application) = self.known.remove(&id(&app)) {
                         for obs in Observation::all(&application, &self.argocd_namespace).unwrap_or_default() {
@@ -108,6 +138,7 @@ impl Controller {
                         }
                     }
                     self.recheck.remove(&id(&app));
+                    self.failures.remove(&id(&app));
                     self.told_shared.remove(&id(&app));
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -128,61 +159,54 @@ impl Controller {
     /// Reconciles every rewind source of an Application; schedules the
     /// earliest recheck any of them needs. An Application whose rewind
     /// sources would share an app key is left alone, with one Warning Event.
-    fn reconcile_application(&mut self, application: Value) {
+    fn reconcile_application(&mut self, application: Application) {
+        let app = application.reference();
         let observations = match Observation::all(&application, &self.argocd_namespace) {
             Ok(list) => list,
             Err(e) => {
-                let Some(app) = Self::reference(&application) else { return };
-                self.known.insert(id(&app), application.clone());
                 if self.told_shared.insert(id(&app)) {
-                    self.event(
-                        &application,
-                        EventType::Warning,
-                        SHARED_KEY_REASON,
-                        &format!("{e}; rewind leaves this Application alone until then"),
-                    );
+                    let message = format!("{e}; rewind leaves this Application alone until then");
+                    self.event(&application, EventType::Warning, SHARED_KEY_REASON, &message);
                 }
+                self.known.insert(id(&app), application);
                 return;
             }
         };
-        let Some(first) = observations.first() else { return };
-        let app = first.app.clone();
+        if observations.is_empty() {
+            return;
+        }
         self.told_shared.remove(&id(&app));
-        self.known.insert(id(&app), application.clone());
-        let mut recheck: Option<SystemTime> = None;
+        let mut next = Action::AwaitChange;
+        let mut failed = None;
         for obs in &observations {
-            if let Some(at) = self.reconcile(&application, obs) {
-                recheck = Some(recheck.map_or(at, |r| r.min(at)));
+            let started = Instant::now();
+            let result = self.try_reconcile(&application, obs);
+            self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(action) => next = next.sooner(action),
+                Err(e) => failed = Some((obs.source.describe(), e)),
             }
         }
-        match recheck {
-            Some(at) => self.recheck.insert(id(&app), at),
-            None => self.recheck.remove(&id(&app)),
+        if let Some((source, e)) = failed {
+            next = next.sooner(self.error_policy(&app, &source, &e));
+        } else {
+            self.failures.remove(&id(&app));
+        }
+        match next {
+            Action::RequeueAt(at) => self.recheck.insert(id(&app), at),
+            Action::AwaitChange => self.recheck.remove(&id(&app)),
         };
+        self.known.insert(id(&app), application);
     }
 
-    fn reference(application: &Value) -> Option<ApplicationRef> {
-        let text = |p: &str| application.pointer(p).and_then(Value::as_str).map(String::from);
-        Some(ApplicationRef { namespace: text("/metadata/namespace")?, name: text("/metadata/name")? })
-    }
-
-    /// Reconciles one rewind source, logging and counting failures; returns when to look again.
-    fn reconcile(&mut self, application: &Value, obs: &Observation) -> Option<SystemTime> {
-        let started = Instant::now();
-        let result = self.try_reconcile(application, obs);
-        self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
-        match result {
-            Ok(recheck) => recheck,
-            Err(e) => {
-                tracing::warn!(
-                    "Application {} ({}): {e} (retrying in {}s)",
-                    obs.app,
-                    obs.source.describe(),
-                    RETRY.as_secs()
-                );
-                Some(SystemTime::now() + RETRY)
-            }
-        }
+    /// After a failed reconcile: log it and look again later, backing off
+    /// while the failures go on (kube-runtime's `error_policy`).
+    fn error_policy(&mut self, app: &ApplicationRef, source: &str, e: &Error) -> Action {
+        let failures = self.failures.entry(id(app)).or_insert(0);
+        let wait = backoff(*failures);
+        *failures += 1;
+        tracing::warn!("Application {app} ({source}): {e} (retrying in {})", humantime::format_duration(wait));
+        Action::RequeueAt(SystemTime::now() + wait)
     }
 
     fn store_error(&self, e: Error) -> Error {
@@ -195,8 +219,8 @@ impl Controller {
         e
     }
 
-    fn try_reconcile(&mut self, application: &Value, obs: &Observation) -> Result<Option<SystemTime>> {
-        let Some(sync) = &obs.sync else { return Ok(None) };
+    fn try_reconcile(&mut self, application: &Application, obs: &Observation) -> Result<Action> {
+        let Some(sync) = &obs.sync else { return Ok(Action::AwaitChange) };
         let metas = self.store.list(&obs.key).map_err(|e| self.store_error(e))?;
         self.metrics.set_releases(obs.key.as_str(), Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
         if metas.is_empty() && self.told_empty.insert(obs.key.clone()) {
@@ -223,20 +247,20 @@ impl Controller {
         match plan(obs, &metas, v, now, &self.policy) {
             Plan::Nothing { why, recheck } => {
                 tracing::debug!("Application {}: {why}", obs.app);
-                Ok(recheck)
+                Ok(recheck.map_or(Action::AwaitChange, Action::RequeueAt))
             }
             Plan::LeftAlone(why) => {
                 tracing::info!("Application {}: {why}", obs.app);
-                Ok(None)
+                Ok(Action::AwaitChange)
             }
-            Plan::Deployed(release) => self.deployed(application, obs, &metas, &release).map(|()| None),
+            Plan::Deployed(release) => self.deployed(application, obs, &metas, &release).map(|()| Action::AwaitChange),
             Plan::Failed { release, why, rollback } => {
-                self.failed(application, obs, &release, &why, rollback).map(|()| None)
+                self.failed(application, obs, &release, &why, rollback).map(|()| Action::AwaitChange)
             }
         }
     }
 
-    fn event(&self, application: &Value, kind: EventType, reason: &str, message: &str) {
+    fn event(&self, application: &Application, kind: EventType, reason: &str, message: &str) {
         match kind {
             EventType::Normal => tracing::info!("{reason}: {message}"),
             EventType::Warning => tracing::warn!("{reason}: {message}"),
@@ -250,7 +274,7 @@ impl Controller {
 
     fn deployed(
         &self,
-        application: &Value,
+        application: &Application,
         obs: &Observation,
         metas: &[ReleaseMeta],
         release: &ReleaseMeta,
@@ -292,7 +316,7 @@ impl Controller {
 
     fn failed(
         &self,
-        application: &Value,
+        application: &Application,
         obs: &Observation,
         release: &ReleaseMeta,
         why: &str,
@@ -363,5 +387,21 @@ impl Controller {
         }
         self.metrics.set_releases(obs.key.as_str(), Some(&self.statuses(&obs.key)?));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_and_the_sooner_action_wins() {
+        let waits: Vec<u64> = (0..12).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        let (t1, t2) =
+            (SystemTime::UNIX_EPOCH + Duration::from_secs(1), SystemTime::UNIX_EPOCH + Duration::from_secs(2));
+        assert_eq!(Action::RequeueAt(t2).sooner(Action::RequeueAt(t1)), Action::RequeueAt(t1));
+        assert_eq!(Action::AwaitChange.sooner(Action::RequeueAt(t2)), Action::RequeueAt(t2));
+        assert_eq!(Action::AwaitChange.sooner(Action::AwaitChange), Action::AwaitChange);
     }
 }

@@ -239,7 +239,7 @@ mod tests {
     fn obs(phase: Phase, git: &str, health: &str, pinned: Option<&str>, finished: u64) -> Observation {
         Observation {
             app: ApplicationRef { namespace: "argocd".into(), name: "guestbook".into() },
-            source: RewindSource { pointer: "/spec/source".into(), index: None, name: None },
+            source: RewindSource { index: None, name: None },
             key: AppKey::new("guestbook").unwrap(),
             auto_rollback: Some(true),
             parent: None,

@@ -104,13 +104,18 @@ async fn watch(api: Api<DynamicObject>, what: String, tx: Sender<Message>, healt
     let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
     while let Some(event) = events.next().await {
         let message = match event {
-            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => match serde_json::to_value(obj) {
-                Ok(v) => Message::Applied(v),
-                Err(e) => {
-                    tracing::warn!("{what}: unreadable Application: {e}");
-                    continue;
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                match serde_json::to_value(obj)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| crate::argocd::application::Application::from_value(v).map_err(|e| e.to_string()))
+                {
+                    Ok(application) => Message::Applied(Box::new(application)),
+                    Err(e) => {
+                        tracing::warn!("{what}: unreadable Application: {e}");
+                        continue;
+                    }
                 }
-            },
+            }
             Ok(watcher::Event::Delete(obj)) => Message::Deleted(ApplicationRef {
                 namespace: obj.metadata.namespace.unwrap_or_default(),
                 name: obj.metadata.name.unwrap_or_default(),

@@ -3,13 +3,11 @@
 //! synced, and the health Argo CD computed afterwards.
 
 use crate::argocd::application::{
-    ApplicationRef, ROLLBACK_ENV, RewindSource, annotation, app_key, check_distinct_keys, managing_parent,
-    rewind_sources, source_key,
+    Application, ApplicationRef, OperationState, ROLLBACK_ENV, RewindSource, Source, app_key, source_key,
 };
 use crate::argocd::plugin_env::{build_env, source_fingerprint};
 use crate::error::Result;
 use crate::release::AppKey;
-use serde_json::Value;
 use std::time::SystemTime;
 
 /// Opt-in annotation for automatic rollback (`"true"`; `"false"` opts out of `--auto-rollback`).
@@ -74,35 +72,35 @@ pub struct Observation {
     pub reconciled_at: Option<SystemTime>,
 }
 
-fn time(v: Option<&Value>) -> Option<SystemTime> {
-    v.and_then(Value::as_str).and_then(|s| humantime::parse_rfc3339_weak(s).ok())
+fn time(v: Option<&String>) -> Option<SystemTime> {
+    v.and_then(|s| humantime::parse_rfc3339_weak(s).ok())
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from)
+fn text(v: Option<&String>) -> Option<String> {
+    v.filter(|s| !s.is_empty()).cloned()
 }
 
-/// The synced source and revision of `rewind`: `syncResult.source(s)`, else the spec's.
-fn synced_source(application: &Value, op: &Value, rewind: &RewindSource) -> Option<(Value, Option<String>)> {
-    let result = op.get("syncResult");
-    match rewind.index {
-        None => {
-            if let Some(source) = result.and_then(|r| r.get("source")) {
-                return Some((source.clone(), text(result.and_then(|r| r.get("revision")))));
-            }
-        }
-        Some(i) => {
-            if let Some(source) = result.and_then(|r| r.pointer(&format!("/sources/{i}"))) {
-                return Some((source.clone(), text(result.and_then(|r| r.pointer(&format!("/revisions/{i}"))))));
-            }
-        }
+/// The synced source of `rewind` and its revision: `syncResult.source(s)`, else the spec's.
+fn synced_source(
+    application: &Application,
+    op: &OperationState,
+    rewind: &RewindSource,
+) -> Option<(Source, Option<String>)> {
+    if let Some(result) = &op.sync_result
+        && let Some(source) = rewind.of(result.source.as_ref(), &result.sources)
+    {
+        let revision = match rewind.index {
+            Some(i) => result.revisions.get(i),
+            None => result.revision.as_ref(),
+        };
+        return Some((source.clone(), text(revision)));
     }
     // No result yet (still running, or failed before applying): the requested sync.
-    let source = application.pointer(&rewind.pointer)?.clone();
-    let requested = op.pointer("/operation/sync");
+    let source = application.source(rewind)?.clone();
+    let requested = op.operation.as_ref().and_then(|o| o.sync.as_ref());
     let revision = match rewind.index {
-        Some(i) => requested.and_then(|s| s.pointer(&format!("/revisions/{i}"))),
-        None => requested.and_then(|s| s.get("revision")),
+        Some(i) => requested.and_then(|s| s.revisions.get(i)),
+        None => requested.and_then(|s| s.revision.as_ref()),
     };
     Some((source, text(revision)))
 }
@@ -110,64 +108,55 @@ fn synced_source(application: &Value, op: &Value, rewind: &RewindSource) -> Opti
 impl Observation {
     /// Reads each rewind source of an Application (none when it does not use
     /// the rewind plugin). Refused when two rewind sources would share an app key.
-    pub fn all(application: &Value, argocd_namespace: &str) -> Result<Vec<Observation>> {
-        let sources = rewind_sources(application);
-        check_distinct_keys(application, &sources)?;
-        let (Some(namespace), Some(name)) =
-            (text(application.pointer("/metadata/namespace")), text(application.pointer("/metadata/name")))
-        else {
+    pub fn all(application: &Application, argocd_namespace: &str) -> Result<Vec<Observation>> {
+        let sources = application.rewind_sources();
+        application.check_distinct_keys(&sources)?;
+        if application.metadata.name.is_empty() || application.metadata.namespace.is_empty() {
             return Ok(Vec::new());
-        };
-        let app = ApplicationRef { namespace, name };
-        sources.into_iter().map(|source| Self::of_source(application, &app, source, argocd_namespace)).collect()
+        }
+        sources.into_iter().map(|source| Self::of_source(application, source, argocd_namespace)).collect()
     }
 
     /// The first rewind source of an Application, if it has one that can be observed.
-    pub fn of(application: &Value, argocd_namespace: &str) -> Option<Observation> {
+    pub fn of(application: &Application, argocd_namespace: &str) -> Option<Observation> {
         Self::all(application, argocd_namespace).ok()?.into_iter().next()
     }
 
-    fn of_source(
-        application: &Value,
-        app: &ApplicationRef,
-        source: RewindSource,
-        argocd_namespace: &str,
-    ) -> Result<Observation> {
-        let key = source_key(&app_key(app, argocd_namespace), source.name.as_deref())?;
-        let sync = application.pointer("/status/operationState").and_then(|op| {
-            let phase_name = op.get("phase").and_then(Value::as_str).unwrap_or("");
+    fn of_source(application: &Application, source: RewindSource, argocd_namespace: &str) -> Result<Observation> {
+        let app = application.reference();
+        let app_name = app_key(&app, argocd_namespace);
+        let key = source_key(&app_name, source.name.as_deref())?;
+        let sync = application.status.operation_state.as_ref().and_then(|op| {
+            let phase_name = op.phase.as_deref().unwrap_or("");
             let phase = match phase_name {
                 "Succeeded" => Phase::Succeeded,
                 "Failed" | "Error" => Phase::Failed,
                 _ => Phase::Running,
             };
             let (synced, revision) = synced_source(application, op, &source)?;
-            let app_name = app_key(app, argocd_namespace);
             let fingerprint = revision
                 .as_deref()
                 .and_then(|r| source_fingerprint(&synced, &build_env(&app_name, application, &synced, r)));
-            let pinned = synced
-                .pointer("/plugin/env")
-                .and_then(Value::as_array)
-                .and_then(|env| env.iter().find(|e| e["name"] == ROLLBACK_ENV))
-                .and_then(|e| text(e.get("value")));
-            let message = match text(op.get("message")) {
+            let pinned = synced.plugin_env(ROLLBACK_ENV).map(String::from);
+            let message = match text(op.message.as_ref()) {
                 Some(m) => format!("{phase_name}: {m}"),
                 None => phase_name.to_string(),
             };
-            Some(Sync { phase, message, revision, fingerprint, pinned, finished_at: time(op.get("finishedAt")) })
+            Some(Sync { phase, message, revision, fingerprint, pinned, finished_at: time(op.finished_at.as_ref()) })
         });
+        let status = &application.status;
         Ok(Observation {
-            auto_rollback: annotation(application, AUTO_ROLLBACK_ANNOTATION).map(|v| v.trim() == "true"),
-            parent: managing_parent(application),
-            rolled_back_from: annotation(application, &source.annotation_key(ROLLED_BACK_FROM_ANNOTATION))
+            auto_rollback: application.annotation(AUTO_ROLLBACK_ANNOTATION).map(|v| v.trim() == "true"),
+            parent: application.managing_parent(),
+            rolled_back_from: application
+                .annotation(&source.annotation_key(ROLLED_BACK_FROM_ANNOTATION))
                 .and_then(|v| v.parse().ok()),
-            last_good: annotation(application, &source.annotation_key(LAST_GOOD_ANNOTATION)).map(String::from),
+            last_good: application.annotation(&source.annotation_key(LAST_GOOD_ANNOTATION)).map(String::from),
             sync,
-            health: text(application.pointer("/status/health/status")).unwrap_or_else(|| "Unknown".into()),
-            health_since: time(application.pointer("/status/health/lastTransitionTime")),
-            reconciled_at: time(application.pointer("/status/reconciledAt")),
-            app: app.clone(),
+            health: text(status.health.status.as_ref()).unwrap_or_else(|| "Unknown".into()),
+            health_since: time(status.health.last_transition_time.as_ref()),
+            reconciled_at: time(status.reconciled_at.as_ref()),
+            app,
             source,
             key,
         })
@@ -188,7 +177,7 @@ mod tests {
                 "operationState": {"phase": "Error", "message": "boom", "finishedAt": "2026-11-23T10:00:00Z",
                     "syncResult": {"revision": "abc", "source": {"repoURL": "r", "plugin": {"name": "rewind",
                         "env": [{"name": ROLLBACK_ENV, "value": "2"}]}}}}}});
-        let o = Observation::of(&single, "argocd").unwrap();
+        let o = Observation::of(&Application::from_value(single).unwrap(), "argocd").unwrap();
         assert_eq!(o.key, "team_guestbook");
         assert_eq!(o.auto_rollback, Some(true));
         let sync = o.sync.unwrap();
@@ -203,14 +192,14 @@ mod tests {
             "metadata": {"name": "shop", "namespace": "argocd"},
             "spec": {"sources": [{"repoURL": "h", "chart": "x"}, {"repoURL": "r", "plugin": {}}]},
             "status": {"operationState": {"phase": "Running", "operation": {"sync": {"revisions": ["1.0", "def"]}}}}});
-        let o = Observation::of(&multi, "argocd").unwrap();
+        let o = Observation::of(&Application::from_value(multi).unwrap(), "argocd").unwrap();
         assert_eq!(o.key, "shop");
         let sync = o.sync.unwrap();
         assert_eq!((sync.phase, sync.revision.as_deref()), (Phase::Running, Some("def")));
         assert_eq!(o.health, "Unknown");
 
         let other = json!({"metadata": {"name": "x", "namespace": "argocd"}, "spec": {"source": {"path": "p"}}});
-        assert_eq!(Observation::of(&other, "argocd"), None);
+        assert_eq!(Observation::of(&Application::from_value(other).unwrap(), "argocd"), None);
     }
 
     #[test]
@@ -225,7 +214,7 @@ mod tests {
                 "syncResult": {"revisions": ["aaa", "bbb"], "sources": [
                     {"repoURL": "r", "path": "web", "plugin": plugin("web")},
                     {"repoURL": "r", "path": "db", "plugin": plugin("db")}]}}}});
-        let obs = Observation::all(&app, "argocd").unwrap();
+        let obs = Observation::all(&Application::from_value(app.clone()).unwrap(), "argocd").unwrap();
         let keys: Vec<&str> = obs.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["team_shop__web", "team_shop__db"]);
         assert_eq!((obs[0].last_good.as_deref(), obs[0].rolled_back_from), (Some("3"), None));
@@ -236,6 +225,11 @@ mod tests {
         let mut shared = app.clone();
         shared["spec"]["sources"][1]["plugin"] = json!({"name": "rewind-v1"});
         shared["spec"]["sources"][0]["plugin"] = json!({});
-        assert!(Observation::all(&shared, "argocd").unwrap_err().to_string().contains("REWIND_SOURCE_NAME"));
+        assert!(
+            Observation::all(&Application::from_value(shared).unwrap(), "argocd")
+                .unwrap_err()
+                .to_string()
+                .contains("REWIND_SOURCE_NAME")
+        );
     }
 }

@@ -13,9 +13,12 @@
 use super::{Damaged, Listing, Store, StoreOptions};
 use crate::error::{Error, Result};
 use crate::kubeclient::Connection;
+use crate::kubeclient::error::{Failure, error as kube_error, failure};
+use crate::kubeclient::events::{EventType, Recorder};
+use crate::kubeclient::retry::{self, Attempt};
 use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Event, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use sha2::{Digest, Sha256};
@@ -30,13 +33,12 @@ pub const CHUNK_TYPE: &str = "rewind.dev/release-chunk.v1";
 pub const DAMAGED_REASON: &str = "ReleaseSecretDamaged";
 /// Payload bytes per Secret: the API allows 1,048,576 bytes of data; the rest is headroom for the record.
 pub const CHUNK_BYTES: usize = 1_000_000;
-const MAX_CONFLICT_RETRIES: usize = 16;
 
 /// A release store in Kubernetes Secrets of one namespace.
 pub struct KubernetesStore {
     namespace: String,
     secrets: Api<Secret>,
-    events: Api<Event>,
+    recorder: Recorder,
     runtime: tokio::runtime::Runtime,
     server: String,
     options: StoreOptions,
@@ -156,7 +158,7 @@ impl KubernetesStore {
         Ok(KubernetesStore {
             namespace: namespace.to_string(),
             secrets: Api::namespaced(conn.client.clone(), namespace),
-            events: Api::namespaced(conn.client, namespace),
+            recorder: Recorder::new(conn.client),
             runtime: conn.runtime,
             server: conn.server,
             options: StoreOptions::default(),
@@ -164,18 +166,21 @@ impl KubernetesStore {
         })
     }
 
+    /// A failed call while doing `what` to `app`'s `revision`: the races and
+    /// misses the history policy acts on, else a message saying what to do.
     fn api_error(&self, e: kube::Error, what: &str, app: &AppKey, revision: u64) -> Error {
-        match e {
-            kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists" => {
-                Error::AlreadyExists { app: app.to_string(), revision }
-            }
-            kube::Error::Api(s) if s.code == 404 => Error::NotFound { app: app.to_string(), revision },
-            kube::Error::Api(s) if s.code == 403 => Error::Store(format!(
-                "{what}: forbidden: {}; grant get/list/create/update/patch/delete on secrets in namespace {} (see manifests/argocd), or raise its ResourceQuota",
-                s.message, self.namespace
-            )),
-            kube::Error::Api(s) => Error::Store(format!("{what}: {} ({} {})", s.message, s.code, s.reason)),
-            other => Error::Store(format!("{what}: cannot reach the Kubernetes API at {} ({other})", self.server)),
+        match failure(&e) {
+            Failure::AlreadyExists => Error::AlreadyExists { app: app.to_string(), revision },
+            Failure::NotFound => Error::NotFound { app: app.to_string(), revision },
+            _ => kube_error(
+                e,
+                format!("release store: {what}"),
+                &self.server,
+                &format!(
+                    "grant the verbs in manifests/argocd on secrets in namespace {}, or raise its ResourceQuota",
+                    self.namespace
+                ),
+            ),
         }
     }
 
@@ -375,7 +380,7 @@ impl KubernetesStore {
 
     async fn set_status_async(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
         let name = release_name(app, revision);
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        retry::on_conflict(&format!("release store: Secret {}/{name}", self.namespace), || async {
             let mut secret = self
                 .secrets
                 .get(&name)
@@ -383,7 +388,7 @@ impl KubernetesStore {
                 .map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
             let mut meta = Self::meta_of(&secret)?;
             if meta.status == status {
-                return Ok(());
+                return Ok(Attempt::Done(()));
             }
             meta.status = status;
             secret
@@ -398,12 +403,12 @@ impl KubernetesStore {
             // `secret` carries the resourceVersion it was read at: a concurrent
             // writer makes this a 409 Conflict, and we read again.
             match self.secrets.replace(&name, &PostParams::default(), &secret).await {
-                Ok(_) => return Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 409 => continue,
-                Err(e) => return Err(self.api_error(e, &format!("updating Secret {name}"), app, revision)),
+                Ok(_) => Ok(Attempt::Done(())),
+                Err(e) if failure(&e) == Failure::Conflict => Ok(Attempt::Conflict),
+                Err(e) => Err(self.api_error(e, &format!("updating Secret {name}"), app, revision)),
             }
-        }
-        Err(Error::Store(format!("updating Secret {name}: still conflicting after {MAX_CONFLICT_RETRIES} attempts")))
+        })
+        .await
     }
 
     async fn delete_async(&self, app: &AppKey, revision: u64) -> Result<()> {
@@ -479,32 +484,17 @@ impl KubernetesStore {
 
     /// A Warning Event about `app`, named `name` (else a generated name).
     async fn event_async(&self, app: &AppKey, name: Option<String>, reason: &str, message: &str) -> Result<()> {
-        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
-        let generate_name = name.is_none().then(|| format!("rewind.{}.", app_key(app)));
-        let event = Event {
-            metadata: ObjectMeta { name, generate_name, ..ObjectMeta::default() },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Secret".into()),
-                name: Some(format!("rewind.{}", app_key(app))),
-                namespace: Some(self.namespace.clone()),
-                ..ObjectReference::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            type_: Some("Warning".into()),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
-            count: Some(1),
-            source: Some(k8s_openapi::api::core::v1::EventSource { component: Some("rewind".into()), host: None }),
-            reporting_component: Some("rewind".into()),
-            ..Event::default()
+        let regarding = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Secret".into()),
+            name: Some(format!("rewind.{}", app_key(app))),
+            namespace: Some(self.namespace.clone()),
+            ..ObjectReference::default()
         };
-        self.events
-            .create(&PostParams::default(), &event)
+        self.recorder
+            .publish(&regarding, EventType::Warning, reason, message, name)
             .await
-            .map_err(|e| self.api_error(e, "creating an Event", app, 0))?;
-        Ok(())
+            .map_err(|e| self.api_error(e, "creating an Event", app, 0))
     }
 }
 

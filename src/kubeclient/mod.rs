@@ -1,7 +1,12 @@
-//! One way to reach a Kubernetes API server, shared by the Secret store, the
-//! Argo CD Application client and `rewind serve`: kube's client, either on a
-//! small tokio runtime of its own (so synchronous code can `block_on` each
-//! call) or on the caller's runtime.
+//! The Kubernetes layer shared by the Secret store, the Argo CD Application
+//! client and `rewind serve`: one way to reach an API server (kube's client,
+//! on a small tokio runtime of its own so synchronous code can `block_on`
+//! each call, or on the caller's), one classification of failures
+//! ([`error`]), one retry on conflicts ([`retry`]), one Event recorder ([`events`]).
+
+pub mod error;
+pub mod events;
+pub mod retry;
 
 use crate::error::{Error, Result};
 use std::time::Duration;
@@ -66,7 +71,7 @@ impl Connection {
             .worker_threads(1)
             .enable_all()
             .build()
-            .map_err(|e| Error::Store(format!("cannot start the Kubernetes client runtime: {e}")))?;
+            .map_err(|e| Error::io("cannot start the Kubernetes client runtime", e))?;
         let (client, server) = runtime.block_on(client(kubeconfig, context, Timeouts::Calls))?;
         Ok(Connection { runtime, client, server })
     }
