@@ -4,8 +4,9 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rewind::hash::{HashMode, HashOptions, apply};
+use rewind::history::{History, codec};
 use rewind::manifest::{Limits, parse_stream, to_yaml};
-use rewind::release::{Release, SourceInfo, decode, encode};
+use rewind::release::{AppKey, Release, SourceInfo};
 use rewind::render::{RenderOptions, Source, render};
 use rewind::store::{FileStore, Store};
 use std::hint::black_box;
@@ -27,8 +28,8 @@ fn inputs() -> Vec<(&'static str, PathBuf, String)> {
     .collect()
 }
 
-fn release(app: &str, revision: u64, manifest: &[u8]) -> Release {
-    Release::pending(app, revision, manifest.to_vec(), SourceInfo::default(), None, "")
+fn release(revision: u64, manifest: &[u8]) -> Release {
+    Release::pending(&AppKey::new("bench").unwrap(), revision, manifest.to_vec(), SourceInfo::default(), None, "")
 }
 
 fn stages(c: &mut Criterion) {
@@ -56,11 +57,11 @@ fn stages(c: &mut Criterion) {
         g.bench_function("emit", |b| b.iter(|| to_yaml(black_box(&objects)).unwrap()));
 
         let manifest = to_yaml(&objects).unwrap().into_bytes();
-        let r = release("bench", 1, &manifest);
-        g.bench_function("encode (zstd)", |b| b.iter(|| encode(black_box(&r))));
-        let encoded = encode(&r);
+        let r = release(1, &manifest);
+        g.bench_function("encode (zstd)", |b| b.iter(|| codec::seal(black_box(&r))));
+        let sealed = codec::seal(&r);
         g.bench_function("decode (zstd + digest)", |b| {
-            b.iter(|| decode(black_box(&encoded), "bench", u64::MAX).unwrap())
+            b.iter_batched(|| sealed.clone(), |s| codec::unseal(s, u64::MAX).unwrap(), criterion::BatchSize::LargeInput)
         });
 
         let store_dir = tempfile::tempdir().unwrap();
@@ -69,10 +70,11 @@ fn stages(c: &mut Criterion) {
         g.bench_function("file store write", |b| {
             b.iter(|| {
                 revision += 1;
-                store.create(&release("bench", revision, &manifest)).unwrap()
+                store.create(&codec::seal(&release(revision, &manifest))).unwrap()
             })
         });
-        g.bench_function("file store read", |b| b.iter(|| store.get("bench", 1).unwrap()));
+        let (history, app) = (History::new(&store), AppKey::new("bench").unwrap());
+        g.bench_function("file store read", |b| b.iter(|| history.get(&app, 1).unwrap()));
         g.finish();
     }
 }

@@ -6,6 +6,9 @@
 //! `argocd` as the integration, `serve` as the release lifecycle controller
 //! built on it, and `cli` as a thin shell.
 
+#![warn(missing_docs)]
+#![warn(clippy::too_many_lines)]
+
 pub mod argocd;
 pub mod cli;
 pub mod context;

@@ -194,3 +194,112 @@ fn applications_are_custom_resources() {
     let out = server.kubectl(&["get", "applications", "-n", "argocd", "-o", "name"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "application.argoproj.io/guestbook\n");
 }
+
+/// The events of a watch, as (type, name or resourceVersion).
+fn watch_events(body: &str) -> Vec<(String, String)> {
+    body.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let ty = v["type"].as_str().unwrap().to_string();
+            let what = match ty.as_str() {
+                "BOOKMARK" => v["object"]["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+                "ERROR" => format!("{} {}", v["object"]["code"], v["object"]["reason"].as_str().unwrap()),
+                _ => v["object"]["metadata"]["name"].as_str().unwrap().to_string(),
+            };
+            (ty, what)
+        })
+        .collect()
+}
+
+/// Watch history is bounded and compactable: a watch resuming from before
+/// the oldest change kept gets 410 Expired (clients then list again), as from
+/// etcd after a compaction.
+#[test]
+fn watches_from_a_compacted_resource_version_get_410() {
+    let server = ApiServer::start(&["--watch-history", "3"]);
+    let (_, first) = post(&server, SECRETS, json!({"metadata": {"name": "h0"}}));
+    let old = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    for i in 1..=5 {
+        post(&server, SECRETS, json!({"metadata": {"name": format!("h{i}")}}));
+    }
+    let (code, body) =
+        http(&server, "GET", &format!("{SECRETS}?watch=true&resourceVersion={old}&timeoutSeconds=1"), "", "");
+    assert_eq!(code, 200, "the real server answers 200 and an ERROR event");
+    assert_eq!(watch_events(&body), [("ERROR".to_string(), "410 Expired".to_string())]);
+    assert!(body.contains("too old resource version"), "{body}");
+    // Recent enough: the changes after it.
+    let (_, list) = http(&server, "GET", SECRETS, "", "");
+    let rv: u64 =
+        serde_json::from_str::<Value>(&list).unwrap()["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    let path = format!("{SECRETS}?watch=true&resourceVersion={}&timeoutSeconds=1", rv - 1);
+    assert_eq!(watch_events(&http(&server, "GET", &path, "", "").1), [("ADDED".to_string(), "h5".to_string())]);
+    // A compaction forgets everything: even the newest resourceVersion is too old to resume from.
+    let (code, _) = http(&server, "POST", "/debug/compact", "application/json", "{}");
+    assert_eq!(code, 200);
+    let path = format!("{SECRETS}?watch=true&resourceVersion={}&timeoutSeconds=1", rv - 1);
+    assert_eq!(watch_events(&http(&server, "GET", &path, "", "").1)[0].1, "410 Expired");
+}
+
+#[test]
+fn watches_get_bookmarks_when_they_ask() {
+    let server = ApiServer::start(&["--bookmark-seconds", "1"]);
+    post(&server, SECRETS, json!({"metadata": {"name": "b0"}}));
+    let quiet =
+        http(&server, "GET", &format!("{SECRETS}?watch=true&timeoutSeconds=2&allowWatchBookmarks=true"), "", "").1;
+    let events = watch_events(&quiet);
+    assert_eq!(events[0], ("ADDED".to_string(), "b0".to_string()));
+    let bookmarks: Vec<&(String, String)> = events.iter().filter(|(t, _)| t == "BOOKMARK").collect();
+    assert!(bookmarks.len() >= 2, "a periodic bookmark and one at the end: {events:?}");
+    assert!(bookmarks.iter().all(|(_, rv)| rv == "1"), "{events:?}");
+    let without = http(&server, "GET", &format!("{SECRETS}?watch=true&timeoutSeconds=2"), "", "").1;
+    assert!(watch_events(&without).iter().all(|(t, _)| t != "BOOKMARK"), "only when asked");
+}
+
+/// A label-selector watch sees an object leave its selection as DELETED and
+/// enter it as ADDED, as the real watch cache reports it.
+#[test]
+fn selector_watches_follow_objects_in_and_out() {
+    let server = ApiServer::start(&[]);
+    let (_, first) = post(&server, SECRETS, json!({"metadata": {"name": "s", "labels": {"tier": "web"}}}));
+    let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let path = format!("{SECRETS}?watch=true&labelSelector=tier%3Dweb&resourceVersion={rv}&timeoutSeconds=2");
+    let url = server.url.clone();
+    let watcher = std::thread::spawn(move || http_at(&url, "GET", &path, "", "").1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let label = |tier: &str| {
+        let patch = json!({"metadata": {"labels": {"tier": tier}}}).to_string();
+        http(&server, "PATCH", &format!("{SECRETS}/s"), "application/merge-patch+json", &patch);
+    };
+    label("db");
+    label("db2");
+    label("web");
+    let events = watch_events(&watcher.join().unwrap());
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["DELETED", "ADDED"], "out, unseen while out, back in");
+}
+
+/// Pages of a list read one snapshot: what changes between pages does not
+/// show up, and a continuation that is gone is 410 Expired.
+#[test]
+fn list_pages_read_a_consistent_snapshot() {
+    let server = ApiServer::start(&[]);
+    for i in 0..6 {
+        post(&server, SECRETS, json!({"metadata": {"name": format!("p{i}")}}));
+    }
+    let page1: Value = serde_json::from_str(&http(&server, "GET", &format!("{SECRETS}?limit=2"), "", "").1).unwrap();
+    let rv = page1["metadata"]["resourceVersion"].clone();
+    let token = page1["metadata"]["continue"].as_str().unwrap().to_string();
+    http(&server, "DELETE", &format!("{SECRETS}/p5"), "", "");
+    post(&server, SECRETS, json!({"metadata": {"name": "p9"}}));
+    let page2: Value =
+        serde_json::from_str(&http(&server, "GET", &format!("{SECRETS}?limit=10&continue={token}"), "", "").1).unwrap();
+    let names: Vec<&str> =
+        page2["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["p2", "p3", "p4", "p5"], "as it was at the first page");
+    assert_eq!(page2["metadata"]["resourceVersion"], rv);
+    let (code, body) = http(&server, "GET", &format!("{SECRETS}?limit=10&continue={token}"), "", "");
+    assert_eq!(code, 410);
+    assert_status(&serde_json::from_str(&body).unwrap(), 410, "Expired");
+    let out = server.kubectl(&["get", "secrets", "-n", "t", "--chunk-size=2", "-o", "name"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 6, "kubectl pages through it");
+}

@@ -601,6 +601,66 @@ fn write_incompressible(dir: &Path) {
     }
 }
 
+/// The audit trail of the flow so far: for each of `users`, every request was
+/// allowed, and the (verb, resource, scope) it used are exactly its grants.
+fn assert_grants_exactly_used(server: &ApiServer, rbac: &str, users: &[&str]) {
+    let granted: std::collections::BTreeSet<_> = users.iter().flat_map(|u| grants(rbac, u)).collect();
+    let scope = |ns: &Value, user: &str, verb: &str, resource: &str| -> String {
+        let exact = (user.to_string(), verb.to_string(), resource.to_string(), ns.as_str().unwrap_or("*").to_string());
+        if granted.contains(&exact) { exact.3 } else { "*".into() }
+    };
+    let mut used = std::collections::BTreeSet::new();
+    for entry in server.audit() {
+        let user = entry["user"].as_str().unwrap();
+        if !users.contains(&user) {
+            continue;
+        }
+        let (verb, resource) = (entry["verb"].as_str().unwrap(), entry["resource"].as_str().unwrap());
+        assert_eq!(entry["allowed"], true, "denied during the flow: {entry}");
+        let scope = scope(&entry["namespace"], user, verb, resource);
+        used.insert((user.to_string(), verb.to_string(), resource.to_string(), scope));
+    }
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(unused.is_empty(), "granted but never used (remove it from manifests/): {unused:?}");
+    assert_eq!(used, granted);
+}
+
+/// What the controller (`ctl`) and the sidecar must not do, as kubectl finds out.
+fn assert_refused_beyond_their_grants(server: &ApiServer, ctl: &Path, sidecar: &Path, tmp: &Path) {
+    // And no more: Argo CD's own Secrets, deleting or updating releases, Applications for the sidecar.
+    let release_file = tmp.join("release.json");
+    std::fs::write(
+        &release_file,
+        kubectl_ok(server, &["get", "secret", "rewind.guestbook.v1", "-n", "rewind", "-o", "json"]),
+    )
+    .unwrap();
+    for (who, args, needle) in [
+        (
+            ctl,
+            &["get", "secrets", "-n", "argocd"][..],
+            "cannot list resource \"secrets\" in API group \"\" in the namespace \"argocd\"",
+        ),
+        (ctl, &["delete", "secret", "rewind.guestbook.v1", "-n", "rewind"][..], "cannot delete resource \"secrets\""),
+        (sidecar, &["get", "secrets", "-n", "argocd"][..], "argocd-repo-server\" cannot list resource \"secrets\""),
+        (
+            sidecar,
+            &["replace", "--validate=false", "-f", release_file.to_str().unwrap()][..],
+            "cannot update resource \"secrets\"",
+        ),
+        (
+            sidecar,
+            &["get", "applications", "-n", "argocd"][..],
+            "cannot list resource \"applications\" in API group \"argoproj.io\"",
+        ),
+    ] {
+        let out = kubectl_as(who, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "kubectl {args:?} was allowed");
+        assert!(stderr.contains("Forbidden") || stderr.contains("forbidden"), "{stderr}");
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+    }
+}
+
 /// The shipped RBAC, enforced by the test API server: the sidecar and the
 /// controller, each with only its own service account's grants, run every
 /// path — record, prune, a chunked release, a pinned generate, the Events
@@ -683,30 +743,7 @@ fn the_shipped_rbac_is_enough_and_no_more() {
     drop(serve);
 
     // Every grant used; nothing the flow did denied. Then: what they must not do.
-    let mut granted = grants(&rbac, controller_user);
-    granted.extend(grants(&rbac, sidecar_user));
-    let scope = |ns: &Value, user: &str, verb: &str, resource: &str| -> String {
-        let exact = (user.to_string(), verb.to_string(), resource.to_string(), ns.as_str().unwrap_or("*").to_string());
-        if granted.contains(&exact) { exact.3 } else { "*".into() }
-    };
-    let mut used = std::collections::BTreeSet::new();
-    for entry in server.audit() {
-        let user = entry["user"].as_str().unwrap();
-        if user != controller_user && user != sidecar_user {
-            continue;
-        }
-        let (verb, resource) = (entry["verb"].as_str().unwrap(), entry["resource"].as_str().unwrap());
-        assert_eq!(entry["allowed"], true, "denied during the flow: {entry}");
-        used.insert((
-            user.to_string(),
-            verb.to_string(),
-            resource.to_string(),
-            scope(&entry["namespace"], user, verb, resource),
-        ));
-    }
-    let unused: Vec<_> = granted.difference(&used).collect();
-    assert!(unused.is_empty(), "granted but never used (remove it from manifests/): {unused:?}");
-    assert_eq!(used, granted);
+    assert_grants_exactly_used(&server, &rbac, &[controller_user, sidecar_user]);
 
     // A controller without the grant to watch Applications never becomes ready, and says why.
     let unready = Serve::spawn_as(&sidecar, &ctl_store, tmp.path(), &[]);
@@ -718,38 +755,7 @@ fn the_shipped_rbac_is_enough_and_no_more() {
     assert!(body.contains("not synced") || body.contains("failing"), "{body}");
     assert_eq!(unready.get("/healthz").0, 200, "alive, only not ready");
 
-    // And no more: Argo CD's own Secrets, deleting or updating releases, Applications for the sidecar.
-    let release_file = tmp.path().join("release.json");
-    std::fs::write(
-        &release_file,
-        kubectl_ok(&server, &["get", "secret", "rewind.guestbook.v1", "-n", "rewind", "-o", "json"]),
-    )
-    .unwrap();
-    for (who, args, needle) in [
-        (
-            &ctl,
-            &["get", "secrets", "-n", "argocd"][..],
-            "cannot list resource \"secrets\" in API group \"\" in the namespace \"argocd\"",
-        ),
-        (&ctl, &["delete", "secret", "rewind.guestbook.v1", "-n", "rewind"][..], "cannot delete resource \"secrets\""),
-        (&sidecar, &["get", "secrets", "-n", "argocd"][..], "argocd-repo-server\" cannot list resource \"secrets\""),
-        (
-            &sidecar,
-            &["replace", "--validate=false", "-f", release_file.to_str().unwrap()][..],
-            "cannot update resource \"secrets\"",
-        ),
-        (
-            &sidecar,
-            &["get", "applications", "-n", "argocd"][..],
-            "cannot list resource \"applications\" in API group \"argoproj.io\"",
-        ),
-    ] {
-        let out = kubectl_as(who, args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "kubectl {args:?} was allowed");
-        assert!(stderr.contains("Forbidden") || stderr.contains("forbidden"), "{stderr}");
-        assert!(stderr.contains(needle), "{needle} not in {stderr}");
-    }
+    assert_refused_beyond_their_grants(&server, &ctl, &sidecar, tmp.path());
     // No identity is anonymous, not admin; an unknown token is unauthorized.
     let (code, status) = server.curl("/api/v1/namespaces/rewind/secrets", None);
     assert_eq!(code, 403, "{status}");
@@ -898,4 +904,36 @@ fn each_rewind_source_of_a_multi_source_application_is_its_own_app() {
     );
     assert_eq!(evs.len(), 1, "said once: {evs:?}");
     serve.stdout_is_empty();
+}
+
+/// When the history behind the controller's watch is compacted (etcd
+/// compaction and an API server restart), resuming gets 410 Gone: the
+/// controller lists Applications again, stays ready, and goes on working.
+#[test]
+fn the_controller_lists_again_after_its_watch_history_is_compacted() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = guestbook_copy(tmp.path(), "guestbook");
+    apply_application(&server, "argocd", "guestbook", json!({}), json!({}));
+    let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
+    let app = application(&server, "argocd", "guestbook");
+    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_A);
+    sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("release 1 deployed", || (statuses(&server, tmp.path(), "guestbook") == ["deployed"]).then_some(()));
+
+    let lists = || server.audit().iter().filter(|e| e["verb"] == "list" && e["resource"] == "applications").count();
+    let before = lists();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-X", "POST", &format!("{}/debug/compact", server.url)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("compacted"), "{out:?}");
+    serve.wait("the controller to list Applications again", || (lists() > before).then_some(()));
+    assert!(serve.log.lock().unwrap().iter().any(|l| l.contains("watch history expired")));
+    assert_eq!(serve.get("/readyz").0, 200, "a re-list is routine, not a failing watch");
+
+    set_log_level(&dir, "debug");
+    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_B);
+    sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
+    serve.wait("the rollback pin after the re-list", || pinned(&application(&server, "argocd", "guestbook")));
 }

@@ -93,7 +93,9 @@ fn a_repository_cannot_run_commands_redirect_the_store_or_read_another_app() {
     let before = snapshot(&store.join("victim"));
 
     let marker = tmp.path().join("pwned");
-    let attacks: Vec<(&str, String, Vec<(&str, String)>, &str)> = vec![
+    // (what, rewind.yaml, plugin env, expected message)
+    type Attack<'a> = (&'a str, String, Vec<(&'a str, String)>, &'a str);
+    let attacks: Vec<Attack> = vec![
         (
             "rewind show victim, as the renderer",
             "renderer:\n  command: [rewind, show, victim, latest]\n".into(),

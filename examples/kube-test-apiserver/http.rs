@@ -1,5 +1,9 @@
 //! HTTP: discovery, the REST paths of namespaced resources, and watch streams
-//! (newline-delimited JSON `{"type", "object"}` events).
+//! (newline-delimited JSON `{"type", "object"}` events) that resume from a
+//! resourceVersion (410 once it is compacted), send BOOKMARKs when asked, and
+//! follow a selector (an object that stops matching is DELETED for that watch).
+//! `POST /debug/compact` (admins) compacts the history and ends every watch,
+//! as an etcd compaction with an API server restart would.
 
 use crate::rbac::{Identity, Rbac, Request};
 use crate::resources::{Resource, discovery, find};
@@ -21,6 +25,10 @@ pub struct Shared {
     pub address: String,
     /// `--audit-log`: one JSON line per authorization decision.
     pub audit: Option<Mutex<std::fs::File>>,
+    /// How often a watch that asked for bookmarks gets one.
+    pub bookmark_interval: std::time::Duration,
+    /// Bumped by a compaction; open watches end when it changes.
+    pub compactions: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -123,49 +131,90 @@ pub async fn handle(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let impersonate_groups: Vec<String> =
-        headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok()).map(String::from).collect();
-    let who = match shared.rbac.identity(
-        header_text("authorization"),
-        header_text("impersonate-user"),
-        &impersonate_groups,
-    ) {
+    let who = match identity(&shared, &headers) {
         Ok(who) => who,
         Err(e) => return error(e),
     };
-    let authorize = |verb: &str, group: &str, resource: &str, namespace: Option<&str>, name: Option<&str>| {
-        shared.authorize(&who, &Request { verb, group, resource, namespace, name })
-    };
-    // Discovery is open to every authenticated client (system:discovery).
-    if method == Method::GET
-        && let Some(doc) = discovery(uri.path(), &shared.address)
-    {
-        if uri.path() != "/version"
-            && let Err(e) = shared.rbac.authorize_discovery(&who, uri.path())
-        {
-            return error(e);
-        }
-        return json_response(200, &doc);
+    if let Some(response) = discovery_and_namespaces(&shared, &who, &method, uri.path()) {
+        return response;
     }
-    if let Some(rest) = uri.path().trim_end_matches('/').strip_prefix("/api/v1/namespaces")
+    if method == Method::POST && uri.path() == "/debug/compact" {
+        return compact(&shared, &who);
+    }
+    resources(&shared, &who, &method, &uri, &headers, &q, &body)
+}
+
+/// Who is asking, from the bearer token and the impersonation headers.
+fn identity(shared: &Shared, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let impersonate_groups: Vec<String> =
+        headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok()).map(String::from).collect();
+    shared.rbac.identity(header_text("authorization"), header_text("impersonate-user"), &impersonate_groups)
+}
+
+/// Discovery (open to every authenticated client, as `system:discovery`) and namespaces.
+fn discovery_and_namespaces(shared: &Shared, who: &Identity, method: &Method, path: &str) -> Option<Response> {
+    if *method == Method::GET
+        && let Some(doc) = discovery(path, &shared.address)
+    {
+        if path != "/version"
+            && let Err(e) = shared.rbac.authorize_discovery(who, path)
+        {
+            return Some(error(e));
+        }
+        return Some(json_response(200, &doc));
+    }
+    if let Some(rest) = path.trim_end_matches('/').strip_prefix("/api/v1/namespaces")
         && !rest.trim_start_matches('/').contains('/')
     {
         let name = Some(rest.trim_start_matches('/')).filter(|n| !n.is_empty());
-        if let Err(e) = authorize(if name.is_some() { "get" } else { "list" }, "", "namespaces", None, name) {
-            return error(e);
+        let verb = if name.is_some() { "get" } else { "list" };
+        let req = Request { verb, group: "", resource: "namespaces", namespace: None, name };
+        if let Err(e) = shared.authorize(who, &req) {
+            return Some(error(e));
         }
     }
-    if let Some(response) = namespaces(&shared, &method, uri.path()) {
-        return response;
+    namespaces(shared, method, path)
+}
+
+/// `POST /debug/compact`: forget the history and end every watch.
+fn compact(shared: &Shared, who: &Identity) -> Response {
+    let req = Request { verb: "update", group: "", resource: "debug", namespace: None, name: None };
+    if let Err(e) = shared.authorize(who, &req) {
+        return error(e);
     }
+    let rv = {
+        let mut storage = shared.storage.lock().unwrap();
+        storage.compact();
+        storage.resource_version()
+    };
+    shared.compactions.send_modify(|n| *n += 1);
+    json_response(
+        200,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "message": format!("compacted at {rv}")}),
+    )
+}
+
+/// The REST paths of resources.
+fn resources(
+    shared: &Arc<Shared>,
+    who: &Identity,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    body: &Bytes,
+) -> Response {
+    let authorize = |verb: &str, group: &str, resource: &str, namespace: Option<&str>, name: Option<&str>| {
+        shared.authorize(who, &Request { verb, group, resource, namespace, name })
+    };
     let target = match route(uri.path()) {
         Ok(t) => t,
         Err(e) => return error(e),
     };
     let res = target.resource;
     let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
-    let verb = match (&method, &target.name) {
+    let verb = match (method, &target.name) {
         (&Method::GET, Some(_)) => "get",
         (&Method::GET, None) if watch => "watch",
         (&Method::GET, None) => "list",
@@ -192,28 +241,28 @@ pub async fn handle(
             });
         }
         if ct.contains("yaml") {
-            serde_saphyr::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
+            serde_saphyr::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
         } else {
-            serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
         }
     };
-    let result = match (&method, &target.namespace, &target.name) {
-        (&Method::GET, ns, None) if watch => return watch_stream(shared, res, ns.clone(), &q),
+    let result = match (method, &target.namespace, &target.name) {
+        (&Method::GET, ns, None) if watch => return watch_stream(shared.clone(), res, ns.clone(), q),
         (&Method::GET, ns, None) => (|| {
-            let labels = selector(&q, "labelSelector")?;
-            let fields = selector(&q, "fieldSelector")?;
+            let labels = selector(q, "labelSelector")?;
+            let fields = selector(q, "fieldSelector")?;
             fields.check_fields().map_err(ApiError::bad_request)?;
             let limit = q.get("limit").and_then(|l| l.parse().ok()).filter(|l: &usize| *l > 0);
-            let storage = shared.storage.lock().unwrap();
+            let mut storage = shared.storage.lock().unwrap();
             storage.list(res, ns.as_deref(), &labels, &fields, limit, q.get("continue").map(String::as_str))
         })()
         .map(|v| (200, v)),
         (&Method::GET, Some(ns), Some(name)) => shared.storage.lock().unwrap().get(res, ns, name).map(|v| (200, v)),
         (&Method::POST, Some(ns), None) => {
-            parse_body().and_then(|obj| write(&shared, |s| s.create(res, ns, obj))).map(|v| (201, v))
+            parse_body().and_then(|obj| write(shared, |s| s.create(res, ns, obj))).map(|v| (201, v))
         }
         (&Method::PUT, Some(ns), Some(name)) => {
-            parse_body().and_then(|obj| write(&shared, |s| s.update(res, ns, name, obj))).map(|v| (200, v))
+            parse_body().and_then(|obj| write(shared, |s| s.update(res, ns, name, obj))).map(|v| (200, v))
         }
         (&Method::PATCH, Some(ns), Some(name)) => {
             let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -228,12 +277,12 @@ pub async fn handle(
                 }),
                 Some(ty) => parse_body()
                     .and_then(|p| {
-                        write(&shared, |s| s.patch(res, ns, name, ty, &p, q.get("fieldManager").map(String::as_str)))
+                        write(shared, |s| s.patch(res, ns, name, ty, &p, q.get("fieldManager").map(String::as_str)))
                     })
                     .map(|v| (200, v)),
             }
         }
-        (&Method::DELETE, Some(ns), Some(name)) => write(&shared, |s| s.delete(res, ns, name)).map(|v| (200, v)),
+        (&Method::DELETE, Some(ns), Some(name)) => write(shared, |s| s.delete(res, ns, name)).map(|v| (200, v)),
         _ => Err(ApiError {
             code: 405,
             reason: "MethodNotAllowed",
@@ -253,12 +302,67 @@ pub async fn handle(
 /// Runs a write and publishes the changes it made to watchers, in order.
 fn write(shared: &Shared, f: impl FnOnce(&mut Storage) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
     let mut storage = shared.storage.lock().unwrap();
-    let before = storage.log.len();
+    let before = storage.resource_version();
     let out = f(&mut storage)?;
-    for change in &storage.log[before..] {
+    for change in storage.log.iter().filter(|c| c.rv > before) {
         let _ = shared.changes.send(change.clone());
     }
     Ok(out)
+}
+
+/// The watch event a change makes for a watch with `selected`: a modified
+/// object that entered the selection is ADDED, one that left it DELETED.
+fn event_for(c: &Change, selected: &impl Fn(&Value) -> bool) -> Option<&'static str> {
+    let now = selected(&c.object);
+    match (c.kind, c.old.as_ref().map(selected)) {
+        ("MODIFIED", Some(before)) => match (before, now) {
+            (true, true) => Some("MODIFIED"),
+            (false, true) => Some("ADDED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        },
+        (kind, _) => now.then_some(kind),
+    }
+}
+
+/// One watch event as a line of the stream.
+fn line(ty: &str, obj: &Value) -> Bytes {
+    Bytes::from(format!("{}\n", json!({"type": ty, "object": obj})))
+}
+
+/// What a new watch sees first: from a resourceVersion, the changes after it
+/// (or an ERROR 410 when that history is compacted, with `true`); without
+/// one, the current state as ADDED events. With the resourceVersion it ends at.
+fn backlog(
+    shared: &Shared,
+    res: Resource,
+    since: Option<u64>,
+    in_scope: &impl Fn(&Change) -> bool,
+    selected: &impl Fn(&Value) -> bool,
+) -> (Vec<Bytes>, bool, u64) {
+    let mut storage = shared.storage.lock().unwrap();
+    let last = storage.resource_version();
+    let Some(rv) = since else {
+        let all = Selector::default();
+        let list = storage.list(res, None, &all, &all, None, None).expect("unpaginated list");
+        let added = list["items"].as_array().into_iter().flatten().filter_map(|item| {
+            let mut obj = item.clone();
+            obj["kind"] = json!(res.kind);
+            obj["apiVersion"] = json!(res.api_version());
+            let ns = obj["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+            let c = Change { rv: 0, resource: res, namespace: ns, kind: "ADDED", object: obj, old: None };
+            (in_scope(&c) && selected(&c.object)).then(|| line("ADDED", &c.object))
+        });
+        return (added.collect(), false, last);
+    };
+    match storage.changes_since(rv) {
+        Ok(changes) => {
+            let events =
+                changes.filter(|c| in_scope(c)).filter_map(|c| event_for(c, selected).map(|ty| line(ty, &c.object)));
+            (events.collect(), false, last)
+        }
+        Err(e) => (vec![line("ERROR", &e.status())], true, last),
+    }
 }
 
 fn watch_stream(shared: Arc<Shared>, res: Resource, ns: Option<String>, q: &HashMap<String, String>) -> Response {
@@ -267,81 +371,63 @@ fn watch_stream(shared: Arc<Shared>, res: Resource, ns: Option<String>, q: &Hash
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
     let since: Option<u64> = q.get("resourceVersion").and_then(|rv| rv.parse().ok()).filter(|rv| *rv > 0);
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let timeout =
         std::time::Duration::from_secs(q.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(1800).min(3600));
-    let matches = move |c: &Change| {
-        c.resource == res
-            && ns.as_ref().is_none_or(|n| *n == c.namespace)
-            && labels.matches_labels(&c.object)
-            && fields.matches_fields(&c.object)
-    };
+    let in_scope = move |c: &Change| c.resource == res && ns.as_ref().is_none_or(|n| *n == c.namespace);
+    let selected = move |obj: &Value| labels.matches_labels(obj) && fields.matches_fields(obj);
     let mut rx = shared.changes.subscribe();
-    let (backlog, mut last) = {
-        let storage = shared.storage.lock().unwrap();
-        let last = storage.resource_version();
-        let backlog: Vec<(String, Value)> = match since {
-            // From a resourceVersion: replay what happened after it.
-            Some(rv) => storage
-                .log
-                .iter()
-                .filter(|c| c.rv > rv && matches(c))
-                .map(|c| (c.kind.to_string(), c.object.clone()))
-                .collect(),
-            // Without one: the current state as ADDED events, then changes.
-            None => {
-                let all = Selector::default();
-                let list = storage.list(res, None, &all, &all, None, None).expect("unpaginated list");
-                list["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|item| {
-                        let mut obj = item.clone();
-                        obj["kind"] = json!(res.kind);
-                        obj["apiVersion"] = json!(res.api_version());
-                        let c = Change {
-                            rv: 0,
-                            resource: res,
-                            namespace: obj["metadata"]["namespace"].as_str().unwrap_or("").into(),
-                            kind: "ADDED",
-                            object: obj,
-                        };
-                        matches(&c).then(|| ("ADDED".to_string(), c.object))
-                    })
-                    .collect()
-            }
-        };
-        (backlog, last)
+    let mut compactions = shared.compactions.subscribe();
+    let (backlog, expired, mut last) = backlog(&shared, res, since, &in_scope, &selected);
+    let bookmark = move |rv: u64| {
+        line(
+            "BOOKMARK",
+            &json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": rv.to_string()}}),
+        )
     };
+    let interval = shared.bookmark_interval;
     let (tx, out) = futures::channel::mpsc::unbounded::<Result<Bytes, std::convert::Infallible>>();
     tokio::spawn(async move {
-        let line = |ty: &str, obj: &Value| Ok(Bytes::from(format!("{}\n", json!({"type": ty, "object": obj}))));
-        for (ty, obj) in backlog {
-            if tx.unbounded_send(line(&ty, &obj)).is_err() {
+        for event in backlog {
+            if tx.unbounded_send(Ok(event)).is_err() {
                 return;
             }
         }
+        if expired {
+            return;
+        }
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Ok(c)) if c.rv > last => {
-                    last = c.rv;
-                    if matches(&c) && tx.unbounded_send(line(c.kind, &c.object)).is_err() {
-                        return;
+            let event = tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    // The real server ends a timed-out watch with a bookmark, so clients resume from it.
+                    if bookmarks {
+                        let _ = tx.unbounded_send(Ok(bookmark(last)));
                     }
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    let e = ApiError {
-                        code: 410,
-                        reason: "Expired",
-                        message: "too old resource version".into(),
-                        details: Value::Null,
-                    };
-                    let _ = tx.unbounded_send(line("ERROR", &e.status()));
                     return;
                 }
-                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return,
+                _ = compactions.changed() => return,
+                _ = ticks.tick(), if bookmarks => bookmark(last),
+                received = rx.recv() => match received {
+                    Ok(c) if c.rv > last => {
+                        last = c.rv;
+                        match event_for(&c, &selected).filter(|_| in_scope(&c)) {
+                            Some(ty) => line(ty, &c.object),
+                            None => continue,
+                        }
+                    }
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let e = ApiError { code: 410, reason: "Expired", message: "too old resource version".into(), details: Value::Null };
+                        let _ = tx.unbounded_send(Ok(line("ERROR", &e.status())));
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if tx.unbounded_send(Ok(event)).is_err() {
+                return;
             }
         }
     });

@@ -56,6 +56,12 @@ struct Args {
     /// Append one JSON line per authorization decision (user, verb, resource, allowed) here.
     #[arg(long)]
     audit_log: Option<std::path::PathBuf>,
+    /// Changes kept for watches to resume from; a watch from an older resourceVersion gets 410 Gone.
+    #[arg(long, default_value_t = storage::DEFAULT_WATCH_HISTORY)]
+    watch_history: usize,
+    /// Seconds between BOOKMARK events on watches that allow them.
+    #[arg(long, default_value_t = 10)]
+    bookmark_seconds: u64,
 }
 
 /// A CA and a serving certificate for 127.0.0.1 and localhost signed by it
@@ -106,6 +112,7 @@ async fn main() {
     let address = listener.local_addr().expect("local address");
     let mut storage = storage::Storage::default();
     storage.secret_quota = args.secret_quota;
+    storage.history = args.watch_history;
     let (changes, _) = tokio::sync::broadcast::channel(65_536);
     let yaml = match &args.rbac {
         Some(path) => std::fs::read_to_string(path).unwrap_or_else(|e| panic!("--rbac {}: {e}", path.display())),
@@ -118,8 +125,15 @@ async fn main() {
         Mutex::new(file.unwrap_or_else(|e| panic!("--audit-log {}: {e}", path.display())))
     });
     let scheme = if args.tls_ca_file.is_some() { "https" } else { "http" };
-    let shared =
-        Arc::new(http::Shared { storage: Mutex::new(storage), rbac, changes, address: address.to_string(), audit });
+    let shared = Arc::new(http::Shared {
+        storage: Mutex::new(storage),
+        rbac,
+        changes,
+        address: address.to_string(),
+        audit,
+        bookmark_interval: std::time::Duration::from_secs(args.bookmark_seconds.max(1)),
+        compactions: tokio::sync::watch::channel(0).0,
+    });
     let app = axum::Router::new().fallback(http::handle).with_state(shared);
     println!("listening on {scheme}://{address}");
     std::io::stdout().flush().expect("stdout");

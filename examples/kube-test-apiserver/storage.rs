@@ -1,13 +1,14 @@
 //! Object storage with the API server's semantics: resourceVersions, uids,
 //! create-if-absent, optimistic concurrency on update, validation (names,
 //! label values, the 1 MiB Secret/ConfigMap limit, immutable Secrets), patch
-//! formats, a quota, and an event log that watches replay from.
+//! formats, a quota, an event log that watches replay from (bounded and
+//! compactable, as etcd's history is), and list pages that read one snapshot.
 
 use crate::resources::Resource;
 use crate::selector::Selector;
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -73,18 +74,54 @@ pub struct Change {
     pub namespace: String,
     pub kind: &'static str,
     pub object: Value,
+    /// The object before a modification, so a selector watch can tell an
+    /// object that left its selection (DELETED) or entered it (ADDED).
+    pub old: Option<Value>,
 }
 
 type Key = (Resource, String, String);
 
-#[derive(Default)]
+/// The rest of a paginated list, as it was when its first page was read.
+struct Snapshot {
+    rv: u64,
+    items: Vec<Value>,
+}
+
+/// Changes kept for watches to resume from, unless told otherwise.
+pub const DEFAULT_WATCH_HISTORY: usize = 10_000;
+/// Paginated lists whose remaining pages are kept.
+const MAX_SNAPSHOTS: usize = 64;
+
 pub struct Storage {
     rv: u64,
     uids: u64,
     objects: BTreeMap<Key, Value>,
-    pub log: Vec<Change>,
+    /// Recent changes, oldest first; older ones are compacted away.
+    pub log: VecDeque<Change>,
+    /// Changes kept in `log`.
+    pub history: usize,
+    /// The newest resourceVersion no longer in `log`: a watch from before it gets 410.
+    pub compacted: u64,
+    snapshots: BTreeMap<u64, Snapshot>,
+    next_snapshot: u64,
     /// Like a ResourceQuota `count/secrets`: creates beyond it are forbidden.
     pub secret_quota: Option<usize>,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            rv: 0,
+            uids: 0,
+            objects: BTreeMap::new(),
+            log: VecDeque::new(),
+            history: DEFAULT_WATCH_HISTORY,
+            compacted: 0,
+            snapshots: BTreeMap::new(),
+            next_snapshot: 0,
+            secret_quota: None,
+        }
+    }
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -255,8 +292,34 @@ impl Storage {
         self.rv
     }
 
-    fn record(&mut self, resource: Resource, namespace: &str, kind: &'static str, object: &Value) {
-        self.log.push(Change { rv: self.rv, resource, namespace: namespace.to_string(), kind, object: object.clone() });
+    fn record(&mut self, resource: Resource, namespace: &str, kind: &'static str, object: &Value, old: Option<Value>) {
+        let change =
+            Change { rv: self.rv, resource, namespace: namespace.to_string(), kind, object: object.clone(), old };
+        self.log.push_back(change);
+        while self.log.len() > self.history.max(1) {
+            let dropped = self.log.pop_front().expect("non-empty");
+            self.compacted = dropped.rv;
+        }
+    }
+
+    /// Forgets all history up to now, as an etcd compaction does: watches
+    /// and list continuations from before it get 410 Gone.
+    pub fn compact(&mut self) {
+        self.log.clear();
+        self.compacted = self.rv;
+        self.snapshots.clear();
+    }
+
+    /// The changes after `rv` (a watch resuming), or 410 when some are compacted away.
+    pub fn changes_since(&self, rv: u64) -> Result<impl Iterator<Item = &Change>, ApiError> {
+        if rv < self.compacted {
+            return Err(ApiError::new(
+                410,
+                "Expired",
+                format!("too old resource version: {rv} ({})", self.compacted + 1),
+            ));
+        }
+        Ok(self.log.iter().filter(move |c| c.rv > rv))
     }
 
     fn next_rv(&mut self) -> u64 {
@@ -280,6 +343,16 @@ impl Storage {
 
     /// Checks and normalises an object of `res` named `name` (stringData folds into data).
     fn validate(&self, res: &Resource, name: &str, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+        Self::validate_metadata(res, name, obj)?;
+        match res.kind {
+            "Secret" => Self::validate_secret(res, name, obj, old),
+            "ConfigMap" => Self::validate_config_map(res, name, obj),
+            _ => Ok(()),
+        }
+    }
+
+    /// The name is a DNS subdomain; label values are valid.
+    fn validate_metadata(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
         if !is_dns_subdomain(name) {
             return Err(ApiError::invalid(
                 res,
@@ -305,86 +378,89 @@ impl Storage {
                 }
             }
         }
-        match res.kind {
-            "Secret" => {
-                if let Some(Value::Object(sd)) = obj.get("stringData").cloned() {
-                    let data = obj.as_object_mut().expect("object").entry("data").or_insert_with(|| json!({}));
-                    for (k, v) in sd {
-                        let s = v
-                            .as_str()
-                            .ok_or_else(|| ApiError::bad_request(format!("stringData.{k} must be a string")))?;
-                        data[k.as_str()] = json!(B64.encode(s.as_bytes()));
-                    }
-                    obj.as_object_mut().expect("object").remove("stringData");
-                }
-                let mut total = 0;
-                if let Some(data) = obj.get("data").and_then(Value::as_object) {
-                    for (k, v) in data {
-                        if !is_config_key(k) {
-                            return Err(ApiError::invalid(
-                                res,
-                                name,
-                                &format!("data[{k}]"),
-                                format!(
-                                    "Invalid value: \"{k}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
-                                ),
-                            ));
-                        }
-                        let s = v
-                            .as_str()
-                            .ok_or_else(|| ApiError::bad_request(format!("data.{k} must be a base64 string")))?;
-                        let bytes = B64.decode(s).map_err(|e| ApiError::bad_request(format!("Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data for data.{k}: {e}")))?;
-                        total += bytes.len();
-                    }
-                }
-                if total > MAX_CONFIG_BYTES {
+        Ok(())
+    }
+
+    /// `stringData` folded into `data`; keys, base64, the 1 MiB limit, immutability.
+    fn validate_secret(res: &Resource, name: &str, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+        if let Some(Value::Object(sd)) = obj.get("stringData").cloned() {
+            let data = obj.as_object_mut().expect("object").entry("data").or_insert_with(|| json!({}));
+            for (k, v) in sd {
+                let s = v.as_str().ok_or_else(|| ApiError::bad_request(format!("stringData.{k} must be a string")))?;
+                data[k.as_str()] = json!(B64.encode(s.as_bytes()));
+            }
+            obj.as_object_mut().expect("object").remove("stringData");
+        }
+        let mut total = 0;
+        if let Some(data) = obj.get("data").and_then(Value::as_object) {
+            for (k, v) in data {
+                if !is_config_key(k) {
                     return Err(ApiError::invalid(
                         res,
                         name,
-                        "data",
-                        format!("Too long: may not be more than {MAX_CONFIG_BYTES} bytes"),
+                        &format!("data[{k}]"),
+                        format!(
+                            "Invalid value: \"{k}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
+                        ),
                     ));
                 }
-                if let Some(old) = old
-                    && old.get("immutable") == Some(&Value::Bool(true))
-                {
-                    if obj.get("data") != old.get("data") {
-                        return Err(ApiError::invalid(
-                            res,
-                            name,
-                            "data",
-                            "Forbidden: field is immutable when `immutable` is set".into(),
-                        ));
-                    }
-                    if obj.get("immutable") != Some(&Value::Bool(true)) {
-                        return Err(ApiError::invalid(
-                            res,
-                            name,
-                            "immutable",
-                            "Forbidden: field is immutable when `immutable` is set".into(),
-                        ));
-                    }
+                let s = v.as_str().ok_or_else(|| ApiError::bad_request(format!("data.{k} must be a base64 string")))?;
+                let bytes = B64.decode(s).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data for data.{k}: {e}"
+                    ))
+                })?;
+                total += bytes.len();
+            }
+        }
+        if total > MAX_CONFIG_BYTES {
+            return Err(ApiError::invalid(
+                res,
+                name,
+                "data",
+                format!("Too long: may not be more than {MAX_CONFIG_BYTES} bytes"),
+            ));
+        }
+        if let Some(old) = old
+            && old.get("immutable") == Some(&Value::Bool(true))
+        {
+            if obj.get("data") != old.get("data") {
+                return Err(ApiError::invalid(
+                    res,
+                    name,
+                    "data",
+                    "Forbidden: field is immutable when `immutable` is set".into(),
+                ));
+            }
+            if obj.get("immutable") != Some(&Value::Bool(true)) {
+                return Err(ApiError::invalid(
+                    res,
+                    name,
+                    "immutable",
+                    "Forbidden: field is immutable when `immutable` is set".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The 1 MiB limit on `data` and `binaryData`.
+    fn validate_config_map(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
+        let mut total = 0;
+        for field in ["data", "binaryData"] {
+            if let Some(m) = obj.get(field).and_then(Value::as_object) {
+                for (k, v) in m {
+                    total += k.len() + v.as_str().map_or(0, str::len);
                 }
             }
-            "ConfigMap" => {
-                let mut total = 0;
-                for field in ["data", "binaryData"] {
-                    if let Some(m) = obj.get(field).and_then(Value::as_object) {
-                        for (k, v) in m {
-                            total += k.len() + v.as_str().map_or(0, str::len);
-                        }
-                    }
-                }
-                if total > MAX_CONFIG_BYTES {
-                    return Err(ApiError::invalid(
-                        res,
-                        name,
-                        "",
-                        format!("Too long: may not be more than {MAX_CONFIG_BYTES} bytes"),
-                    ));
-                }
-            }
-            _ => {}
+        }
+        if total > MAX_CONFIG_BYTES {
+            return Err(ApiError::invalid(
+                res,
+                name,
+                "",
+                format!("Too long: may not be more than {MAX_CONFIG_BYTES} bytes"),
+            ));
         }
         Ok(())
     }
@@ -472,7 +548,7 @@ impl Storage {
             meta["generation"] = json!(1);
         }
         self.objects.insert(key, obj.clone());
-        self.record(res, ns, "ADDED", &obj);
+        self.record(res, ns, "ADDED", &obj, None);
         Ok(obj)
     }
 
@@ -483,8 +559,12 @@ impl Storage {
             .ok_or_else(|| ApiError::not_found(&res, name))
     }
 
+    /// Lists `res` objects (in `ns`, or all) matching the selectors. With
+    /// `limit`, the first page holds that many and a `continue` token names
+    /// the rest, kept as it was then: later pages read the same snapshot, as
+    /// from etcd at the first page's resourceVersion.
     pub fn list(
-        &self,
+        &mut self,
         res: Resource,
         ns: Option<&str>,
         labels: &Selector,
@@ -492,53 +572,68 @@ impl Storage {
         limit: Option<usize>,
         cont: Option<&str>,
     ) -> Result<Value, ApiError> {
-        let start_after: Option<(String, String)> = match cont {
-            Some(token) if !token.is_empty() => {
-                let raw = B64
-                    .decode(token)
-                    .map_err(|_| ApiError::bad_request("continue key is not valid: illegal base64"))?;
-                let s = String::from_utf8(raw).map_err(|_| ApiError::bad_request("continue key is not valid"))?;
-                let (a, b) = s.split_once('\n').ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
-                Some((a.to_string(), b.to_string()))
+        let (rv, mut items) = match cont.filter(|t| !t.is_empty()) {
+            Some(token) => self.continuation(token)?,
+            None => {
+                let items = self
+                    .objects
+                    .iter()
+                    .filter(|((r, n, _), obj)| {
+                        *r == res
+                            && ns.is_none_or(|want| want == n)
+                            && labels.matches_labels(obj)
+                            && fields.matches_fields(obj)
+                    })
+                    .map(|(_, obj)| {
+                        let mut item = obj.clone();
+                        // The real server omits kind/apiVersion on list items.
+                        if let Some(o) = item.as_object_mut() {
+                            o.remove("kind");
+                            o.remove("apiVersion");
+                        }
+                        item
+                    })
+                    .collect();
+                (self.rv, items)
             }
-            _ => None,
         };
-        let mut items = Vec::new();
-        let mut next = None;
-        let mut remaining = 0;
-        for ((r, n, name), obj) in &self.objects {
-            if *r != res || ns.is_some_and(|want| want != n) {
-                continue;
-            }
-            if let Some((an, aname)) = &start_after
-                && (n, name) <= (an, aname)
-            {
-                continue;
-            }
-            if !labels.matches_labels(obj) || !fields.matches_fields(obj) {
-                continue;
-            }
-            if limit.is_some_and(|l| items.len() >= l) {
-                remaining += 1;
-                continue;
-            }
-            let mut item = obj.clone();
-            // The real server omits kind/apiVersion on list items.
-            if let Some(o) = item.as_object_mut() {
-                o.remove("kind");
-                o.remove("apiVersion");
-            }
-            items.push(item);
-            next = Some(format!("{n}\n{name}"));
-        }
-        let mut meta = json!({"resourceVersion": self.rv.to_string()});
-        if remaining > 0 {
-            meta["continue"] = json!(B64.encode(next.expect("a page was filled").as_bytes()));
-            meta["remainingItemCount"] = json!(remaining);
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if let Some(limit) = limit.filter(|l| *l < items.len()) {
+            let rest = items.split_off(limit);
+            meta["remainingItemCount"] = json!(rest.len());
+            meta["continue"] = json!(self.keep_snapshot(rv, rest));
         }
         Ok(
             json!({"kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": meta, "items": items}),
         )
+    }
+
+    fn keep_snapshot(&mut self, rv: u64, items: Vec<Value>) -> String {
+        self.next_snapshot += 1;
+        self.snapshots.insert(self.next_snapshot, Snapshot { rv, items });
+        while self.snapshots.len() > MAX_SNAPSHOTS {
+            self.snapshots.pop_first();
+        }
+        B64.encode(format!("{}", self.next_snapshot))
+    }
+
+    /// The snapshot a continue token names, taken out (each page is read once).
+    fn continuation(&mut self, token: &str) -> Result<(u64, Vec<Value>), ApiError> {
+        let bad = || ApiError::bad_request("continue key is not valid");
+        let id: u64 = B64
+            .decode(token)
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)?;
+        let snapshot = self.snapshots.remove(&id).ok_or_else(|| {
+            ApiError::new(
+                410,
+                "Expired",
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            )
+        })?;
+        Ok((snapshot.rv, snapshot.items))
     }
 
     pub fn update(&mut self, res: Resource, ns: &str, name: &str, mut obj: Value) -> Result<Value, ApiError> {
@@ -587,7 +682,7 @@ impl Storage {
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         self.objects.insert(key, obj.clone());
-        self.record(res, ns, "MODIFIED", &obj);
+        self.record(res, ns, "MODIFIED", &obj, Some(old));
         Ok(obj)
     }
 
@@ -648,7 +743,7 @@ impl Storage {
         let mut obj = self.objects.remove(&key).ok_or_else(|| ApiError::not_found(&res, name))?;
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        self.record(res, ns, "DELETED", &obj);
+        self.record(res, ns, "DELETED", &obj, None);
         Ok(obj)
     }
 }

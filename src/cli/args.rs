@@ -10,11 +10,13 @@ use crate::render::renderers::RENDERERS_FILE_ENV;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The whole command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "rewind",
     version,
-    about = "Render, hash and record Kubernetes manifests; roll back to any recorded release."
+    about = "Render, hash and record Kubernetes manifests; roll back to any recorded release.",
+    long_about = None
 )]
 pub struct Cli {
     /// Release store URL: file:///path (default: a file store under ~/.local/state/rewind).
@@ -27,12 +29,15 @@ pub struct Cli {
     /// (default: ~/.config/rewind/renderers.yaml if it exists).
     #[arg(long, env = RENDERERS_FILE_ENV, global = true, value_name = "FILE")]
     pub renderers: Option<PathBuf>,
+    /// Input limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Bounds on what rewind reads (every command honours them).
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Largest manifest file (or stdin stream) accepted, in bytes.
@@ -65,6 +70,7 @@ impl LimitArgs {
     }
 }
 
+/// How config changes reach the pods.
 #[derive(Debug, Args)]
 pub struct HashArgs {
     /// annotation (rewind.dev/config-hash on pod templates) or suffix (kustomize-style names).
@@ -87,12 +93,17 @@ fn parse_hash_mode(s: &str) -> std::result::Result<HashMode, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 
+/// What `render` prints: a YAML stream (what is recorded) or a JSON `List`.
+// Doc comments on the variants would become clap's per-value help and switch `--help` to its long form.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Yaml,
     Json,
 }
 
+/// What `history` prints: a table for people, or the records as JSON.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum TableFormat {
     Table,
@@ -180,6 +191,7 @@ pub struct RenderArgs {
     /// Accept a render with no objects (else refused: Argo CD would prune the whole app).
     #[arg(long)]
     pub allow_empty: bool,
+    /// How config changes reach the pods.
     #[command(flatten)]
     pub hash: HashArgs,
 }
@@ -193,6 +205,7 @@ pub struct GenerateArgs {
     /// Extra variable for ${VAR} substitution (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// How config changes reach the pods.
     #[command(flatten)]
     pub hash: HashArgs,
     /// When the release store fails: fail (exit non-zero, print nothing) or warn (print the manifest, emit a RollbackStoreFailed Event).
@@ -205,6 +218,8 @@ pub struct GenerateArgs {
 pub struct HistoryArgs {
     /// App name.
     pub app: String,
+    // A doc comment here would become help text; `--output table|json` explains itself.
+    #[allow(missing_docs)]
     #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
     pub output: TableFormat,
 }

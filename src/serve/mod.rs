@@ -129,6 +129,12 @@ async fn watch(api: Api<DynamicObject>, what: String, tx: Sender<Message>, healt
                 continue;
             }
             Ok(watcher::Event::Init) => continue,
+            // The history behind our resourceVersion was compacted: the watcher
+            // lists again by itself. Routine, not a failing watch.
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => {
+                tracing::info!("{what}: watch history expired ({}); listing again", status.message);
+                continue;
+            }
             Err(e) => {
                 health.metrics.watch_errors.inc();
                 health.last_watch_error.store(unix_now(), Ordering::Relaxed);

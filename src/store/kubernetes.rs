@@ -577,7 +577,7 @@ mod tests {
             "a",
             collider.as_str(),
         ];
-        let keys: HashSet<String> = names.iter().map(|n| app_key(n)).collect();
+        let keys: HashSet<String> = names.iter().map(app_key).collect();
         assert_eq!(keys.len(), names.len(), "{keys:?}");
         // Exhaustively over short names of the alphabet app names use.
         let alphabet = ['a', 'B', '0', '-', '_', '.'];

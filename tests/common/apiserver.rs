@@ -72,26 +72,28 @@ impl ApiServer {
     /// Starts a server that enforces the RBAC objects in `rbac_yaml`, over
     /// TLS: the plain kubeconfig carries the admin's token; a request without
     /// one is anonymous; [`ApiServer::kubeconfig_as`] impersonates a user.
-    /// Every authorization decision goes to [`ApiServer::audit`].
     pub fn start_with_rbac(rbac_yaml: &str, extra: &[&str]) -> ApiServer {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rbac.yaml");
         std::fs::write(&file, rbac_yaml).unwrap();
         let ca = dir.path().join("ca.crt");
-        let (file, ca_text, audit) = (
-            file.display().to_string(),
-            ca.display().to_string(),
-            dir.path().join("audit.jsonl").display().to_string(),
-        );
-        let mut args =
-            vec!["--rbac", &file, "--admin-token", ADMIN_TOKEN, "--tls-ca-file", &ca_text, "--audit-log", &audit];
+        let (file, ca_text) = (file.display().to_string(), ca.display().to_string());
+        let mut args = vec!["--rbac", &file, "--admin-token", ADMIN_TOKEN, "--tls-ca-file", &ca_text];
         args.extend_from_slice(extra);
         Self::spawn(dir, &args, Some((ca, ADMIN_TOKEN.to_string())))
     }
 
+    /// Every server keeps an audit trail ([`ApiServer::audit`]).
     fn spawn(dir: tempfile::TempDir, args: &[&str], tls: Option<(PathBuf, String)>) -> ApiServer {
-        let mut child =
-            Command::new(server_binary()).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let mut child = Command::new(server_binary())
+            .args(args)
+            .arg("--audit-log")
+            .arg(&audit)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("listening on ").expect("the server announces its address").to_string();
@@ -106,7 +108,7 @@ impl ApiServer {
         write_kubeconfig(self.dir.path(), &name, &self.url, self.tls.as_ref(), Some(user))
     }
 
-    /// The authorization decisions so far (with RBAC): `{user, verb, group, resource, namespace, name, allowed}`.
+    /// The authorization decisions so far: `{user, verb, group, resource, namespace, name, allowed}`.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default();
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
