@@ -155,6 +155,89 @@ pub fn check_one_source(app: &AppKey, metas: &[ReleaseMeta], source: &SourceInfo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Damaged, Listing, MemoryStore, Store};
+
+    fn new(app: &AppKey, manifest: &str) -> NewRelease {
+        NewRelease {
+            app: app.clone(),
+            manifest: manifest.as_bytes().to_vec(),
+            source: SourceInfo::default(),
+            rollback_of: None,
+            description: String::new(),
+        }
+    }
+
+    fn revisions(h: &History, app: &AppKey) -> Vec<(u64, Status)> {
+        h.list(app).unwrap().iter().map(|m| (m.revision, m.status)).collect()
+    }
+
+    #[test]
+    fn records_dedupe_prune_and_supersede() {
+        let store = MemoryStore::new();
+        let (h, app) = (History::new(&store), key());
+        assert!(matches!(h.record(new(&app, "a"), 2).unwrap(), Recorded::Created(ref m) if m.revision == 1));
+        assert!(matches!(h.record(new(&app, "a"), 2).unwrap(), Recorded::Unchanged(ref m) if m.revision == 1));
+        h.mark(&app, 1, Status::Deployed).unwrap();
+        h.record(new(&app, "b"), 2).unwrap();
+        h.record(new(&app, "c"), 2).unwrap();
+        assert_eq!(
+            revisions(&h, &app),
+            [(1, Status::Deployed), (2, Status::Pending), (3, Status::Pending)],
+            "the newest deployed survives pruning"
+        );
+        h.mark(&app, 3, Status::Deployed).unwrap();
+        h.record(new(&app, "d"), 2).unwrap();
+        assert_eq!(revisions(&h, &app), [(3, Status::Deployed), (4, Status::Pending)], "1 was superseded, then pruned");
+        assert!(matches!(h.mark(&app, 9, Status::Failed), Err(Error::NotFound { revision: 9, .. })));
+    }
+
+    /// A store holding one damaged entry at revision 2 beside what MemoryStore holds.
+    struct WithDamaged(MemoryStore);
+
+    impl Store for WithDamaged {
+        fn url(&self) -> String {
+            self.0.url()
+        }
+        fn scan(&self, app: &AppKey) -> Result<Listing> {
+            let mut listing = self.0.scan(app)?;
+            listing.damaged.push(Damaged { name: "v2".into(), revision: Some(2), why: "unreadable".into() });
+            Ok(listing)
+        }
+        fn get(&self, app: &AppKey, revision: u64) -> Result<crate::release::StoredRelease> {
+            self.0.get(app, revision)
+        }
+        fn create(&self, release: &crate::release::StoredRelease) -> Result<()> {
+            self.0.create(release)
+        }
+        fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
+            self.0.set_status(app, revision, status)
+        }
+        fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
+            self.0.delete(app, revision)
+        }
+    }
+
+    #[test]
+    fn damaged_revisions_are_skipped_not_reused() {
+        let store = WithDamaged(MemoryStore::new());
+        let (h, app) = (History::new(&store), key());
+        let first = h.record(new(&app, "a"), 10).unwrap();
+        assert_eq!(first.meta().revision, 3, "revision 2 is held by a damaged entry");
+        assert_eq!(h.get(&app, 3).unwrap().manifest, b"a");
+    }
+
+    #[test]
+    fn a_key_shared_by_two_sources_is_refused_when_they_take_turns() {
+        let store = MemoryStore::new();
+        let (h, app) = (History::new(&store), key());
+        let at =
+            |path: &str, manifest: &str| NewRelease { source: from("https://git/r.git", path), ..new(&app, manifest) };
+        h.record(at("web", "w1"), 10).unwrap();
+        h.record(at("db", "d1"), 10).unwrap();
+        let err = h.record(at("web", "w2"), 10).unwrap_err().to_string();
+        assert!(err.contains("two rewind sources share this key"), "{err}");
+        assert_eq!(h.list(&app).unwrap().len(), 2, "nothing recorded");
+    }
 
     fn meta(revision: u64, repo: Option<&str>, path: &str) -> ReleaseMeta {
         let source = SourceInfo { repo_url: repo.map(String::from), path: Some(path.into()), ..SourceInfo::default() };

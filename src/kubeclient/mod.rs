@@ -59,8 +59,11 @@ pub async fn client(
         config.write_timeout = Some(Duration::from_secs(20));
     }
     let server = config.cluster_url.to_string();
-    let client =
-        kube::Client::try_from(config).map_err(|e| Error::Config(format!("cannot build a Kubernetes client: {e}")))?;
+    let client = kube::Client::try_from(config).map_err(|e| Error::Kubernetes {
+        doing: format!("connecting to {server}"),
+        message: format!("cannot build a Kubernetes client: {e}"),
+        source: Box::new(e),
+    })?;
     Ok((client, server))
 }
 

@@ -147,15 +147,24 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn is_list(body: &Map<String, Value>) -> bool {
+/// The items of a `kind: List` (or `…List` without a spec), taken out of it.
+fn list_items(body: &mut Map<String, Value>) -> Option<Vec<Value>> {
     let kind = body.get("kind").and_then(Value::as_str).unwrap_or("");
-    (kind == "List" || (kind.ends_with("List") && !body.contains_key("spec")))
-        && body.get("items").is_some_and(Value::is_array)
+    if !(kind == "List" || (kind.ends_with("List") && !body.contains_key("spec"))) {
+        return None;
+    }
+    match body.remove("items") {
+        Some(Value::Array(items)) => Some(items),
+        Some(other) => {
+            body.insert("items".into(), other);
+            None
+        }
+        None => None,
+    }
 }
 
 fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Object>) -> Result<()> {
-    if is_list(&body) {
-        let Some(Value::Array(items)) = body.remove("items") else { unreachable!("checked by is_list") };
+    if let Some(items) = list_items(&mut body) {
         for (j, item) in items.into_iter().enumerate() {
             let item_origin = Origin { source: origin.source.clone(), document: origin.document, line: origin.line };
             match item {

@@ -184,18 +184,18 @@ pub fn run(opts: ServeOptions) -> Result<()> {
     let worker = std::thread::Builder::new()
         .name("rewind-reconcile".into())
         .spawn(move || worker.run(rx, heartbeat))
-        .map_err(|e| Error::Config(format!("cannot start the reconcile worker: {e}")))?;
+        .map_err(|e| Error::io("cannot start the reconcile worker", e))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Config(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| Error::io("cannot start the runtime", e))?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&opts.listen)
             .await
-            .map_err(|e| Error::Config(format!("--listen {}: cannot bind: {e}", opts.listen)))?;
-        let address = listener.local_addr().map_err(|e| Error::Config(format!("--listen {}: {e}", opts.listen)))?;
+            .map_err(|e| Error::io(format!("--listen {}: cannot bind", opts.listen), e))?;
+        let address = listener.local_addr().map_err(|e| Error::io(format!("--listen {}", opts.listen), e))?;
         let (kube_client, server) = client(None, None, Timeouts::Watches).await?;
         let resource = application_resource();
         let apis: Vec<(Api<DynamicObject>, String)> = if opts.namespaces.is_empty() {
@@ -223,7 +223,7 @@ pub fn run(opts: ServeOptions) -> Result<()> {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .map_err(|e| Error::Config(format!("HTTP server on {address}: {e}")))
+            .map_err(|e| Error::io(format!("HTTP server on {address}"), e))
     })?;
     tracing::info!("rewind serve: shutting down");
     // The watchers (and their senders) die with the runtime; the worker then returns.
