@@ -486,19 +486,25 @@ fn serve_refuses_bad_settings() {
     fails(&out, &["--listen", &address, "cannot bind"]);
 }
 
+/// `argocd/guestbook` with auto-rollback under a running controller, revision
+/// A generated, synced Healthy and marked deployed: (controller, checkout, Application).
+fn guestbook_deployed(server: &ApiServer, tmp: &Path) -> (Serve, PathBuf, Value) {
+    let dir = guestbook_copy(tmp, "guestbook");
+    apply_application(server, "argocd", "guestbook", json!({}), json!({}));
+    let serve = Serve::start(server, tmp, &["--auto-rollback"]);
+    let app = application(server, "argocd", "guestbook");
+    generate(server, &dir, tmp, &app, "guestbook", GIT_A);
+    sync(server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("release 1 deployed", || (statuses(server, tmp, "guestbook") == ["deployed"]).then_some(()));
+    (serve, dir, app)
+}
+
 /// The pin and its once-only marker are one write: a controller that died
 /// before marking the release failed does not roll back a second time.
 #[test]
 fn a_restarted_controller_does_not_roll_back_twice() {
-    let server = ApiServer::start(&[]);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = guestbook_copy(tmp.path(), "guestbook");
-    apply_application(&server, "argocd", "guestbook", json!({}), json!({}));
-    let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
-    let app = application(&server, "argocd", "guestbook");
-    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_A);
-    sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
-    serve.wait("release 1 deployed", || (statuses(&server, tmp.path(), "guestbook") == ["deployed"]).then_some(()));
+    let (server, tmp) = (ApiServer::start(&[]), tempfile::tempdir().unwrap());
+    let (serve, dir, app) = guestbook_deployed(&server, tmp.path());
     set_log_level(&dir, "debug");
     generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_B);
     sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
@@ -911,15 +917,8 @@ fn each_rewind_source_of_a_multi_source_application_is_its_own_app() {
 /// controller lists Applications again, stays ready, and goes on working.
 #[test]
 fn the_controller_lists_again_after_its_watch_history_is_compacted() {
-    let server = ApiServer::start(&[]);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = guestbook_copy(tmp.path(), "guestbook");
-    apply_application(&server, "argocd", "guestbook", json!({}), json!({}));
-    let serve = Serve::start(&server, tmp.path(), &["--auto-rollback"]);
-    let app = application(&server, "argocd", "guestbook");
-    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_A);
-    sync(&server, &app, GIT_A, "Succeeded", "Healthy", SystemTime::now());
-    serve.wait("release 1 deployed", || (statuses(&server, tmp.path(), "guestbook") == ["deployed"]).then_some(()));
+    let (server, tmp) = (ApiServer::start(&[]), tempfile::tempdir().unwrap());
+    let (serve, dir, app) = guestbook_deployed(&server, tmp.path());
 
     let lists = || server.audit().iter().filter(|e| e["verb"] == "list" && e["resource"] == "applications").count();
     let before = lists();
