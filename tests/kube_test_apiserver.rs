@@ -303,3 +303,44 @@ fn list_pages_read_a_consistent_snapshot() {
     let out = server.kubectl(&["get", "secrets", "-n", "t", "--chunk-size=2", "-o", "name"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 6, "kubectl pages through it");
 }
+
+/// CRDs given with `--crd` are served: discovery, their schema (422 with
+/// causes), and a `/status` subresource that alone writes status, while spec
+/// writes bump `generation`.
+#[test]
+fn crds_are_served_with_schemas_and_status_subresources() {
+    let crd = common::root().join("../shared/flux/crds/source.toolkit.fluxcd.io_gitrepositories.yaml");
+    let server = ApiServer::start(&["--crd", crd.to_str().unwrap()]);
+    let repos = "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories";
+    let (code, body) = post(&server, repos, json!({"metadata": {"name": "bad"}, "spec": {"interval": "1m"}}));
+    assert_eq!(code, 422, "{body}");
+    assert_status(&body, 422, "Invalid");
+    assert!(body["details"]["causes"][0]["message"].as_str().unwrap().contains("url"), "{body}");
+    let repo = json!({"metadata": {"name": "apps"}, "spec": {"interval": "1m", "url": "https://git.example/apps.git"},
+        "status": {"observedGeneration": 7}});
+    let (code, created) = post(&server, repos, repo);
+    assert_eq!(code, 201);
+    assert!(created.get("status").is_none(), "status is the controller's: dropped on create");
+    let status = json!({"status": {"artifact": {"url": "http://s/a.tar.gz", "digest": "sha256:ab", "revision": "main@sha1:1",
+        "path": "a.tar.gz", "lastUpdateTime": "2026-11-23T00:00:00Z"}}, "spec": {"interval": "9m"}});
+    let (code, body) =
+        http(&server, "PATCH", &format!("{repos}/apps/status"), "application/merge-patch+json", &status.to_string());
+    assert_eq!(code, 200, "{body}");
+    let after: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (after["status"]["artifact"]["revision"].as_str(), after["spec"]["interval"].as_str()),
+        (Some("main@sha1:1"), Some("1m"))
+    );
+    assert_eq!(after["metadata"]["generation"], 1, "a status write is not a spec change");
+    let spec = json!({"spec": {"interval": "2m"}, "status": null});
+    let (_, body) = http(&server, "PATCH", &format!("{repos}/apps"), "application/merge-patch+json", &spec.to_string());
+    let after: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(after["metadata"]["generation"], 2);
+    assert_eq!(after["status"]["artifact"]["revision"], "main@sha1:1", "the main endpoint keeps status");
+    let bad = json!({"status": {"artifact": {"digest": "not a digest"}}});
+    let (code, _) =
+        http(&server, "PATCH", &format!("{repos}/apps/status"), "application/merge-patch+json", &bad.to_string());
+    assert_eq!(code, 422, "status is validated too");
+    let out = server.kubectl(&["get", "gitrepositories", "-n", "flux-system", "-o", "name"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "gitrepository.source.toolkit.fluxcd.io/apps\n");
+}

@@ -58,6 +58,8 @@ struct Target {
     resource: Resource,
     namespace: Option<String>,
     name: Option<String>,
+    /// The `/status` subresource.
+    status: bool,
 }
 
 fn unknown_path() -> ApiError {
@@ -76,10 +78,11 @@ fn route(path: &str) -> Result<Target, ApiError> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(unknown_path()),
     };
-    let (namespace, plural, name) = match rest {
-        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None),
-        ["namespaces", ns, plural, name] => (Some(ns.to_string()), *plural, Some(name.to_string())),
-        [plural] => (None, *plural, None),
+    let (namespace, plural, name, status) = match rest {
+        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None, false),
+        ["namespaces", ns, plural, name] => (Some(ns.to_string()), *plural, Some(name.to_string()), false),
+        ["namespaces", ns, plural, name, "status"] => (Some(ns.to_string()), *plural, Some(name.to_string()), true),
+        [plural] => (None, *plural, None, false),
         _ => return Err(unknown_path()),
     };
     let resource = find(group, version, plural).ok_or_else(|| ApiError {
@@ -91,7 +94,10 @@ fn route(path: &str) -> Result<Target, ApiError> {
         ),
         details: Value::Null,
     })?;
-    Ok(Target { resource, namespace, name })
+    if status && !resource.status {
+        return Err(unknown_path());
+    }
+    Ok(Target { resource, namespace, name, status })
 }
 
 /// Namespaces: every namespace exists (as if created beforehand), so
@@ -224,9 +230,11 @@ fn resources(
         (&Method::DELETE, _) => "delete",
         _ => "",
     };
-    if let Err(e) = authorize(verb, res.group, res.plural, target.namespace.as_deref(), target.name.as_deref()) {
+    let resource = if target.status { format!("{}/status", res.plural) } else { res.plural.to_string() };
+    if let Err(e) = authorize(verb, res.group, &resource, target.namespace.as_deref(), target.name.as_deref()) {
         return error(e);
     }
+    let status = target.status;
     let parse_body = || -> Result<Value, ApiError> {
         let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
         if ct.contains("protobuf") || ct.contains("cbor") {
@@ -261,9 +269,14 @@ fn resources(
         (&Method::POST, Some(ns), None) => {
             parse_body().and_then(|obj| write(shared, |s| s.create(res, ns, obj))).map(|v| (201, v))
         }
-        (&Method::PUT, Some(ns), Some(name)) => {
-            parse_body().and_then(|obj| write(shared, |s| s.update(res, ns, name, obj))).map(|v| (200, v))
-        }
+        (&Method::PUT, Some(ns), Some(name)) => parse_body()
+            .and_then(|obj| {
+                write(
+                    shared,
+                    |s| if status { s.update_status(res, ns, name, obj) } else { s.update(res, ns, name, obj) },
+                )
+            })
+            .map(|v| (200, v)),
         (&Method::PATCH, Some(ns), Some(name)) => {
             let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             match PatchType::from_content_type(ct) {
@@ -277,7 +290,9 @@ fn resources(
                 }),
                 Some(ty) => parse_body()
                     .and_then(|p| {
-                        write(shared, |s| s.patch(res, ns, name, ty, &p, q.get("fieldManager").map(String::as_str)))
+                        write(shared, |s| {
+                            s.patch(res, ns, name, status, ty, &p, q.get("fieldManager").map(String::as_str))
+                        })
                     })
                     .map(|v| (200, v)),
             }

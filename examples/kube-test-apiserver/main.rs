@@ -59,6 +59,10 @@ struct Args {
     /// Changes kept for watches to resume from; a watch from an older resourceVersion gets 410 Gone.
     #[arg(long, default_value_t = storage::DEFAULT_WATCH_HISTORY)]
     watch_history: usize,
+    /// CustomResourceDefinitions to serve (YAML, repeatable): their storage version, validated
+    /// against the schema, with a /status subresource where declared.
+    #[arg(long = "crd")]
+    crds: Vec<std::path::PathBuf>,
     /// Seconds between BOOKMARK events on watches that allow them.
     #[arg(long, default_value_t = 10)]
     bookmark_seconds: u64,
@@ -108,6 +112,7 @@ async fn serve_tls(listener: tokio::net::TcpListener, app: axum::Router, config:
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    resources::load(&args.crds).unwrap_or_else(|e| panic!("{e}"));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await.expect("bind 127.0.0.1");
     let address = listener.local_addr().expect("local address");
     let mut storage = storage::Storage::default();

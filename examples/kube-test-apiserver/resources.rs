@@ -1,6 +1,11 @@
-//! The resources this server serves and its discovery documents.
+//! The resources this server serves and its discovery documents: built-in
+//! kinds, Argo CD's Application, and every CRD given with `--crd` (served at
+//! its storage version, validated against its `openAPIV3Schema`, with a
+//! `/status` subresource where the CRD declares one).
 
 use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 /// One served resource type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -13,6 +18,8 @@ pub struct Resource {
     pub short_names: &'static [&'static str],
     /// Custom resources reject strategic merge patches, as the real server does.
     pub custom: bool,
+    /// Status is written only through the `/status` subresource.
+    pub status: bool,
 }
 
 impl Resource {
@@ -30,6 +37,7 @@ pub const RESOURCES: &[Resource] = &[
         kind: "Secret",
         short_names: &[],
         custom: false,
+        status: false,
     },
     Resource {
         group: "",
@@ -39,6 +47,7 @@ pub const RESOURCES: &[Resource] = &[
         kind: "ConfigMap",
         short_names: &["cm"],
         custom: false,
+        status: false,
     },
     Resource {
         group: "",
@@ -48,6 +57,7 @@ pub const RESOURCES: &[Resource] = &[
         kind: "Event",
         short_names: &["ev"],
         custom: false,
+        status: false,
     },
     Resource {
         group: "argoproj.io",
@@ -57,31 +67,118 @@ pub const RESOURCES: &[Resource] = &[
         kind: "Application",
         short_names: &["app", "apps"],
         custom: true,
+        status: false,
     },
 ];
 
+struct Registry {
+    resources: Vec<Resource>,
+    schemas: HashMap<Resource, jsonschema::Validator>,
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+/// One CRD's storage version as a served resource, and its schema.
+fn from_crd(crd: &Value) -> Result<(Resource, Option<jsonschema::Validator>), String> {
+    let spec = &crd["spec"];
+    let name = crd["metadata"]["name"].as_str().unwrap_or("?");
+    if spec["scope"] != "Namespaced" {
+        return Err(format!("CRD {name}: only namespaced resources are served"));
+    }
+    let versions = spec["versions"].as_array().ok_or_else(|| format!("CRD {name}: no versions"))?;
+    let version =
+        versions.iter().find(|v| v["storage"] == true).ok_or_else(|| format!("CRD {name}: no storage version"))?;
+    let names = &spec["names"];
+    let text = |v: &Value| v.as_str().map(leak).ok_or_else(|| format!("CRD {name}: missing names"));
+    let short: Vec<&'static str> =
+        names["shortNames"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(leak)).collect();
+    let resource = Resource {
+        group: text(&spec["group"])?,
+        version: text(&version["name"])?,
+        plural: text(&names["plural"])?,
+        singular: text(&names["singular"])?,
+        kind: text(&names["kind"])?,
+        short_names: Box::leak(short.into_boxed_slice()),
+        custom: true,
+        status: version.pointer("/subresources/status").is_some(),
+    };
+    let schema = match version.pointer("/schema/openAPIV3Schema") {
+        Some(s) => Some(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(s)
+                .map_err(|e| format!("CRD {name}: schema: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok((resource, schema))
+}
+
+/// Loads the CRDs in `files` (YAML streams) next to the built-in resources. Once, at startup.
+pub fn load(files: &[std::path::PathBuf]) -> Result<(), String> {
+    let mut registry = Registry { resources: RESOURCES.to_vec(), schemas: HashMap::new() };
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("--crd {}: {e}", file.display()))?;
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&text).map_err(|e| format!("--crd {}: {e}", file.display()))?;
+        for crd in docs.iter().filter(|d| d["kind"] == "CustomResourceDefinition") {
+            let (resource, schema) = from_crd(crd)?;
+            registry.resources.retain(|r| !(r.group == resource.group && r.plural == resource.plural));
+            registry.resources.push(resource);
+            if let Some(schema) = schema {
+                registry.schemas.insert(resource, schema);
+            }
+        }
+    }
+    REGISTRY.set(registry).map_err(|_| "resources loaded twice".to_string())
+}
+
+fn registry() -> &'static Registry {
+    REGISTRY.get_or_init(|| Registry { resources: RESOURCES.to_vec(), schemas: HashMap::new() })
+}
+
+/// The schema of a custom resource, if its CRD has one.
+pub fn validator(res: &Resource) -> Option<&'static jsonschema::Validator> {
+    registry().schemas.get(res)
+}
+
 pub fn find(group: &str, version: &str, plural: &str) -> Option<Resource> {
-    RESOURCES.iter().copied().find(|r| r.group == group && r.version == version && r.plural == plural)
+    registry().resources.iter().copied().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 
 fn resource_list(group: &str, version: &str) -> Value {
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    let mut resources: Vec<Value> = RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-        .map(|r| {
-            json!({
-                "name": r.plural, "singularName": r.singular, "namespaced": true, "kind": r.kind,
-                "verbs": VERBS, "shortNames": r.short_names,
-            })
-        })
-        .collect();
+    let mut resources: Vec<Value> = Vec::new();
+    for r in registry().resources.iter().filter(|r| r.group == group && r.version == version) {
+        resources.push(json!({
+            "name": r.plural, "singularName": r.singular, "namespaced": true, "kind": r.kind,
+            "verbs": VERBS, "shortNames": r.short_names,
+        }));
+        if r.status {
+            resources.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": true,
+                "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
     if group.is_empty() {
         resources.push(json!({"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}));
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+/// Each API group served, with its one version.
+fn group_versions() -> BTreeSet<(&'static str, &'static str)> {
+    registry().resources.iter().filter(|r| !r.group.is_empty()).map(|r| (r.group, r.version)).collect()
+}
+
+fn api_group(group: &str, version: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
 }
 
 /// The discovery document at `path`, if it is one.
@@ -97,21 +194,28 @@ pub fn discovery(path: &str, server_address: &str) -> Option<Value> {
         }),
         "/api/v1" => resource_list("", "v1"),
         "/apis" => {
-            let groups: Vec<Value> = ["argoproj.io"]
-                .iter()
-                .map(|g| {
-                    let gv = json!({"groupVersion": format!("{g}/v1alpha1"), "version": "v1alpha1"});
-                    json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
-                })
-                .collect();
+            let groups: Vec<Value> = group_versions().into_iter().map(|(g, v)| api_group(g, v)).collect();
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         }
-        "/apis/argoproj.io" => {
-            let gv = json!({"groupVersion": "argoproj.io/v1alpha1", "version": "v1alpha1"});
-            json!({"kind": "APIGroup", "apiVersion": "v1", "name": "argoproj.io", "versions": [gv.clone()], "preferredVersion": gv})
+        other => {
+            let rest = other.strip_prefix("/apis/")?;
+            let (group, version) = match rest.split_once('/') {
+                Some((g, v)) if !v.contains('/') => (g, Some(v)),
+                None => (rest, None),
+                _ => return None,
+            };
+            let (g, v) = group_versions().into_iter().find(|(g, _)| *g == group)?;
+            match version {
+                None => {
+                    let mut doc = api_group(g, v);
+                    doc["kind"] = json!("APIGroup");
+                    doc["apiVersion"] = json!("v1");
+                    doc
+                }
+                Some(asked) if asked == v => resource_list(g, v),
+                Some(_) => return None,
+            }
         }
-        "/apis/argoproj.io/v1alpha1" => resource_list("argoproj.io", "v1alpha1"),
-        _ => return None,
     };
     Some(doc)
 }

@@ -344,11 +344,34 @@ impl Storage {
     /// Checks and normalises an object of `res` named `name` (stringData folds into data).
     fn validate(&self, res: &Resource, name: &str, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
         Self::validate_metadata(res, name, obj)?;
+        Self::validate_schema(res, name, obj)?;
         match res.kind {
             "Secret" => Self::validate_secret(res, name, obj, old),
             "ConfigMap" => Self::validate_config_map(res, name, obj),
             _ => Ok(()),
         }
+    }
+
+    /// A custom resource against its CRD's schema: every violation is a cause.
+    fn validate_schema(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
+        let Some(validator) = crate::resources::validator(res) else { return Ok(()) };
+        let errors: Vec<(String, String)> = validator
+            .iter_errors(obj)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                let field = path.trim_start_matches('/').replace('/', ".");
+                (field, e.to_string())
+            })
+            .collect();
+        let Some((field, detail)) = errors.first() else { return Ok(()) };
+        let mut e = ApiError::invalid(res, name, field, detail.clone());
+        e.details["causes"] = json!(
+            errors
+                .iter()
+                .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+                .collect::<Vec<_>>()
+        );
+        Err(e)
     }
 
     /// The name is a DNS subdomain; label values are valid.
@@ -536,6 +559,10 @@ impl Storage {
         self.uids += 1;
         let rv = self.next_rv();
         let o = obj.as_object_mut().expect("checked");
+        if res.status {
+            // Status is the controller's, written through /status only.
+            o.remove("status");
+        }
         o.insert("kind".into(), json!(res.kind));
         o.insert("apiVersion".into(), json!(res.api_version()));
         let meta = o.entry("metadata").or_insert_with(|| json!({}));
@@ -636,7 +663,29 @@ impl Storage {
         Ok((snapshot.rv, snapshot.items))
     }
 
-    pub fn update(&mut self, res: Resource, ns: &str, name: &str, mut obj: Value) -> Result<Value, ApiError> {
+    pub fn update(&mut self, res: Resource, ns: &str, name: &str, obj: Value) -> Result<Value, ApiError> {
+        self.update_part(res, ns, name, obj, false)
+    }
+
+    /// A write to the `/status` subresource: only `status` changes.
+    pub fn update_status(&mut self, res: Resource, ns: &str, name: &str, obj: Value) -> Result<Value, ApiError> {
+        if !res.status {
+            return Err(ApiError::not_found(&res, name));
+        }
+        self.update_part(res, ns, name, obj, true)
+    }
+
+    /// An update of the object (`status`: of its `/status` subresource). With a
+    /// status subresource, the main endpoint keeps the stored status and `/status`
+    /// keeps everything else, as the real server does.
+    fn update_part(
+        &mut self,
+        res: Resource,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        status: bool,
+    ) -> Result<Value, ApiError> {
         Self::check_type(&res, &obj)?;
         let key = (res, ns.to_string(), name.to_string());
         let old = self.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(&res, name))?;
@@ -657,6 +706,21 @@ impl Storage {
                 .with(name, &res));
             }
             _ => {}
+        }
+        if status {
+            let mut kept = old.clone();
+            kept["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
+            if kept["status"].is_null() {
+                kept.as_object_mut().map(|o| o.remove("status"));
+            }
+            obj = kept;
+        } else if res.status {
+            match old.get("status") {
+                Some(st) => obj["status"] = st.clone(),
+                None => {
+                    obj.as_object_mut().map(|o| o.remove("status"));
+                }
+            }
         }
         self.validate(&res, name, &mut obj, Some(&old))?;
         let o = obj.as_object_mut().expect("checked");
@@ -686,15 +750,20 @@ impl Storage {
         Ok(obj)
     }
 
+    #[allow(clippy::too_many_arguments)] // mirrors the request: resource, object, subresource, patch type, body, manager
     pub fn patch(
         &mut self,
         res: Resource,
         ns: &str,
         name: &str,
+        status: bool,
         ty: PatchType,
         patch: &Value,
         field_manager: Option<&str>,
     ) -> Result<Value, ApiError> {
+        if status && (!res.status || !self.objects.contains_key(&(res, ns.to_string(), name.to_string()))) {
+            return Err(ApiError::not_found(&res, name));
+        }
         let key = (res, ns.to_string(), name.to_string());
         let existing = self.objects.get(&key).cloned();
         let mut doc = match (&existing, ty) {
@@ -735,7 +804,7 @@ impl Storage {
             doc["metadata"]["resourceVersion"] =
                 existing.as_ref().and_then(|o| o.pointer("/metadata/resourceVersion")).cloned().unwrap_or(Value::Null);
         }
-        self.update(res, ns, name, doc)
+        self.update_part(res, ns, name, doc, status)
     }
 
     pub fn delete(&mut self, res: Resource, ns: &str, name: &str) -> Result<Value, ApiError> {
@@ -787,16 +856,19 @@ mod tests {
         let mut obj = secret("i", json!({"k": "dg=="}));
         obj["immutable"] = json!(true);
         s.create(secrets, "ns", obj).unwrap();
-        let e = s.patch(secrets, "ns", "i", PatchType::Merge, &json!({"data": {"k": "dw=="}}), None).unwrap_err();
+        let e =
+            s.patch(secrets, "ns", "i", false, PatchType::Merge, &json!({"data": {"k": "dw=="}}), None).unwrap_err();
         assert_eq!(e.code, 422);
-        let ok =
-            s.patch(secrets, "ns", "i", PatchType::Merge, &json!({"metadata": {"labels": {"a": "b"}}}), None).unwrap();
+        let ok = s
+            .patch(secrets, "ns", "i", false, PatchType::Merge, &json!({"metadata": {"labels": {"a": "b"}}}), None)
+            .unwrap();
         assert_eq!(ok["metadata"]["labels"]["a"], "b");
         let ok = s
             .patch(
                 secrets,
                 "ns",
                 "i",
+                false,
                 PatchType::Json,
                 &json!([{"op": "add", "path": "/metadata/labels/c", "value": "d"}]),
                 None,
@@ -805,7 +877,10 @@ mod tests {
         assert_eq!(ok["metadata"]["labels"]["c"], "d");
         let apps = find("argoproj.io", "v1alpha1", "applications").unwrap();
         s.create(apps, "argocd", json!({"metadata": {"name": "app"}, "spec": {}})).unwrap();
-        assert_eq!(s.patch(apps, "argocd", "app", PatchType::StrategicMerge, &json!({}), None).unwrap_err().code, 415);
+        assert_eq!(
+            s.patch(apps, "argocd", "app", false, PatchType::StrategicMerge, &json!({}), None).unwrap_err().code,
+            415
+        );
     }
 
     #[test]
