@@ -14,6 +14,7 @@ pub mod cli;
 pub mod context;
 pub mod diff;
 pub mod error;
+pub mod flux;
 pub mod hash;
 pub mod history;
 pub mod kubeclient;

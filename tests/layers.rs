@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("rollback", 5),
     ("pipeline", 6),
     ("argocd", 7),
+    ("flux", 7),
     ("serve", 8),
     ("cli", 9),
 ];
