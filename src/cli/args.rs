@@ -310,6 +310,32 @@ pub struct ServeArgs {
     /// Roll back every Application on failure unless it is annotated rewind.dev/auto-rollback: "false".
     #[arg(long, env = "REWIND_AUTO_ROLLBACK")]
     pub auto_rollback: bool,
+    /// What to serve, comma-separated: argocd (Applications), flux (RewindSources).
+    #[arg(long, env = "REWIND_INTEGRATIONS", value_delimiter = ',', default_value = "argocd")]
+    pub integrations: Vec<Integration>,
+    /// Address of the Flux artifact server.
+    #[arg(long, env = "REWIND_ARTIFACT_LISTEN", default_value = "0.0.0.0:9090")]
+    pub artifact_listen: String,
+    /// URL kustomize-controller reaches the artifact server at, e.g. the
+    /// Service: http://rewind-artifacts.flux-system.svc.cluster.local.:9090
+    #[arg(long, env = "REWIND_ARTIFACT_BASE_URL")]
+    pub artifact_base_url: Option<String>,
+    /// How often each RewindSource's Flux source is checked without news.
+    #[arg(long, env = "REWIND_FLUX_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub flux_interval: std::time::Duration,
+    /// File with the HMAC token of POST /flux/events (notification-controller's
+    /// generic-hmac provider); without it the endpoint is off.
+    #[arg(long, env = "REWIND_FLUX_WEBHOOK_TOKEN_FILE")]
+    pub flux_webhook_token_file: Option<PathBuf>,
+}
+
+/// An integration `rewind serve` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Integration {
+    /// Argo CD Applications.
+    Argocd,
+    /// Flux RewindSources.
+    Flux,
 }
 
 /// Arguments of `rewind mark`.

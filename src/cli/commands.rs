@@ -2,8 +2,8 @@
 //! what to print. Nothing here prints on stdout (the caller does, on success).
 
 use super::args::{
-    DiffArgs, Format, GenerateArgs, HistoryArgs, MarkArgs, RenderArgs, RollbackArgs, ServeArgs, ShowArgs, StatusArgs,
-    TableFormat,
+    DiffArgs, Format, GenerateArgs, HistoryArgs, Integration, MarkArgs, RenderArgs, RollbackArgs, ServeArgs, ShowArgs,
+    StatusArgs, TableFormat,
 };
 use super::report::{history_table, status_report};
 use crate::argocd::application::{ApplicationRef, app_key, source_key};
@@ -259,17 +259,47 @@ pub fn serve(g: &Globals, a: ServeArgs) -> Result<Vec<u8>> {
                 .into(),
         )
     })?;
+    let has = |i: Integration| a.integrations.contains(&i);
+    let flux = if has(Integration::Flux) {
+        let webhook_token = match &a.flux_webhook_token_file {
+            Some(path) => {
+                let text = std::fs::read(path).map_err(|e| {
+                    Error::io(format!("--flux-webhook-token-file {}: cannot read the token", path.display()), e)
+                })?;
+                let token = text.trim_ascii().to_vec();
+                if token.is_empty() {
+                    return Err(Error::Config(format!(
+                        "--flux-webhook-token-file {}: the file is empty; put the token of the Secret notification-controller signs with in it",
+                        path.display()
+                    )));
+                }
+                Some(token)
+            }
+            None => None,
+        };
+        Some(crate::serve::FluxOptions {
+            artifact_listen: a.artifact_listen,
+            artifact_base_url: a.artifact_base_url,
+            interval: a.flux_interval,
+            webhook_token,
+            renderers: Renderers::load(g.renderers.as_deref())?,
+            limits: g.limits,
+        })
+    } else {
+        None
+    };
     crate::serve::run(crate::serve::ServeOptions {
         store,
         store_options: g.store_options(),
         listen: a.listen,
         namespaces: a.namespaces.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
-        argocd_namespace: a.argocd_namespace,
         policy: crate::serve::lifecycle::Policy {
             degraded_grace: a.degraded_grace,
             max_failure_age: a.max_failure_age,
             auto_rollback: a.auto_rollback,
         },
+        argocd: has(Integration::Argocd).then_some(crate::serve::ArgoOptions { argocd_namespace: a.argocd_namespace }),
+        flux,
     })?;
     Ok(Vec::new())
 }

@@ -184,6 +184,26 @@ impl Condition {
     }
 }
 
+/// Puts `new` in place of the condition of its type, keeping the old
+/// `lastTransitionTime` when the status stays the same (Kubernetes'
+/// convention). `true` if anything besides that time changed.
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) -> bool {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(old) => {
+            if old.status == new.status {
+                new.last_transition_time = old.last_transition_time.clone();
+            }
+            let changed = *old != new;
+            *old = new;
+            changed
+        }
+        None => {
+            conditions.push(new);
+            true
+        }
+    }
+}
+
 /// `spec.rollbackTo` (and `status.autoRollback`) are only ever in force while
 /// they say something: an empty string follows the source.
 impl RewindSourceSpec {

@@ -48,6 +48,21 @@ pub struct ArtifactLimits {
     pub timeout: Duration,
 }
 
+impl ArtifactLimits {
+    /// An artifact holds a whole source (every app in the repository), but
+    /// rewind's input limits bound it all the same: the archive and its
+    /// unpacked files within `--max-total-bytes`, at most five entries per
+    /// allowed document, one minute to download.
+    pub fn from_limits(limits: &crate::manifest::Limits) -> ArtifactLimits {
+        ArtifactLimits {
+            archive_bytes: limits.max_total_bytes,
+            unpacked_bytes: limits.max_total_bytes,
+            entries: limits.max_documents.saturating_mul(5),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Downloads `url` (at most `limits.archive_bytes`).
 pub fn download(url: &str, limits: &ArtifactLimits) -> Result<Vec<u8>, FetchError> {
     let fail = |why: String| FetchError::Fetch(format!("GET {url}: {why}"));

@@ -8,6 +8,7 @@
 //! artifact for pipelines that render in CI.
 
 pub mod artifact;
+pub mod client;
 pub mod crd;
 pub mod fetch;
 pub mod produce;

@@ -58,7 +58,7 @@ pub enum Action {
 
 impl Action {
     /// The sooner of two actions.
-    fn sooner(self, other: Action) -> Action {
+    pub fn sooner(self, other: Action) -> Action {
         match (self, other) {
             (Action::RequeueAt(a), Action::RequeueAt(b)) => Action::RequeueAt(a.min(b)),
             (Action::RequeueAt(a), _) | (_, Action::RequeueAt(a)) => Action::RequeueAt(a),
@@ -68,13 +68,13 @@ impl Action {
 }
 
 /// The wait after `failures` failed reconciles in a row: 1 s, 2 s, 4 s, … up to 5 minutes.
-fn backoff(failures: u32) -> Duration {
+pub fn backoff(failures: u32) -> Duration {
     FIRST_RETRY.saturating_mul(1 << failures.min(16)).min(MAX_RETRY)
 }
 
 /// The worker's state.
 pub struct Controller {
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
     applications: Applications,
     policy: Policy,
     argocd_namespace: String,
@@ -100,7 +100,7 @@ fn id(app: &ApplicationRef) -> (String, String) {
 impl Controller {
     /// A worker over `store` and `applications`.
     pub fn new(
-        store: Box<dyn Store>,
+        store: Arc<dyn Store>,
         applications: Applications,
         policy: Policy,
         argocd_namespace: String,

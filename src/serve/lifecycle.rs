@@ -169,6 +169,38 @@ pub fn plan(obs: &Observation, metas: &[ReleaseMeta], verdict: Verdict, now: Sys
             recheck: None,
         };
     };
+    let guards = Guards {
+        auto_rollback: obs.auto_rollback.unwrap_or(policy.auto_rollback),
+        pinned: sync.pinned.clone(),
+        rolled_back_from: obs.rolled_back_from,
+    };
+    decide(release, metas, verdict, now, policy, &guards)
+}
+
+/// What the guards need to know beside the history, however an integration learns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guards {
+    /// Automatic rollback is on for this app.
+    pub auto_rollback: bool,
+    /// What was deployed was a pin (`REWIND_ROLLBACK_TO`, `spec.rollbackTo`, an automatic one).
+    pub pinned: Option<String>,
+    /// The failed release already rolled back from once.
+    pub rolled_back_from: Option<u64>,
+}
+
+/// The decision for `release` given its outcome, with the guards every
+/// integration shares (Flux's remediation and Kargo's auto-rollback have the
+/// same): only pending releases fail; stale failures are left alone; a
+/// rollback is never rolled back; one rollback per failed release; the
+/// target is the newest deployed release before the failed one.
+pub fn decide(
+    release: &ReleaseMeta,
+    metas: &[ReleaseMeta],
+    verdict: Verdict,
+    now: SystemTime,
+    policy: &Policy,
+    guards: &Guards,
+) -> Plan {
     match verdict {
         Verdict::Wait { recheck } => {
             Plan::Nothing { why: format!("release {} has no outcome yet", release.revision), recheck }
@@ -188,11 +220,11 @@ pub fn plan(obs: &Observation, metas: &[ReleaseMeta], verdict: Verdict, now: Sys
             ))
         }
         Verdict::Failed { why, .. } => {
-            let rollback = if !obs.auto_rollback.unwrap_or(policy.auto_rollback) {
+            let rollback = if !guards.auto_rollback {
                 Rollback::Off
-            } else if release.rollback_of.is_some() || sync.pinned.is_some() {
-                Rollback::ItselfARollback(release.rollback_of.or_else(|| sync.pinned.as_deref()?.parse().ok()))
-            } else if obs.rolled_back_from == Some(release.revision) {
+            } else if release.rollback_of.is_some() || guards.pinned.is_some() {
+                Rollback::ItselfARollback(release.rollback_of.or_else(|| guards.pinned.as_deref()?.parse().ok()))
+            } else if guards.rolled_back_from == Some(release.revision) {
                 Rollback::AlreadyDone
             } else {
                 metas

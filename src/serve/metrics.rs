@@ -26,6 +26,10 @@ pub struct Metrics {
     pub watch_errors: Counter,
     /// Seconds one reconcile of one Application took.
     pub reconcile_seconds: Histogram,
+    /// RewindSource productions by result: served, FetchFailed, VerificationFailed, BuildFailed, …
+    pub productions: Family<Labels, Counter>,
+    /// Artifact server responses by HTTP status code.
+    pub artifact_requests: Family<Labels, Counter>,
     /// Release counts by status per app key, summed into `releases`.
     per_app: Mutex<HashMap<String, BTreeMap<&'static str, i64>>>,
 }
@@ -51,13 +55,27 @@ impl Metrics {
         let store_errors = Counter::default();
         registry.register("store_errors", "Release store operations that failed", store_errors.clone());
         let api_errors = Counter::default();
-        registry.register("api_errors", "Application reads, patches or Events that failed", api_errors.clone());
+        registry.register("api_errors", "Kubernetes API reads, patches or Events that failed", api_errors.clone());
         let watch_errors = Counter::default();
-        registry.register("watch_errors", "Application watch errors (retried with backoff)", watch_errors.clone());
+        registry.register("watch_errors", "Watch errors (retried with backoff)", watch_errors.clone());
         let reconcile_seconds = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
-        registry.register("reconcile_duration_seconds", "Time to reconcile one Application", reconcile_seconds.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to reconcile one Application or RewindSource",
+            reconcile_seconds.clone(),
+        );
+        let productions = Family::<Labels, Counter>::default();
+        registry.register(
+            "flux_productions",
+            "RewindSource productions by result (served, or the Ready=False reason)",
+            productions.clone(),
+        );
+        let artifact_requests = Family::<Labels, Counter>::default();
+        registry.register("artifact_requests", "Artifact server responses by HTTP status", artifact_requests.clone());
         let metrics = Metrics {
             registry,
+            productions,
+            artifact_requests,
             releases,
             rollbacks,
             store_errors,
@@ -95,6 +113,16 @@ impl Metrics {
     /// Counts one automatic-rollback outcome.
     pub fn rollback(&self, result: &str) {
         self.rollbacks.get_or_create(&vec![("result".into(), result.into())]).inc();
+    }
+
+    /// Counts one RewindSource production outcome.
+    pub fn production(&self, result: &str) {
+        self.productions.get_or_create(&vec![("result".into(), result.into())]).inc();
+    }
+
+    /// Counts one artifact server response.
+    pub fn artifact_request(&self, code: u16) {
+        self.artifact_requests.get_or_create(&vec![("code".into(), code.to_string())]).inc();
     }
 
     /// The OpenMetrics text exposition.
