@@ -136,20 +136,30 @@ pub enum Command {
     Diff(DiffArgs),
     /// Record a rollback release copying a target's manifest, and print that manifest.
     #[command(
-        after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -\n  rewind rollback guestbook --to previous --application argocd/guestbook\n  rewind rollback --clear --application argocd/guestbook"
+        after_help = "Examples:\n  rewind rollback guestbook --to 1\n  rewind rollback guestbook --to previous --dry-run\n  rewind rollback guestbook --to last-good | kubectl apply -f -\n  rewind rollback guestbook --to previous --application argocd/guestbook\n  rewind rollback --clear --application argocd/guestbook\n  rewind rollback --to 1 --rewind-source flux-system/guestbook\n  rewind rollback --clear --rewind-source flux-system/guestbook"
     )]
     Rollback(RollbackArgs),
-    /// Show an Argo CD Application's pin, last-good and latest releases.
-    #[command(after_help = "Examples:\n  rewind status --application argocd/guestbook")]
-    Status(StatusArgs),
-    /// Run the release lifecycle controller for Argo CD (logs to stderr, prints nothing).
+    /// Show an Argo CD Application's or a Flux RewindSource's pin, last-good and latest releases.
     #[command(
-        after_help = "Marks the release an Application synced deployed (Healthy) or failed (sync failed, or Degraded\n\
-past --degraded-grace); with auto-rollback (annotation rewind.dev/auto-rollback: \"true\" or --auto-rollback)\n\
-pins the newest deployed release before a failed one. Uses KUBECONFIG or the in-cluster service account.\n\n\
-Examples:\n  rewind serve --store kubernetes://argocd\n  rewind serve --store kubernetes://argocd --namespaces argocd,team-a --auto-rollback --degraded-grace 5m"
+        after_help = "Examples:\n  rewind status --application argocd/guestbook\n  rewind status --rewind-source flux-system/guestbook"
+    )]
+    Status(StatusArgs),
+    /// Run the release lifecycle controller for Argo CD and/or Flux (logs to stderr, prints nothing).
+    #[command(
+        after_help = "Argo CD: marks the release an Application synced deployed (Healthy) or failed (sync failed, or\n\
+Degraded past --degraded-grace); with auto-rollback (annotation rewind.dev/auto-rollback: \"true\" or\n\
+--auto-rollback) pins the newest deployed release before a failed one.\n\
+Flux (--integrations flux): renders each RewindSource's Flux source and serves it as an ExternalArtifact\n\
+on --artifact-listen; follows the Kustomizations that apply it the same way (spec.autoRollback).\n\
+Uses KUBECONFIG or the in-cluster service account.\n\n\
+Examples:\n  rewind serve --store kubernetes://argocd\n  rewind serve --store kubernetes://argocd --namespaces argocd,team-a --auto-rollback --degraded-grace 5m\n  rewind serve --store kubernetes://flux-system --integrations flux \\\n    --artifact-base-url http://rewind-artifacts.flux-system.svc.cluster.local.:9090"
     )]
     Serve(ServeArgs),
+    /// Push a release as a Flux OCI artifact (for OCIRepository); prints the manifest digest.
+    #[command(
+        after_help = "Examples:\n  rewind push oci://ghcr.io/org/manifests/guestbook:v7 --app guestbook \\\n    --source https://github.com/org/repo --revision main@sha1:$(git rev-parse HEAD)\n  rewind push oci://localhost:5000/guestbook:prev --app guestbook --release previous --insecure \\\n    --source https://github.com/org/repo --revision main@sha1:0123abc"
+    )]
+    Push(PushArgs),
     /// Set a release's status (deployed marks the previously deployed one superseded).
     #[command(
         after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed"
@@ -251,7 +261,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// App name (the key releases are stored under).
-    #[arg(required_unless_present = "clear")]
+    #[arg(required_unless_present_any = ["clear", "rewind_source"])]
     pub app: Option<String>,
     /// Target: a revision number, previous or last-good.
     #[arg(long, required_unless_present = "clear")]
@@ -261,10 +271,14 @@ pub struct RollbackArgs {
     pub dry_run: bool,
     /// Pin this Argo CD Application (NAMESPACE/NAME) to the target instead of recording here:
     /// sets REWIND_ROLLBACK_TO in the plugin env of its rewind source.
-    #[arg(long, value_name = "NAMESPACE/NAME")]
+    #[arg(long, value_name = "NAMESPACE/NAME", conflicts_with = "rewind_source")]
     pub application: Option<String>,
-    /// Remove the pin from --application, so Git's head deploys again.
-    #[arg(long, requires = "application", conflicts_with_all = ["to", "dry_run"])]
+    /// Pin this Flux RewindSource (NAMESPACE/NAME) to the target: sets its spec.rollbackTo,
+    /// and rewind serve publishes that release's artifact again.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub rewind_source: Option<String>,
+    /// Remove the pin from --application or --rewind-source, so the source's head deploys again.
+    #[arg(long, conflicts_with_all = ["to", "dry_run"])]
     pub clear: bool,
     /// With --application: the rewind source to pin, by its source-name (REWIND_SOURCE_NAME),
     /// when the Application has more than one.
@@ -278,15 +292,46 @@ pub struct RollbackArgs {
 /// Arguments of `rewind status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The Application, NAMESPACE/NAME.
+    /// The Argo CD Application, NAMESPACE/NAME.
+    #[arg(
+        long,
+        value_name = "NAMESPACE/NAME",
+        required_unless_present = "rewind_source",
+        conflicts_with = "rewind_source"
+    )]
+    pub application: Option<String>,
+    /// The Flux RewindSource, NAMESPACE/NAME.
     #[arg(long, value_name = "NAMESPACE/NAME")]
-    pub application: String,
+    pub rewind_source: Option<String>,
     /// Argo CD's control-plane namespace (app keys there are the bare name).
     #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
     pub argocd_namespace: String,
     /// The rewind source, by its source-name, when the Application has more than one.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "application")]
     pub source_name: Option<String>,
+}
+
+/// Arguments of `rewind push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Where: oci://HOST/REPOSITORY:TAG.
+    #[arg(value_name = "oci://HOST/REPOSITORY:TAG")]
+    pub url: String,
+    /// App name (the key releases are stored under).
+    #[arg(long)]
+    pub app: String,
+    /// The release: a revision number, latest, previous or last-good.
+    #[arg(long, default_value = "latest")]
+    pub release: String,
+    /// The source's URL, for the org.opencontainers.image.source annotation.
+    #[arg(long)]
+    pub source: String,
+    /// The source's revision (e.g. main@sha1:<commit>), for org.opencontainers.image.revision.
+    #[arg(long)]
+    pub revision: String,
+    /// The registry speaks plain HTTP (OCIRepository spec.insecure: true).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Arguments of `rewind serve`.
@@ -327,6 +372,10 @@ pub struct ServeArgs {
     /// generic-hmac provider); without it the endpoint is off.
     #[arg(long, env = "REWIND_FLUX_WEBHOOK_TOKEN_FILE")]
     pub flux_webhook_token_file: Option<PathBuf>,
+    /// Refuse a RewindSource whose spec.sourceRef names another namespace (as Flux's
+    /// --no-cross-namespace-refs).
+    #[arg(long, env = "REWIND_NO_CROSS_NAMESPACE_REFS")]
+    pub no_cross_namespace_refs: bool,
 }
 
 /// An integration `rewind serve` runs.

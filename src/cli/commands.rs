@@ -35,7 +35,7 @@ pub struct Globals {
 
 impl Globals {
     /// Opens `--store` (else the embedded default); releases are bounded by the input limits.
-    fn open_store(&self) -> Result<Box<dyn Store>> {
+    pub(super) fn open_store(&self) -> Result<Box<dyn Store>> {
         open(&self.store.clone().unwrap_or_else(default_url), &self.store_options())
     }
 
@@ -44,7 +44,7 @@ impl Globals {
         StoreOptions { max_release_bytes: self.limits.max_total_bytes }
     }
 
-    fn history<'s>(&self, store: &'s dyn Store) -> History<'s> {
+    pub(super) fn history<'s>(&self, store: &'s dyn Store) -> History<'s> {
         History::new(store).with_limit(self.limits.max_total_bytes)
     }
 
@@ -176,6 +176,14 @@ pub fn diff(g: &Globals, a: DiffArgs) -> Result<Vec<u8>> {
 
 /// `rewind rollback`: record here, pin an Application, clear its pin, or show the diff.
 pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
+    if let Some(rewind_source) = &a.rewind_source {
+        return super::flux::rollback(g, &a, rewind_source);
+    }
+    if a.clear && a.application.is_none() {
+        return Err(Error::Config(
+            "--clear needs --application NAMESPACE/NAME (Argo CD) or --rewind-source NAMESPACE/NAME (Flux)".into(),
+        ));
+    }
     if a.clear {
         let app_ref: ApplicationRef = a.application.as_deref().unwrap_or_default().parse()?;
         if Applications::connect()?.clear(&app_ref, a.source_name.as_deref())? {
@@ -208,7 +216,7 @@ pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
 }
 
 /// The diff a rollback would make against the latest release; records and patches nothing.
-fn dry_run(history: &History, app: &AppKey, target: Target) -> Result<Vec<u8>> {
+pub(super) fn dry_run(history: &History, app: &AppKey, target: Target) -> Result<Vec<u8>> {
     let metas = history.list(app)?;
     let rev = resolve_target(app, &metas, target)?;
     let latest = metas.last().map_or(rev, |m| m.revision);
@@ -243,7 +251,10 @@ fn pin(history: &History, app: &AppKey, target: Target, app_ref: ApplicationRef,
 
 /// `rewind status`.
 pub fn status(g: &Globals, a: StatusArgs) -> Result<Vec<u8>> {
-    let app_ref: ApplicationRef = a.application.parse()?;
+    if let Some(rewind_source) = &a.rewind_source {
+        return super::flux::status(g, rewind_source);
+    }
+    let app_ref: ApplicationRef = a.application.as_deref().unwrap_or_default().parse()?;
     let object = Applications::connect()?.get(&app_ref)?;
     let source = object.select_source(a.source_name.as_deref())?;
     let app = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
@@ -284,6 +295,7 @@ pub fn serve(g: &Globals, a: ServeArgs) -> Result<Vec<u8>> {
             webhook_token,
             renderers: Renderers::load(g.renderers.as_deref())?,
             limits: g.limits,
+            no_cross_namespace_refs: a.no_cross_namespace_refs,
         })
     } else {
         None
@@ -322,7 +334,7 @@ fn dir_name(dir: &Path) -> Result<String> {
 }
 
 /// `N`, `latest`, `previous`, `last-good` → a revision number.
-fn revision_of(history: &History, app: &AppKey, spec: &str) -> Result<u64> {
+pub(super) fn revision_of(history: &History, app: &AppKey, spec: &str) -> Result<u64> {
     let metas = history.list(app)?;
     if spec == "latest" {
         return metas

@@ -5,6 +5,7 @@
 
 pub mod args;
 mod commands;
+mod flux;
 mod report;
 
 use crate::error::Result;
@@ -68,5 +69,6 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         Command::Status(a) => commands::status(&g, a),
         Command::Serve(a) => commands::serve(&g, a),
         Command::Mark(a) => commands::mark(&g, a),
+        Command::Push(a) => flux::push(&g, a),
     }
 }

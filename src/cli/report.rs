@@ -1,6 +1,7 @@
 //! What people read: the history table and the status report.
 
-use crate::argocd::application::{Application, ApplicationRef, RewindSource};
+use crate::argocd::application::{Application, ApplicationRef, RewindSource as ArgoSource};
+use crate::flux::crd::RewindSource;
 use crate::release::{AppKey, ReleaseMeta, Status};
 use crate::serve::observe::LAST_GOOD_ANNOTATION;
 use crate::store::Damaged;
@@ -9,7 +10,7 @@ use crate::store::Damaged;
 pub fn status_report(
     app_ref: &ApplicationRef,
     app: &AppKey,
-    source: &RewindSource,
+    source: &ArgoSource,
     object: &Application,
     metas: &[ReleaseMeta],
 ) -> String {
@@ -33,6 +34,57 @@ pub fn status_report(
     let latest = metas.last().map_or_else(|| "none".into(), describe);
     let mut out = format!(
         "Application:  {app_ref} (app {app})\npinned:       {pin}\nlast-good:    {last_good}\nlatest:       {latest}\n"
+    );
+    if !metas.is_empty() {
+        out.push('\n');
+        out.push_str(&history_table(metas, &[]));
+    }
+    out
+}
+
+/// `rewind status --rewind-source`: what a RewindSource serves and why, its
+/// pin, last-good and latest releases, and its history.
+pub fn source_status_report(source: &RewindSource, app: &AppKey, metas: &[ReleaseMeta]) -> String {
+    let describe = |n: u64| match metas.iter().find(|m| m.revision == n) {
+        Some(m) => match m.rollback_of {
+            Some(of) => format!("{n} ({}, rollback of {of})", m.status),
+            None => format!("{n} ({})", m.status),
+        },
+        None => format!("{n} (not in the store)"),
+    };
+    let status = source.status.clone().unwrap_or_default();
+    let r = &source.spec.source_ref;
+    let source_ns = r.namespace.as_deref().or(source.metadata.namespace.as_deref()).unwrap_or("");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").map_or_else(
+        || "unknown (rewind serve has not reconciled it yet)".to_string(),
+        |c| format!("{} {}: {}", c.status, c.reason, c.message),
+    );
+    let serving = match (status.served_release, &status.served_revision) {
+        (Some(n), Some(rev)) => format!("{} as {rev}", describe(n)),
+        _ => "nothing yet".into(),
+    };
+    let pin = match (source.spec.rollback_target(), &status.auto_rollback) {
+        (Some(target), _) => format!("{target} (spec.rollbackTo)"),
+        (None, Some(p)) if status.source_revision.as_ref() == Some(&p.source_revision) => format!(
+            "{} (automatic rollback after release {} failed, until the source moves on from {})",
+            p.release, p.failed, p.source_revision
+        ),
+        _ => "none: the source's head deploys".into(),
+    };
+    let last_good = status
+        .last_good_revision
+        .map(describe)
+        .or_else(|| metas.iter().rev().find(|m| m.status == Status::Deployed).map(|m| describe(m.revision)))
+        .unwrap_or_else(|| "none".into());
+    let latest = metas.last().map_or_else(|| "none".into(), |m| describe(m.revision));
+    let mut out = format!(
+        "RewindSource: {}/{} (app {app})\nsource:       {} {source_ns}/{} path {:?} at {}\nready:        {ready}\nserving:      {serving}\npinned:       {pin}\nlast-good:    {last_good}\nlatest:       {latest}\n",
+        source.metadata.namespace.as_deref().unwrap_or(""),
+        source.metadata.name.as_deref().unwrap_or(""),
+        r.kind.name(),
+        r.name,
+        source.spec.path,
+        status.source_revision.as_deref().unwrap_or("-"),
     );
     if !metas.is_empty() {
         out.push('\n');

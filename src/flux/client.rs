@@ -169,11 +169,21 @@ impl FluxApi {
             else {
                 return Ok(Attempt::Done(false));
             };
-            let mut status = current.status.take().unwrap_or_default();
+            let before = current.status.take().unwrap_or_default();
+            let mut status = before.clone();
             if !change(&mut status) {
                 return Ok(Attempt::Done(false));
             }
-            let body = json!({"metadata": {"resourceVersion": current.resource_version()}, "status": status});
+            // A merge patch removes a field only when it says null.
+            let mut body = serde_json::to_value(&status).expect("a status serializes");
+            if let (Value::Object(old), Value::Object(new)) =
+                (serde_json::to_value(&before).unwrap_or_default(), &mut body)
+            {
+                for key in old.keys().filter(|k| !new.contains_key(*k)).cloned().collect::<Vec<_>>() {
+                    new.insert(key, Value::Null);
+                }
+            }
+            let body = json!({"metadata": {"resourceVersion": current.resource_version()}, "status": body});
             let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
             match api.patch_status(name, &params, &Patch::Merge(&body)).await {
                 Ok(_) => Ok(Attempt::Done(true)),

@@ -63,9 +63,16 @@ impl ArtifactLimits {
     }
 }
 
+/// Installs rustls' ring provider for HTTPS (reqwest and the OCI client
+/// are built without one, so no second crypto library is linked). Idempotent.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Downloads `url` (at most `limits.archive_bytes`).
 pub fn download(url: &str, limits: &ArtifactLimits) -> Result<Vec<u8>, FetchError> {
     let fail = |why: String| FetchError::Fetch(format!("GET {url}: {why}"));
+    ensure_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod client;
 pub mod crd;
 pub mod fetch;
+pub mod oci;
 pub mod produce;
 
 pub use crd::{RewindSource, RewindSourceSpec, RewindSourceStatus};

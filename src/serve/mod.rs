@@ -93,6 +93,8 @@ pub struct FluxOptions {
     pub renderers: Renderers,
     /// Input limits.
     pub limits: Limits,
+    /// Refuse a RewindSource's `spec.sourceRef` in another namespace.
+    pub no_cross_namespace_refs: bool,
 }
 
 async fn shutdown_signal() {
@@ -293,6 +295,7 @@ pub fn run(opts: ServeOptions) -> Result<()> {
             renderers: flux.renderers.clone(),
             limits: flux.limits,
             policy: opts.policy,
+            no_cross_namespace_refs: flux.no_cross_namespace_refs,
         };
         let conn = Connection::open(None, None)?;
         let worker = FluxWorker::new(store.clone(), conn, cache.clone(), settings, metrics.clone());

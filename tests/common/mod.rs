@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod flux;
+pub mod rbac;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -74,6 +74,8 @@ pub struct FluxSettings {
     pub limits: Limits,
     /// Lifecycle policy (grace, failure age; auto-rollback comes from each spec).
     pub policy: Policy,
+    /// Refuse a `spec.sourceRef` in another namespace (Flux's multi-tenancy lockdown).
+    pub no_cross_namespace_refs: bool,
 }
 
 type Id = (String, String);
@@ -317,8 +319,22 @@ impl FluxWorker {
     /// previous artifact stays published); `Err(Error)` for API failures.
     fn produce(&mut self, source: &RewindSource) -> Result<std::result::Result<(), Refused>> {
         let id = id_of(source);
+        let r = &source.spec.source_ref;
+        if self.settings.no_cross_namespace_refs
+            && let Some(other) = r.namespace.as_deref().filter(|ns| *ns != id.0)
+        {
+            return Ok(Err(Refused {
+                reason: "AccessDenied",
+                message: format!(
+                    "spec.sourceRef names {} {other}/{}: cross-namespace references are not allowed here (--no-cross-namespace-refs); use a source in {}",
+                    r.kind.name(),
+                    r.name,
+                    id.0
+                ),
+                on_artifact: false,
+            }));
+        }
         let Some(upstream) = self.block(self.api.upstream(source)).map_err(|e| self.api_error(e))? else {
-            let r = &source.spec.source_ref;
             return Ok(Err(Refused {
                 reason: "SourceNotReady",
                 message: format!(

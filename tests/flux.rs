@@ -1,0 +1,510 @@
+//! `rewind serve --integrations flux` against the test API server serving
+//! Flux's CRDs and rewind's RewindSource, with stand-ins for
+//! source-controller and kustomize-controller (tests/common/flux.rs, written
+//! from ../shared/flux/README.md, not from rewind's code): the real binary
+//! fetches the source's artifact, renders, records, publishes an
+//! ExternalArtifact and serves its tar.gz; the stand-in kustomize-controller
+//! fetches it by Flux's rules, checks it against `rewind render`, and writes
+//! the Kustomization status rewind follows.
+
+mod common;
+use common::apiserver::ApiServer;
+use common::flux::{
+    GitRepo, KustomizeController, KustomizeSetup, SourceController, api_server, crd_args, get, gzip, kubectl,
+    raw_entry, sha256,
+};
+use common::rbac::{assert_grants_exactly_used, kubectl_as, kustomize};
+use common::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const NS: &str = "flux-system";
+const KEY: &str = "flux-system_guestbook";
+const USER: &str = "system:serviceaccount:flux-system:rewind-flux";
+
+/// A running `rewind serve`, killed on drop; its log is kept for failures.
+struct Serve {
+    child: Child,
+    address: String,
+    artifacts: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    /// Starts the Flux integration with `kubeconfig`'s identity and the store at `store`; waits until ready.
+    fn start(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve {
+        let mut child = command(home)
+            .env("KUBECONFIG", kubeconfig)
+            .env("REWIND_STORE", store)
+            .env("REWIND_LOG", "info")
+            .args(["serve", "--integrations", "flux", "--listen", "127.0.0.1:0", "--artifact-listen", "127.0.0.1:0"])
+            .args(["--flux-interval", "1s", "--degraded-grace", "1s"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let (Some((_, address)), Some((_, artifacts))) =
+                    (line.split_once("listening on "), line.split_once("artifacts at "))
+                {
+                    let artifacts = artifacts.split_whitespace().next().unwrap().to_string();
+                    let _ = tx.send((address.trim().to_string(), artifacts));
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let (address, artifacts) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!("rewind serve did not start:\n{}", log.lock().unwrap().join("\n"));
+        });
+        let serve = Serve { child, address, artifacts, log };
+        serve.wait("/readyz to answer 200", || (serve.get("/readyz").0 == 200).then_some(()));
+        serve
+    }
+
+    /// `GET path` on the probe address → (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        let (code, body) = http(&self.address, "GET", path, &[], b"");
+        (code, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Polls `f` until it gives a value (60 s), else fails with the controller's log.
+    fn wait<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; controller log:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stdout_is_empty(mut self) {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert!(out.is_empty(), "serve printed on stdout: {out}");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request to `address` (host:port) → (status, body).
+fn http(address: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: rewind\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status_line = String::from_utf8_lossy(&response[..split]).to_string();
+    let code = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap();
+    (code, response[split + 4..].to_vec())
+}
+
+/// `curl URL` → (status, body): an independent HTTP client of the artifact server.
+fn curl(url: &str) -> (u16, Vec<u8>) {
+    let body = tempfile::NamedTempFile::new().unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--path-as-is", "-o"])
+        .arg(body.path())
+        .args(["-w", "%{http_code}", url])
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0), std::fs::read(body.path()).unwrap())
+}
+
+/// A git repository holding examples/guestbook at ./guestbook, first commit made.
+fn guestbook_repo() -> (GitRepo, String) {
+    let repo = GitRepo::init();
+    copy_tree(&root().join("examples/guestbook"), &repo.path().join("guestbook"));
+    let commit = repo.commit("guestbook");
+    (repo, commit)
+}
+
+/// Sets IMAGE_TAG in the repository's rewind.yaml.
+fn set_image_tag(repo: &GitRepo, tag: &str) {
+    let file = repo.path().join("guestbook/rewind.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (head, rest) = text.split_once("IMAGE_TAG: ").unwrap();
+    let end = rest.find('\n').unwrap_or(rest.len());
+    std::fs::write(&file, format!("{head}IMAGE_TAG: \"{tag}\"{}", &rest[end..])).unwrap();
+}
+
+/// The stand-in kustomize-controller's health check: the frontend image tag `broken` never gets Ready.
+fn health(manifest: &[u8]) -> Result<(), String> {
+    if String::from_utf8_lossy(manifest).contains("gb-frontend:broken") {
+        Err("Deployment/guestbook/frontend status: 'InProgress'".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn apply_rewind_source(kubeconfig: &Path, spec: Value) {
+    let mut full = json!({"sourceRef": {"kind": "GitRepository", "name": "apps"}, "path": "./guestbook"});
+    for (k, v) in spec.as_object().unwrap() {
+        full[k] = v.clone();
+    }
+    common::flux::apply(
+        kubeconfig,
+        &json!({"apiVersion": "rewind.dev/v1alpha1", "kind": "RewindSource",
+            "metadata": {"name": "guestbook", "namespace": NS}, "spec": full}),
+    );
+}
+
+fn rewind_source(kubeconfig: &Path) -> Value {
+    get(kubeconfig, "rewindsources", NS, "guestbook").expect("the RewindSource exists")
+}
+
+fn external_artifact(kubeconfig: &Path) -> Option<Value> {
+    get(kubeconfig, "externalartifacts", NS, "guestbook")
+}
+
+fn served_revision(kubeconfig: &Path) -> Option<String> {
+    external_artifact(kubeconfig)?["status"]["artifact"]["revision"].as_str().map(String::from)
+}
+
+/// `rewind history` of the RewindSource's app key: (revision, status, rollback_of, git revision).
+fn releases(store: &str, home: &Path) -> Vec<(u64, String, Option<u64>, String)> {
+    let out = command(home).env("REWIND_STORE", store).args(["history", KEY, "-o", "json"]).output().unwrap();
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    list.iter()
+        .map(|m| {
+            (
+                m["revision"].as_u64().unwrap(),
+                m["status"].as_str().unwrap().to_string(),
+                m["rollback_of"].as_u64(),
+                m["source"]["revision"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn statuses(store: &str, home: &Path) -> Vec<String> {
+    releases(store, home).into_iter().map(|r| r.1).collect()
+}
+
+/// Events on the RewindSource: (reason, message).
+fn events(kubeconfig: &Path) -> Vec<(String, String)> {
+    let list: Value = serde_json::from_slice(&kubectl(kubeconfig, &["get", "events", "-n", NS, "-o", "json"])).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["involvedObject"]["kind"] == "RewindSource" && e["involvedObject"]["name"] == "guestbook")
+        .map(|e| (e["reason"].as_str().unwrap().to_string(), e["message"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn has_event(kubeconfig: &Path, reason: &str, needle: &str) -> bool {
+    events(kubeconfig).iter().any(|(r, m)| r == reason && m.contains(needle))
+}
+
+/// The hex of a `v<N>@sha256:<hex>` revision.
+fn hex_of(revision: &str) -> &str {
+    revision.split_once("@sha256:").unwrap().1
+}
+
+/// Checks the ExternalArtifact against the contract in ../shared/flux/README.md
+/// and the bytes at its URL; returns them.
+fn check_artifact(serve: &Serve, ea: &Value, release: u64, origin: &str) -> Vec<u8> {
+    let artifact = &ea["status"]["artifact"];
+    let revision = artifact["revision"].as_str().unwrap();
+    let (id, hex) = revision.split_once("@sha256:").unwrap();
+    assert_eq!(id, format!("v{release}"), "{artifact}");
+    assert_eq!(artifact["digest"], format!("sha256:{hex}"));
+    let path = format!("rewindsource/{NS}/guestbook/{hex}.tar.gz");
+    assert_eq!(artifact["path"], path);
+    assert_eq!(artifact["url"], format!("{}/{path}", serve.artifacts));
+    assert_eq!(artifact["metadata"]["org.opencontainers.image.revision"], origin);
+    assert!(artifact["lastUpdateTime"].as_str().is_some());
+    let (code, bytes) = curl(artifact["url"].as_str().unwrap());
+    assert_eq!(code, 200);
+    assert_eq!(sha256(&bytes), format!("sha256:{hex}"), "the digest is of the tar.gz");
+    assert_eq!(artifact["size"].as_u64(), Some(bytes.len() as u64));
+    let ready = &ea["status"]["conditions"][0];
+    assert_eq!(
+        (ready["type"].as_str(), ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("Ready"), Some("True"), Some("Succeeded"))
+    );
+    // Owned by the RewindSource, pointing at it.
+    assert_eq!(
+        ea["spec"]["sourceRef"],
+        json!({"apiVersion": "rewind.dev/v1alpha1", "kind": "RewindSource", "name": "guestbook", "namespace": NS})
+    );
+    let owner = &ea["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str(), owner["controller"].as_bool()),
+        (Some("RewindSource"), Some("guestbook"), Some(true))
+    );
+    bytes
+}
+
+/// The one file in a tar.gz, read with the system's tar (an independent reader).
+fn untar_manifest(bytes: &[u8]) -> (String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.tar.gz");
+    std::fs::write(&file, bytes).unwrap();
+    let listing = std::process::Command::new("tar").args(["-tvzf"]).arg(&file).output().unwrap();
+    let listing = String::from_utf8(ok(&listing)).unwrap();
+    let out = std::process::Command::new("tar").args(["-xzf"]).arg(&file).arg("-C").arg(dir.path()).output().unwrap();
+    ok(&out);
+    (listing, std::fs::read(dir.path().join("manifest.yaml")).unwrap())
+}
+
+/// The shipped Flux manifests: RBAC (and the CRD) as one YAML stream.
+fn flux_manifests() -> String {
+    kustomize("flux")
+}
+
+/// The whole flow under exactly the RBAC in manifests/flux: A is served and
+/// deployed; B fails its health check and, with autoRollback, A's exact
+/// bytes are served again as a rollback release; C ends the automatic pin;
+/// `rewind rollback --to 1 --rewind-source` and `--clear` move spec.rollbackTo.
+#[test]
+fn the_flux_flow_under_the_shipped_rbac() {
+    let rbac = flux_manifests();
+    let crds = crd_args();
+    let crds: Vec<&str> = crds.iter().map(String::as_str).collect();
+    let server = ApiServer::start_with_rbac(&rbac, &crds);
+    let admin = server.kubeconfig().to_path_buf();
+    let sa = server.kubeconfig_as(USER);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = format!("kubernetes://{NS}?kubeconfig={}", sa.display());
+    let admin_store = format!("kubernetes://{NS}?kubeconfig={}", admin.display());
+
+    let source = SourceController::start(NS, "apps");
+    source.create(&admin);
+    let (repo, a) = guestbook_repo();
+    source.publish_commit(&admin, &repo, &a);
+    apply_rewind_source(&admin, json!({"autoRollback": true, "historyMax": 4}));
+    let repo = Arc::new(Mutex::new(repo));
+    let kc = KustomizeController::start(KustomizeSetup {
+        kubeconfig: admin.clone(),
+        namespace: NS.into(),
+        name: "guestbook".into(),
+        repo: repo.clone(),
+        path: "guestbook".into(),
+        vars: Vec::new(),
+        health,
+    });
+    let serve = Serve::start(&sa, &store, tmp.path(), &[]);
+
+    // A: release 1, served, applied, deployed.
+    serve.wait("release 1 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 1).then_some(()));
+    assert_eq!(releases(&store, tmp.path()), [(1, "deployed".into(), None, format!("main@sha1:{a}"))]);
+    let ea = external_artifact(&admin).unwrap();
+    let bytes_a = check_artifact(&serve, &ea, 1, &format!("main@sha1:{a}"));
+    let (listing, manifest) = untar_manifest(&bytes_a);
+    assert!(
+        listing.starts_with("-rw------- 0/0")
+            && listing.contains("1970-01-01")
+            && listing.trim_end().ends_with(" manifest.yaml"),
+        "{listing}"
+    );
+    assert_eq!(
+        manifest,
+        ok(&command(tmp.path()).env("REWIND_STORE", &admin_store).args(["show", KEY, "1"]).output().unwrap())
+    );
+    let rs = rewind_source(&admin);
+    assert_eq!(rs["status"]["servedRelease"], 1);
+    assert_eq!(rs["status"]["servedRevision"], ea["status"]["artifact"]["revision"]);
+    assert_eq!(rs["status"]["sourceRevision"], format!("main@sha1:{a}"));
+    assert_eq!(rs["status"]["conditions"][0]["reason"], "Succeeded");
+    assert!(has_event(&admin, "ReleaseDeployed", "release 1 of app flux-system_guestbook deployed"));
+    let rev_a = ea["status"]["artifact"]["revision"].as_str().unwrap().to_string();
+
+    // B: its health check fails; release 2 fails and A comes back as release 3, byte for byte.
+    let b = {
+        let repo = repo.lock().unwrap();
+        set_image_tag(&repo, "broken");
+        let b = repo.commit("break it");
+        source.publish_commit(&admin, &repo, &b);
+        b
+    };
+    serve.wait("the rollback release 3 deployed", || {
+        (releases(&store, tmp.path())
+            == [
+                (1, "superseded".into(), None, format!("main@sha1:{a}")),
+                (2, "failed".into(), None, format!("main@sha1:{b}")),
+                (3, "deployed".into(), Some(1), format!("main@sha1:{b}")),
+            ])
+        .then_some(())
+    });
+    let rs = rewind_source(&admin);
+    assert_eq!(
+        rs["status"]["autoRollback"],
+        json!({"release": 1, "failed": 2, "sourceRevision": format!("main@sha1:{b}")})
+    );
+    assert_eq!(
+        (rs["status"]["rolledBackFrom"].as_u64(), rs["status"]["lastGoodRevision"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let ea = external_artifact(&admin).unwrap();
+    let bytes_3 = check_artifact(&serve, &ea, 3, &format!("main@sha1:{b}"));
+    assert_eq!(bytes_3, bytes_a, "the rollback serves A's tar.gz byte for byte");
+    assert_eq!(hex_of(ea["status"]["artifact"]["revision"].as_str().unwrap()), hex_of(&rev_a), "with A's digest");
+    assert_eq!(curl(&format!("{}/rewindsource/{NS}/guestbook/{}.tar.gz", serve.artifacts, hex_of(&rev_a))).0, 200);
+    for (reason, needle) in [
+        (
+            "ReleaseFailed",
+            "release 2 of app flux-system_guestbook failed: Kustomization flux-system/guestbook: Ready=False HealthCheckFailed",
+        ),
+        ("RolledBack", "release 2 failed; serving release 1 again"),
+        ("ReleaseDeployed", "release 3 (a rollback to release 1)"),
+    ] {
+        assert!(has_event(&admin, reason, needle), "{reason} {needle:?} in {:?}", events(&admin));
+    }
+
+    // C: a new source revision ends the automatic rollback.
+    let c = {
+        let repo = repo.lock().unwrap();
+        set_image_tag(&repo, "v6");
+        let c = repo.commit("fix it");
+        source.publish_commit(&admin, &repo, &c);
+        c
+    };
+    serve.wait("release 4 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 4).then_some(()));
+    let rs = rewind_source(&admin);
+    assert!(rs["status"]["autoRollback"].is_null(), "{}", rs["status"]);
+    let rev_c = served_revision(&admin).unwrap();
+    assert!(rev_c.starts_with("v4@sha256:"));
+
+    // spec.rollbackTo through the CLI: a dry run changes nothing; then release 1's bytes as release 5.
+    let cli = |args: &[&str]| {
+        command(tmp.path()).env("KUBECONFIG", &admin).env("REWIND_STORE", &admin_store).args(args).output().unwrap()
+    };
+    let diff = String::from_utf8(ok(&cli(&[
+        "rollback",
+        "--to",
+        "1",
+        "--rewind-source",
+        "flux-system/guestbook",
+        "--dry-run",
+    ])))
+    .unwrap();
+    assert!(diff.contains("+        image: us-docker.pkg.dev/google-samples/containers/gke/gb-frontend:v5"), "{diff}");
+    assert_eq!(rewind_source(&admin)["spec"]["rollbackTo"].as_str().unwrap_or(""), "", "a dry run patches nothing");
+    let out = cli(&["rollback", "--to", "1", "--rewind-source", "flux-system/guestbook"]);
+    assert!(ok(&out).is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set spec.rollbackTo: \"1\""));
+    serve.wait("release 5 (a copy of 1) deployed", || {
+        (rewind_source(&admin)["status"]["lastGoodRevision"] == 5).then_some(())
+    });
+    let rev_5 = served_revision(&admin).unwrap();
+    assert_eq!(rev_5, format!("v5@sha256:{}", hex_of(&rev_a)), "a new revision with A's digest");
+    assert!(has_event(&admin, "RolledBack", "spec.rollbackTo 1: serving release 1's manifest again as release 5"));
+    let status = String::from_utf8(ok(&cli(&["status", "--rewind-source", "flux-system/guestbook"]))).unwrap();
+    for needle in [
+        "RewindSource: flux-system/guestbook (app flux-system_guestbook)",
+        "pinned:       1 (spec.rollbackTo)",
+        "serving:      5 (deployed, rollback of 1) as v5@sha256:",
+        "last-good:    5 (deployed, rollback of 1)",
+    ] {
+        assert!(status.contains(needle), "{needle:?} in\n{status}");
+    }
+
+    // --clear: back to the source's head, C's bytes again.
+    ok(&cli(&["rollback", "--clear", "--rewind-source", "flux-system/guestbook"]));
+    serve.wait("C served again", || {
+        served_revision(&admin).filter(|r| r.starts_with("v6@") && hex_of(r) == hex_of(&rev_c))
+    });
+    serve.wait("release 6 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 6).then_some(()));
+    assert_eq!(releases(&store, tmp.path()).len(), 4, "historyMax 4 pruned the oldest");
+    assert!(kc.mismatches.lock().unwrap().is_empty(), "{:?}", kc.mismatches.lock().unwrap());
+    let metrics = serve.get("/metrics").1;
+    assert!(metrics.contains("rewind_api_errors_total 0"), "every call was allowed:\n{metrics}");
+    assert!(metrics.contains("rewind_flux_productions_total{result=\"served\"}"), "{metrics}");
+    // A recreated RewindSource (new uid) adopts the ExternalArtifact its predecessor left.
+    kubectl(&admin, &["delete", "rewindsource", "guestbook", "-n", NS]);
+    apply_rewind_source(&admin, json!({"autoRollback": true, "historyMax": 4}));
+    let uid = rewind_source(&admin)["metadata"]["uid"].clone();
+    serve.wait("the ExternalArtifact adopted", || {
+        (external_artifact(&admin)?["metadata"]["ownerReferences"][0]["uid"] == uid).then_some(())
+    });
+    every_source_kind_is_read(&serve, &admin);
+    drop(kc);
+    serve.stdout_is_empty();
+
+    // Every grant used, nothing denied; and no more than that.
+    assert_grants_exactly_used(&server, &rbac, &[USER]);
+    for (args, needle) in [
+        (&["get", "secrets", "-n", "kube-system"][..], "cannot list resource \"secrets\""),
+        (
+            &[
+                "patch",
+                "rewindsource",
+                "guestbook",
+                "-n",
+                NS,
+                "--type=merge",
+                "-p",
+                "{\"spec\":{\"rollbackTo\":\"2\"}}",
+            ][..],
+            "cannot patch resource \"rewindsources\"",
+        ),
+        (&["delete", "externalartifact", "guestbook", "-n", NS][..], "cannot delete resource \"externalartifacts\""),
+        (
+            &["patch", "kustomization", "guestbook", "-n", NS, "--type=merge", "-p", "{\"spec\":{\"prune\":false}}"][..],
+            "cannot get resource \"kustomizations\"",
+        ),
+    ] {
+        let out = kubectl_as(&sa, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(needle), "kubectl {args:?}: {stderr}");
+    }
+}
+
+/// An OCIRepository and a Bucket are read like a GitRepository: their
+/// `status.artifact`, fetched and verified by the same rules.
+fn every_source_kind_is_read(serve: &Serve, admin: &Path) {
+    let (repo, commit) = guestbook_repo();
+    let bytes = SourceController::tarball(&repo, &commit);
+    for (plural, kind, revision) in [
+        ("ocirepositories", "OCIRepository", format!("v1.0.0@{}", sha256(b"oci manifest"))),
+        ("buckets", "Bucket", sha256(b"bucket index")),
+    ] {
+        let name = format!("from-{}", kind.to_lowercase());
+        let source = SourceController::of_kind(plural, NS, &name);
+        source.create(admin);
+        source.publish(admin, bytes.clone(), &sha256(&bytes), &revision);
+        common::flux::apply(
+            admin,
+            &json!({"apiVersion": "rewind.dev/v1alpha1", "kind": "RewindSource", "metadata": {"name": name, "namespace": NS},
+                "spec": {"sourceRef": {"kind": kind, "name": name}, "path": "guestbook"}}),
+        );
+        let ea = serve.wait(&format!("the ExternalArtifact of {kind} {name}"), || {
+            let ea = get(admin, "externalartifacts", NS, &name)?;
+            ea["status"]["artifact"]["revision"].as_str().is_some_and(|r| r.starts_with("v1@")).then_some(ea)
+        });
+        assert_eq!(ea["status"]["artifact"]["metadata"]["org.opencontainers.image.revision"], revision.as_str());
+    }
+}
