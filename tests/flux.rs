@@ -17,7 +17,7 @@ use common::rbac::{assert_grants_exactly_used, kubectl_as, kustomize};
 use common::*;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,7 +42,8 @@ impl Serve {
             .env("REWIND_STORE", store)
             .env("REWIND_LOG", "info")
             .args(["serve", "--integrations", "flux", "--listen", "127.0.0.1:0", "--artifact-listen", "127.0.0.1:0"])
-            .args(["--flux-interval", "1s", "--degraded-grace", "1s"])
+            .args(if args.contains(&"--flux-interval") { &[][..] } else { &["--flux-interval", "1s"][..] })
+            .args(["--degraded-grace", "1s"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -208,10 +209,6 @@ fn releases(store: &str, home: &Path) -> Vec<(u64, String, Option<u64>, String)>
         .collect()
 }
 
-fn statuses(store: &str, home: &Path) -> Vec<String> {
-    releases(store, home).into_iter().map(|r| r.1).collect()
-}
-
 /// Events on the RewindSource: (reason, message).
 fn events(kubeconfig: &Path) -> Vec<(String, String)> {
     let list: Value = serde_json::from_slice(&kubectl(kubeconfig, &["get", "events", "-n", NS, "-o", "json"])).unwrap();
@@ -285,202 +282,225 @@ fn flux_manifests() -> String {
     kustomize("flux")
 }
 
+/// The flow's world: the API server under the shipped RBAC, the stand-ins,
+/// the repository, and `rewind serve` as rewind-flux.
+struct Flow {
+    server: ApiServer,
+    rbac: String,
+    admin: std::path::PathBuf,
+    sa: std::path::PathBuf,
+    tmp: tempfile::TempDir,
+    store: String,
+    admin_store: String,
+    source: SourceController,
+    repo: Arc<Mutex<GitRepo>>,
+    kc: KustomizeController,
+    serve: Serve,
+}
+
+impl Flow {
+    fn start() -> (Flow, String) {
+        let rbac = flux_manifests();
+        let crds = crd_args();
+        let crds: Vec<&str> = crds.iter().map(String::as_str).collect();
+        let server = ApiServer::start_with_rbac(&rbac, &crds);
+        let admin = server.kubeconfig().to_path_buf();
+        let sa = server.kubeconfig_as(USER);
+        let tmp = tempfile::tempdir().unwrap();
+        let store = format!("kubernetes://{NS}?kubeconfig={}", sa.display());
+        let admin_store = format!("kubernetes://{NS}?kubeconfig={}", admin.display());
+        let source = SourceController::start(NS, "apps");
+        source.create(&admin);
+        let (repo, a) = guestbook_repo();
+        source.publish_commit(&admin, &repo, &a);
+        apply_rewind_source(&admin, json!({"autoRollback": true, "historyMax": 4}));
+        let repo = Arc::new(Mutex::new(repo));
+        let kc = KustomizeController::start(KustomizeSetup {
+            kubeconfig: admin.clone(),
+            namespace: NS.into(),
+            name: "guestbook".into(),
+            repo: repo.clone(),
+            path: "guestbook".into(),
+            vars: Vec::new(),
+            health,
+        });
+        let serve = Serve::start(&sa, &store, tmp.path(), &[]);
+        (Flow { server, rbac, admin, sa, tmp, store, admin_store, source, repo, kc, serve }, a)
+    }
+
+    /// Commits with IMAGE_TAG `tag` and publishes the commit.
+    fn commit(&self, tag: &str) -> String {
+        let repo = self.repo.lock().unwrap();
+        set_image_tag(&repo, tag);
+        let commit = repo.commit(tag);
+        self.source.publish_commit(&self.admin, &repo, &commit);
+        commit
+    }
+
+    fn last_good(&self, release: u64, what: &str) {
+        self.serve.wait(what, || (rewind_source(&self.admin)["status"]["lastGoodRevision"] == release).then_some(()));
+    }
+
+    /// `rewind ARGS` as the admin, on the admin's view of the store.
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        command(self.tmp.path())
+            .env("KUBECONFIG", &self.admin)
+            .env("REWIND_STORE", &self.admin_store)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A: release 1, served, applied, deployed. The revision served.
+    fn deploy_a(&self, a: &str) -> String {
+        let admin = &self.admin;
+        self.last_good(1, "release 1 deployed");
+        assert_eq!(releases(&self.store, self.tmp.path()), [(1, "deployed".into(), None, format!("main@sha1:{a}"))]);
+        let ea = external_artifact(admin).unwrap();
+        let bytes_a = check_artifact(&self.serve, &ea, 1, &format!("main@sha1:{a}"));
+        let (listing, manifest) = untar_manifest(&bytes_a);
+        let deterministic = listing.starts_with("-rw------- 0/0") && listing.contains("1970-01-01");
+        assert!(deterministic && listing.trim_end().ends_with(" manifest.yaml"), "{listing}");
+        assert_eq!(manifest, ok(&self.cli(&["show", KEY, "1"])));
+        let rs = rewind_source(admin);
+        assert_eq!(rs["status"]["servedRelease"], 1);
+        assert_eq!(rs["status"]["servedRevision"], ea["status"]["artifact"]["revision"]);
+        assert_eq!(rs["status"]["sourceRevision"], format!("main@sha1:{a}"));
+        assert_eq!(rs["status"]["conditions"][0]["reason"], "Succeeded");
+        assert!(has_event(admin, "ReleaseDeployed", "release 1 of app flux-system_guestbook deployed"));
+        ea["status"]["artifact"]["revision"].as_str().unwrap().to_string()
+    }
+
+    /// B fails its health check; release 2 fails and A comes back as release 3, byte for byte.
+    fn fail_b(&self, a: &str, rev_a: &str) {
+        let admin = &self.admin;
+        let b = self.commit("broken");
+        self.serve.wait("the rollback release 3 deployed", || {
+            let expected = [
+                (1, "superseded".into(), None, format!("main@sha1:{a}")),
+                (2, "failed".into(), None, format!("main@sha1:{b}")),
+                (3, "deployed".into(), Some(1), format!("main@sha1:{b}")),
+            ];
+            (releases(&self.store, self.tmp.path()) == expected).then_some(())
+        });
+        let status = rewind_source(admin)["status"].clone();
+        let pin = json!({"release": 1, "failed": 2, "sourceRevision": format!("main@sha1:{b}")});
+        assert_eq!(status["autoRollback"], pin);
+        assert_eq!((status["rolledBackFrom"].as_u64(), status["lastGoodRevision"].as_u64()), (Some(2), Some(3)));
+        let ea = external_artifact(admin).unwrap();
+        let bytes_3 = check_artifact(&self.serve, &ea, 3, &format!("main@sha1:{b}"));
+        let (code, bytes_a) =
+            curl(&format!("{}/rewindsource/{NS}/guestbook/{}.tar.gz", self.serve.artifacts, hex_of(rev_a)));
+        assert_eq!((code, bytes_3), (200, bytes_a), "the rollback serves A's tar.gz byte for byte");
+        assert_eq!(hex_of(ea["status"]["artifact"]["revision"].as_str().unwrap()), hex_of(rev_a), "with A's digest");
+        for (reason, needle) in [
+            (
+                "ReleaseFailed",
+                "release 2 of app flux-system_guestbook failed: Kustomization flux-system/guestbook: Ready=False HealthCheckFailed",
+            ),
+            ("RolledBack", "release 2 failed; serving release 1 again"),
+            ("ReleaseDeployed", "release 3 (a rollback to release 1)"),
+        ] {
+            assert!(has_event(admin, reason, needle), "{reason} {needle:?} in {:?}", events(admin));
+        }
+    }
+
+    /// spec.rollbackTo through the CLI: a dry run changes nothing; then
+    /// release 1's bytes as release 5; `--clear` serves C's bytes again.
+    fn pin_and_clear(&self, rev_a: &str, rev_c: &str) {
+        let admin = &self.admin;
+        let dry = ["rollback", "--to", "1", "--rewind-source", "flux-system/guestbook", "--dry-run"];
+        let diff = String::from_utf8(ok(&self.cli(&dry))).unwrap();
+        assert!(
+            diff.contains("+        image: us-docker.pkg.dev/google-samples/containers/gke/gb-frontend:v5"),
+            "{diff}"
+        );
+        assert_eq!(rewind_source(admin)["spec"]["rollbackTo"].as_str().unwrap_or(""), "", "a dry run patches nothing");
+        let out = self.cli(&["rollback", "--to", "1", "--rewind-source", "flux-system/guestbook"]);
+        assert!(ok(&out).is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("set spec.rollbackTo: \"1\""));
+        self.last_good(5, "release 5 (a copy of 1) deployed");
+        let rev_5 = served_revision(admin).unwrap();
+        assert_eq!(rev_5, format!("v5@sha256:{}", hex_of(rev_a)), "a new revision with A's digest");
+        assert!(has_event(admin, "RolledBack", "spec.rollbackTo 1: serving release 1's manifest again as release 5"));
+        let status = String::from_utf8(ok(&self.cli(&["status", "--rewind-source", "flux-system/guestbook"]))).unwrap();
+        for needle in [
+            "RewindSource: flux-system/guestbook (app flux-system_guestbook)",
+            "pinned:       1 (spec.rollbackTo)",
+            "serving:      5 (deployed, rollback of 1) as v5@sha256:",
+            "last-good:    5 (deployed, rollback of 1)",
+        ] {
+            assert!(status.contains(needle), "{needle:?} in\n{status}");
+        }
+        ok(&self.cli(&["rollback", "--clear", "--rewind-source", "flux-system/guestbook"]));
+        self.serve.wait("C served again", || {
+            served_revision(admin).filter(|r| r.starts_with("v6@") && hex_of(r) == hex_of(rev_c))
+        });
+        self.last_good(6, "release 6 deployed");
+        assert_eq!(releases(&self.store, self.tmp.path()).len(), 4, "historyMax 4 pruned the oldest");
+    }
+}
+
+/// What rewind-flux (`sa`) must not do, as kubectl finds out.
+fn assert_refused_beyond_its_grants(sa: &Path) {
+    let rollback_to_2 = "{\"spec\":{\"rollbackTo\":\"2\"}}";
+    let no_prune = "{\"spec\":{\"prune\":false}}";
+    for (args, needle) in [
+        (&["get", "secrets", "-n", "kube-system"][..], "cannot list resource \"secrets\""),
+        (
+            &["patch", "rewindsource", "guestbook", "-n", NS, "--type=merge", "-p", rollback_to_2][..],
+            "cannot patch resource \"rewindsources\"",
+        ),
+        (&["delete", "externalartifact", "guestbook", "-n", NS][..], "cannot delete resource \"externalartifacts\""),
+        (
+            &["patch", "kustomization", "guestbook", "-n", NS, "--type=merge", "-p", no_prune][..],
+            "cannot get resource \"kustomizations\"",
+        ),
+    ] {
+        let out = kubectl_as(sa, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(needle), "kubectl {args:?}: {stderr}");
+    }
+}
+
 /// The whole flow under exactly the RBAC in manifests/flux: A is served and
 /// deployed; B fails its health check and, with autoRollback, A's exact
 /// bytes are served again as a rollback release; C ends the automatic pin;
 /// `rewind rollback --to 1 --rewind-source` and `--clear` move spec.rollbackTo.
 #[test]
 fn the_flux_flow_under_the_shipped_rbac() {
-    let rbac = flux_manifests();
-    let crds = crd_args();
-    let crds: Vec<&str> = crds.iter().map(String::as_str).collect();
-    let server = ApiServer::start_with_rbac(&rbac, &crds);
-    let admin = server.kubeconfig().to_path_buf();
-    let sa = server.kubeconfig_as(USER);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = format!("kubernetes://{NS}?kubeconfig={}", sa.display());
-    let admin_store = format!("kubernetes://{NS}?kubeconfig={}", admin.display());
-
-    let source = SourceController::start(NS, "apps");
-    source.create(&admin);
-    let (repo, a) = guestbook_repo();
-    source.publish_commit(&admin, &repo, &a);
-    apply_rewind_source(&admin, json!({"autoRollback": true, "historyMax": 4}));
-    let repo = Arc::new(Mutex::new(repo));
-    let kc = KustomizeController::start(KustomizeSetup {
-        kubeconfig: admin.clone(),
-        namespace: NS.into(),
-        name: "guestbook".into(),
-        repo: repo.clone(),
-        path: "guestbook".into(),
-        vars: Vec::new(),
-        health,
-    });
-    let serve = Serve::start(&sa, &store, tmp.path(), &[]);
-
-    // A: release 1, served, applied, deployed.
-    serve.wait("release 1 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 1).then_some(()));
-    assert_eq!(releases(&store, tmp.path()), [(1, "deployed".into(), None, format!("main@sha1:{a}"))]);
-    let ea = external_artifact(&admin).unwrap();
-    let bytes_a = check_artifact(&serve, &ea, 1, &format!("main@sha1:{a}"));
-    let (listing, manifest) = untar_manifest(&bytes_a);
-    assert!(
-        listing.starts_with("-rw------- 0/0")
-            && listing.contains("1970-01-01")
-            && listing.trim_end().ends_with(" manifest.yaml"),
-        "{listing}"
-    );
-    assert_eq!(
-        manifest,
-        ok(&command(tmp.path()).env("REWIND_STORE", &admin_store).args(["show", KEY, "1"]).output().unwrap())
-    );
-    let rs = rewind_source(&admin);
-    assert_eq!(rs["status"]["servedRelease"], 1);
-    assert_eq!(rs["status"]["servedRevision"], ea["status"]["artifact"]["revision"]);
-    assert_eq!(rs["status"]["sourceRevision"], format!("main@sha1:{a}"));
-    assert_eq!(rs["status"]["conditions"][0]["reason"], "Succeeded");
-    assert!(has_event(&admin, "ReleaseDeployed", "release 1 of app flux-system_guestbook deployed"));
-    let rev_a = ea["status"]["artifact"]["revision"].as_str().unwrap().to_string();
-
-    // B: its health check fails; release 2 fails and A comes back as release 3, byte for byte.
-    let b = {
-        let repo = repo.lock().unwrap();
-        set_image_tag(&repo, "broken");
-        let b = repo.commit("break it");
-        source.publish_commit(&admin, &repo, &b);
-        b
-    };
-    serve.wait("the rollback release 3 deployed", || {
-        (releases(&store, tmp.path())
-            == [
-                (1, "superseded".into(), None, format!("main@sha1:{a}")),
-                (2, "failed".into(), None, format!("main@sha1:{b}")),
-                (3, "deployed".into(), Some(1), format!("main@sha1:{b}")),
-            ])
-        .then_some(())
-    });
-    let rs = rewind_source(&admin);
-    assert_eq!(
-        rs["status"]["autoRollback"],
-        json!({"release": 1, "failed": 2, "sourceRevision": format!("main@sha1:{b}")})
-    );
-    assert_eq!(
-        (rs["status"]["rolledBackFrom"].as_u64(), rs["status"]["lastGoodRevision"].as_u64()),
-        (Some(2), Some(3))
-    );
-    let ea = external_artifact(&admin).unwrap();
-    let bytes_3 = check_artifact(&serve, &ea, 3, &format!("main@sha1:{b}"));
-    assert_eq!(bytes_3, bytes_a, "the rollback serves A's tar.gz byte for byte");
-    assert_eq!(hex_of(ea["status"]["artifact"]["revision"].as_str().unwrap()), hex_of(&rev_a), "with A's digest");
-    assert_eq!(curl(&format!("{}/rewindsource/{NS}/guestbook/{}.tar.gz", serve.artifacts, hex_of(&rev_a))).0, 200);
-    for (reason, needle) in [
-        (
-            "ReleaseFailed",
-            "release 2 of app flux-system_guestbook failed: Kustomization flux-system/guestbook: Ready=False HealthCheckFailed",
-        ),
-        ("RolledBack", "release 2 failed; serving release 1 again"),
-        ("ReleaseDeployed", "release 3 (a rollback to release 1)"),
-    ] {
-        assert!(has_event(&admin, reason, needle), "{reason} {needle:?} in {:?}", events(&admin));
-    }
+    let (flow, a) = Flow::start();
+    let admin = &flow.admin;
+    let rev_a = flow.deploy_a(&a);
+    flow.fail_b(&a, &rev_a);
 
     // C: a new source revision ends the automatic rollback.
-    let c = {
-        let repo = repo.lock().unwrap();
-        set_image_tag(&repo, "v6");
-        let c = repo.commit("fix it");
-        source.publish_commit(&admin, &repo, &c);
-        c
-    };
-    serve.wait("release 4 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 4).then_some(()));
-    let rs = rewind_source(&admin);
-    assert!(rs["status"]["autoRollback"].is_null(), "{}", rs["status"]);
-    let rev_c = served_revision(&admin).unwrap();
+    flow.commit("v6");
+    flow.last_good(4, "release 4 deployed");
+    assert!(rewind_source(admin)["status"]["autoRollback"].is_null());
+    let rev_c = served_revision(admin).unwrap();
     assert!(rev_c.starts_with("v4@sha256:"));
+    flow.pin_and_clear(&rev_a, &rev_c);
 
-    // spec.rollbackTo through the CLI: a dry run changes nothing; then release 1's bytes as release 5.
-    let cli = |args: &[&str]| {
-        command(tmp.path()).env("KUBECONFIG", &admin).env("REWIND_STORE", &admin_store).args(args).output().unwrap()
-    };
-    let diff = String::from_utf8(ok(&cli(&[
-        "rollback",
-        "--to",
-        "1",
-        "--rewind-source",
-        "flux-system/guestbook",
-        "--dry-run",
-    ])))
-    .unwrap();
-    assert!(diff.contains("+        image: us-docker.pkg.dev/google-samples/containers/gke/gb-frontend:v5"), "{diff}");
-    assert_eq!(rewind_source(&admin)["spec"]["rollbackTo"].as_str().unwrap_or(""), "", "a dry run patches nothing");
-    let out = cli(&["rollback", "--to", "1", "--rewind-source", "flux-system/guestbook"]);
-    assert!(ok(&out).is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("set spec.rollbackTo: \"1\""));
-    serve.wait("release 5 (a copy of 1) deployed", || {
-        (rewind_source(&admin)["status"]["lastGoodRevision"] == 5).then_some(())
-    });
-    let rev_5 = served_revision(&admin).unwrap();
-    assert_eq!(rev_5, format!("v5@sha256:{}", hex_of(&rev_a)), "a new revision with A's digest");
-    assert!(has_event(&admin, "RolledBack", "spec.rollbackTo 1: serving release 1's manifest again as release 5"));
-    let status = String::from_utf8(ok(&cli(&["status", "--rewind-source", "flux-system/guestbook"]))).unwrap();
-    for needle in [
-        "RewindSource: flux-system/guestbook (app flux-system_guestbook)",
-        "pinned:       1 (spec.rollbackTo)",
-        "serving:      5 (deployed, rollback of 1) as v5@sha256:",
-        "last-good:    5 (deployed, rollback of 1)",
-    ] {
-        assert!(status.contains(needle), "{needle:?} in\n{status}");
-    }
-
-    // --clear: back to the source's head, C's bytes again.
-    ok(&cli(&["rollback", "--clear", "--rewind-source", "flux-system/guestbook"]));
-    serve.wait("C served again", || {
-        served_revision(&admin).filter(|r| r.starts_with("v6@") && hex_of(r) == hex_of(&rev_c))
-    });
-    serve.wait("release 6 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 6).then_some(()));
-    assert_eq!(releases(&store, tmp.path()).len(), 4, "historyMax 4 pruned the oldest");
-    assert!(kc.mismatches.lock().unwrap().is_empty(), "{:?}", kc.mismatches.lock().unwrap());
-    let metrics = serve.get("/metrics").1;
+    assert!(flow.kc.mismatches.lock().unwrap().is_empty(), "{:?}", flow.kc.mismatches.lock().unwrap());
+    let metrics = flow.serve.get("/metrics").1;
     assert!(metrics.contains("rewind_api_errors_total 0"), "every call was allowed:\n{metrics}");
     assert!(metrics.contains("rewind_flux_productions_total{result=\"served\"}"), "{metrics}");
     // A recreated RewindSource (new uid) adopts the ExternalArtifact its predecessor left.
-    kubectl(&admin, &["delete", "rewindsource", "guestbook", "-n", NS]);
-    apply_rewind_source(&admin, json!({"autoRollback": true, "historyMax": 4}));
-    let uid = rewind_source(&admin)["metadata"]["uid"].clone();
-    serve.wait("the ExternalArtifact adopted", || {
-        (external_artifact(&admin)?["metadata"]["ownerReferences"][0]["uid"] == uid).then_some(())
+    kubectl(admin, &["delete", "rewindsource", "guestbook", "-n", NS]);
+    apply_rewind_source(admin, json!({"autoRollback": true, "historyMax": 4}));
+    let uid = rewind_source(admin)["metadata"]["uid"].clone();
+    flow.serve.wait("the ExternalArtifact adopted", || {
+        (external_artifact(admin)?["metadata"]["ownerReferences"][0]["uid"] == uid).then_some(())
     });
-    every_source_kind_is_read(&serve, &admin);
-    drop(kc);
-    serve.stdout_is_empty();
+    every_source_kind_is_read(&flow.serve, admin);
 
     // Every grant used, nothing denied; and no more than that.
+    let Flow { server, rbac, kc, serve, sa, .. } = flow;
+    drop(kc);
+    serve.stdout_is_empty();
     assert_grants_exactly_used(&server, &rbac, &[USER]);
-    for (args, needle) in [
-        (&["get", "secrets", "-n", "kube-system"][..], "cannot list resource \"secrets\""),
-        (
-            &[
-                "patch",
-                "rewindsource",
-                "guestbook",
-                "-n",
-                NS,
-                "--type=merge",
-                "-p",
-                "{\"spec\":{\"rollbackTo\":\"2\"}}",
-            ][..],
-            "cannot patch resource \"rewindsources\"",
-        ),
-        (&["delete", "externalartifact", "guestbook", "-n", NS][..], "cannot delete resource \"externalartifacts\""),
-        (
-            &["patch", "kustomization", "guestbook", "-n", NS, "--type=merge", "-p", "{\"spec\":{\"prune\":false}}"][..],
-            "cannot get resource \"kustomizations\"",
-        ),
-    ] {
-        let out = kubectl_as(&sa, args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(needle), "kubectl {args:?}: {stderr}");
-    }
+    assert_refused_beyond_its_grants(&sa);
 }
 
 /// An OCIRepository and a Bucket are read like a GitRepository: their
@@ -507,4 +527,279 @@ fn every_source_kind_is_read(serve: &Serve, admin: &Path) {
         });
         assert_eq!(ea["status"]["artifact"]["metadata"]["org.opencontainers.image.revision"], revision.as_str());
     }
+}
+
+/// A tar.gz of `entries` (name, type, body, link), headers written by hand.
+fn archive(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, body, link) in entries {
+        raw_entry(&mut b, name, *kind, body, *link);
+    }
+    gzip(&b.into_inner().unwrap())
+}
+
+fn ready_of(obj: &Value) -> (String, String, String) {
+    let c = obj["status"]["conditions"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["type"] == "Ready"))
+        .cloned()
+        .unwrap_or_default();
+    let text = |k: &str| c[k].as_str().unwrap_or("").to_string();
+    (text("status"), text("reason"), text("message"))
+}
+
+/// One hostile archive: (label, bytes, the digest claimed if not theirs, reason, message needle).
+type Hostile<'a> = (&'a str, Vec<u8>, Option<String>, &'a str, &'a str);
+
+/// Publishes each hostile archive in turn: each is refused with Flux's
+/// reason on both objects, records nothing, and leaves release 1's artifact
+/// published and served.
+fn refuse_hostile_archives(
+    serve: &Serve,
+    source: &SourceController,
+    admin: &Path,
+    store: &str,
+    home: &Path,
+    good: Vec<u8>,
+) {
+    let first = served_revision(admin).unwrap();
+    let first_url = external_artifact(admin).unwrap()["status"]["artifact"]["url"].as_str().unwrap().to_string();
+
+    let zeros = vec![0u8; 8 << 20];
+    let other = sha256(b"something else");
+    let cases: Vec<Hostile> = vec![
+        (
+            "dotdot",
+            archive(&[("guestbook/../../evil.yaml", tar::EntryType::Regular, b"kind: x\n", None)]),
+            None,
+            "VerificationFailed",
+            "absolute paths and '..' are refused",
+        ),
+        (
+            "absolute",
+            archive(&[("/etc/evil.yaml", tar::EntryType::Regular, b"kind: x\n", None)]),
+            None,
+            "VerificationFailed",
+            "\"/etc/evil.yaml\"",
+        ),
+        (
+            "device",
+            archive(&[("guestbook/tty", tar::EntryType::Char, b"", None)]),
+            None,
+            "VerificationFailed",
+            "only files and directories",
+        ),
+        (
+            "bomb",
+            archive(&[("guestbook/zeros.yaml", tar::EntryType::Regular, &zeros, None)]),
+            None,
+            "VerificationFailed",
+            "unpacks to more than 1000000 bytes",
+        ),
+        ("mismatch", good.clone(), Some(other.clone()), "VerificationFailed", &other[7..]),
+        ("not-gzip", b"plain text, not an archive".to_vec(), None, "FetchFailed", "gzip"),
+        ("missing", Vec::new(), None, "FetchFailed", "HTTP 404"),
+    ];
+    for (label, bytes, claimed, reason, needle) in &cases {
+        let revision = format!("main@sha1:{label}");
+        let digest = claimed.clone().unwrap_or_else(|| sha256(bytes));
+        if *label == "missing" {
+            source.announce(
+                admin,
+                &format!("{}/gitrepository/{NS}/apps/gone.tar.gz", source.files.base),
+                &digest,
+                &revision,
+                0,
+            );
+        } else {
+            source.publish(admin, bytes.clone(), &digest, &revision);
+        }
+        let (status, why, message) = serve.wait(&format!("{label} refused"), || {
+            let ready = ready_of(&rewind_source(admin));
+            ready.2.contains(needle).then_some(ready)
+        });
+        assert_eq!((status.as_str(), why.as_str()), ("False", *reason), "{label}: {message}");
+        let ea = external_artifact(admin).unwrap();
+        assert_eq!(ready_of(&ea).0, "False", "{label}: the ExternalArtifact says so too");
+        assert_eq!(ready_of(&ea).1, *reason);
+        assert_eq!(
+            ea["status"]["artifact"]["revision"].as_str(),
+            Some(first.as_str()),
+            "{label}: the previous artifact stays published"
+        );
+        assert_eq!(curl(&first_url).0, 200, "{label}: and served");
+        assert_eq!(releases(store, home).len(), 1, "{label}: nothing recorded");
+        assert!(has_event(admin, reason, needle), "{label}: a Warning Event");
+    }
+}
+
+/// Hostile source archives are refused with Flux's reasons on the
+/// RewindSource and the ExternalArtifact; nothing is recorded and the
+/// previous artifact stays published and served. A symlink is skipped, never
+/// followed. Bad specs and, locked down, cross-namespace sources are refused.
+#[test]
+fn hostile_sources_are_refused_and_the_previous_artifact_stays() {
+    let server = api_server(&[]);
+    let admin = server.kubeconfig().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", tmp.path().join("store").display());
+    let source = SourceController::start(NS, "apps");
+    source.create(&admin);
+    let (repo, a) = guestbook_repo();
+    source.publish_commit(&admin, &repo, &a);
+    apply_rewind_source(&admin, json!({}));
+    let serve =
+        Serve::start(&admin, &store, tmp.path(), &["--max-total-bytes", "1000000", "--no-cross-namespace-refs"]);
+    serve.wait("release 1 served", || served_revision(&admin).filter(|r| r.starts_with("v1@")));
+    refuse_hostile_archives(&serve, &source, &admin, &store, tmp.path(), SourceController::tarball(&repo, &a));
+    assert!(!tmp.path().join("evil.yaml").exists() && !Path::new("/etc/evil.yaml").exists());
+
+    // A symlink to /etc/passwd is skipped: the render succeeds without it.
+    std::os::unix::fs::symlink("/etc/passwd", repo.path().join("guestbook/passwd.yaml")).unwrap();
+    set_image_tag(&repo, "v7");
+    let linked = repo.commit("a symlink out of the repository");
+    assert!(repo.files(&linked).iter().any(|(p, mode, _)| p == "guestbook/passwd.yaml" && *mode == 0o120000));
+    source.publish_commit(&admin, &repo, &linked);
+    serve.wait("the symlinked commit served", || served_revision(&admin).filter(|r| r.starts_with("v2@")));
+    assert_eq!(ready_of(&rewind_source(&admin)).0, "True");
+    let manifest = ok(&command(tmp.path()).env("REWIND_STORE", &store).args(["show", KEY, "2"]).output().unwrap());
+    assert!(!String::from_utf8_lossy(&manifest).contains("root:"), "/etc/passwd was never read");
+    assert!(serve.log.lock().unwrap().iter().any(|l| l.contains("skipped symlink \"guestbook/passwd.yaml\"")));
+
+    // The CRD's schema refuses a bad spec; a path out of the source fails the build.
+    let bad = json!({"apiVersion": "rewind.dev/v1alpha1", "kind": "RewindSource", "metadata": {"name": "bad", "namespace": NS},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "apps"}, "hashMode": "bogus"}});
+    let file = tmp.path().join("bad.json");
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let out = server.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("hashMode"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::flux::apply(
+        &admin,
+        &json!({"apiVersion": "rewind.dev/v1alpha1", "kind": "RewindSource", "metadata": {"name": "escape", "namespace": NS},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "apps"}, "path": "../etc"}}),
+    );
+    let (_, reason, message) = serve.wait("the escape refused", || {
+        let ready = ready_of(&get(&admin, "rewindsources", NS, "escape")?);
+        (!ready.1.is_empty()).then_some(ready)
+    });
+    assert_eq!(reason, "BuildFailed", "{message}");
+    assert!(message.contains("must stay within the source"), "{message}");
+    assert!(get(&admin, "externalartifacts", NS, "escape").is_none(), "nothing published");
+
+    // Locked down: a tenant's RewindSource may not read flux-system's source.
+    common::flux::apply(
+        &admin,
+        &json!({"apiVersion": "rewind.dev/v1alpha1", "kind": "RewindSource", "metadata": {"name": "tenant", "namespace": "team-a"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "apps", "namespace": NS}, "path": "guestbook"}}),
+    );
+    let (_, reason, message) = serve.wait("the cross-namespace source refused", || {
+        let ready = ready_of(&get(&admin, "rewindsources", "team-a", "tenant")?);
+        (!ready.1.is_empty()).then_some(ready)
+    });
+    assert_eq!(reason, "AccessDenied", "{message}");
+    assert!(get(&admin, "externalartifacts", "team-a", "tenant").is_none());
+    assert!(releases(&store, tmp.path()).len() == 2);
+    serve.stdout_is_empty();
+}
+
+fn sign(token: &[u8], body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(token).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// With a long interval nothing looks at the source again until
+/// notification-controller's signed event says so; a bad signature changes
+/// nothing. The artifact server serves artifacts and nothing else, and after
+/// a restart serves earlier releases from the store.
+#[test]
+fn webhook_hints_and_the_artifact_server() {
+    let server = api_server(&[]);
+    let admin = server.kubeconfig().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", tmp.path().join("store").display());
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    let source = SourceController::start(NS, "apps");
+    source.create(&admin);
+    let (repo, a) = guestbook_repo();
+    source.publish_commit(&admin, &repo, &a);
+    apply_rewind_source(&admin, json!({}));
+    let args = ["--flux-interval", "1h", "--flux-webhook-token-file", token_file.to_str().unwrap()];
+    let serve = Serve::start(&admin, &store, tmp.path(), &args);
+    let first = serve.wait("release 1 served", || served_revision(&admin).filter(|r| r.starts_with("v1@")));
+
+    set_image_tag(&repo, "v6");
+    let b = repo.commit("v6");
+    source.publish_commit(&admin, &repo, &b);
+    let event = |metadata: Value| {
+        json!({"involvedObject": {"kind": "GitRepository", "namespace": NS, "name": "apps", "apiVersion": "source.toolkit.fluxcd.io/v1"},
+            "severity": "info", "timestamp": "2026-11-23T10:00:00Z", "message": "stored artifact", "reason": "NewArtifact",
+            "metadata": metadata, "reportingController": "source-controller", "reportingInstance": "source-controller-0"})
+        .to_string()
+    };
+    let body = event(json!({"source.toolkit.fluxcd.io/revision": format!("main@sha1:{b}")}));
+    let post = |body: &str, signature: &str| {
+        http(
+            &serve.address,
+            "POST",
+            "/flux/events",
+            &[
+                ("Content-Type", "application/json"),
+                ("Gotk-Component", "source-controller"),
+                ("X-Signature", signature),
+            ],
+            body.as_bytes(),
+        )
+        .0
+    };
+    assert_eq!(post(&body, &sign(b"wrong", body.as_bytes())), 401);
+    assert_eq!(post(&body, "sha256="), 401);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(served_revision(&admin).as_deref(), Some(first.as_str()), "nothing looked again");
+    assert_eq!(post(&body, &sign(b"s3cret-token", body.as_bytes())), 202);
+    let second =
+        serve.wait("release 2 served after the hint", || served_revision(&admin).filter(|r| r.starts_with("v2@")));
+    let bare = event(json!({"revision": format!("main@sha1:{b}")}));
+    assert_eq!(post(&bare, &sign(b"s3cret-token", bare.as_bytes())), 202, "the bare metadata key form");
+    assert!(
+        serve.log.lock().unwrap().iter().any(|l| l.contains(&format!("(revision main@sha1:{b}): looking again now")))
+    );
+
+    // Artifacts, and nothing else.
+    let base = format!("{}/rewindsource/{NS}/guestbook", serve.artifacts);
+    let (code, bytes_1) = curl(&format!("{base}/{}.tar.gz", hex_of(&first)));
+    assert_eq!(code, 200);
+    for path in [
+        format!("{base}/{}.tar.gz", "0".repeat(64)),
+        format!("{base}/"),
+        base.clone(),
+        format!("{}/", serve.artifacts),
+        format!("{}/rewindsource/{NS}/guestbook/../../../etc/passwd", serve.artifacts),
+        format!("{}/rewindsource/{NS}/guestbook/..%2f..%2f..%2fetc%2fpasswd", serve.artifacts),
+        format!("{}/rewindsource/{NS}/other/{}.tar.gz", serve.artifacts, hex_of(&first)),
+        format!("{}/rewindsource/..%2f{NS}/guestbook/{}.tar.gz", serve.artifacts, hex_of(&first)),
+    ] {
+        assert_eq!(curl(&path).0, 404, "{path}");
+    }
+    let artifact_address = serve.artifacts.trim_start_matches("http://").to_string();
+    assert_eq!(
+        http(&artifact_address, "DELETE", &format!("/rewindsource/{NS}/guestbook/{}.tar.gz", hex_of(&first)), &[], b"")
+            .0,
+        405
+    );
+    assert!(serve.get("/metrics").1.contains("rewind_artifact_requests_total{code=\"404\"}"));
+    serve.stdout_is_empty();
+
+    // A restarted server serves release 1's artifact from the store, byte for byte.
+    let serve = Serve::start(&admin, &store, tmp.path(), &["--flux-interval", "1h"]);
+    serve.wait("release 2 published again", || served_revision(&admin).filter(|r| *r == second));
+    let (code, again) = curl(&format!("{}/rewindsource/{NS}/guestbook/{}.tar.gz", serve.artifacts, hex_of(&first)));
+    assert_eq!((code, again), (200, bytes_1));
+    assert_eq!(releases(&store, tmp.path()).len(), 2, "a restart records nothing new");
 }

@@ -193,3 +193,63 @@ fn namespaced_controller_has_no_cluster_wide_rights() {
     let env = env_of(c);
     assert!(env.contains(&("REWIND_NAMESPACES", "argocd")), "watches exactly the namespaces it may patch in");
 }
+
+/// manifests/flux: the CRD generated from the Rust types (and current), a
+/// Deployment that serves Flux, the artifact Service its URLs name, and a
+/// NetworkPolicy that lets kustomize-controller fetch.
+#[test]
+fn flux_manifests_validate_and_match_the_code() {
+    let (text, docs) = build("flux");
+    validate(text);
+    let crd_file = std::fs::read_to_string(root().join("manifests/flux/crd.yaml")).unwrap();
+    assert_eq!(crd_file, rewind::flux::crd_yaml(), "regenerate: cargo run --example crdgen > manifests/flux/crd.yaml");
+    let crd = find(&docs, "CustomResourceDefinition", "rewindsources.rewind.dev");
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!((version["name"].as_str(), crd["spec"]["scope"].as_str()), (Some("v1alpha1"), Some("Namespaced")));
+    assert!(version["subresources"]["status"].is_object(), "status is written through /status");
+    let columns: Vec<&str> =
+        version["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(columns, ["Ready", "Served", "Last-Good", "Source", "Age"]);
+
+    let deploy = find(&docs, "Deployment", "rewind-flux");
+    assert_eq!(deploy["metadata"]["namespace"], "flux-system", "beside Flux, inside its network policies");
+    let spec = &deploy["spec"]["template"]["spec"];
+    assert_eq!(
+        (spec["serviceAccountName"].as_str(), spec["securityContext"]["runAsNonRoot"].as_bool()),
+        (Some("rewind-flux"), Some(true))
+    );
+    let c = &spec["containers"][0];
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert!(
+        c["volumeMounts"].as_array().unwrap().iter().any(|m| m["mountPath"] == "/tmp"),
+        "source artifacts unpack in /tmp"
+    );
+    let env = env_of(c);
+    for pair in [
+        ("REWIND_INTEGRATIONS", "flux"),
+        ("REWIND_STORE", "kubernetes://flux-system"),
+        ("REWIND_ARTIFACT_LISTEN", "0.0.0.0:9090"),
+        ("REWIND_NO_CROSS_NAMESPACE_REFS", "true"),
+    ] {
+        assert!(env.contains(&pair), "{pair:?} in {env:?}");
+    }
+    let service = find(&docs, "Service", "rewind-artifacts");
+    let base = env.iter().find(|(k, _)| *k == "REWIND_ARTIFACT_BASE_URL").unwrap().1;
+    let port = service["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "artifacts").unwrap();
+    assert_eq!(base, format!("http://rewind-artifacts.flux-system.svc.cluster.local.:{}", port["port"]));
+    assert_eq!(port["targetPort"], "artifacts");
+
+    let policy = find(&docs, "NetworkPolicy", "rewind-flux");
+    let fetchers = &policy["spec"]["ingress"][0];
+    assert_eq!(fetchers["from"][0]["podSelector"]["matchLabels"]["app"], "kustomize-controller");
+    assert_eq!(fetchers["ports"][0]["port"], 9090);
+    assert_eq!(policy["spec"]["podSelector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+
+    let role = find(&docs, "Role", "rewind-flux-releases");
+    assert_eq!(role["metadata"]["namespace"], "flux-system", "Secrets only in the store namespace");
+    assert_eq!(rules(role).iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(), ["secrets"]);
+    let cluster = rules(find(&docs, "ClusterRole", "rewind-flux"));
+    assert!(!cluster.iter().any(|(r, _)| r == "secrets"), "never Secrets cluster-wide");
+}

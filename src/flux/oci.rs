@@ -6,7 +6,8 @@
 //! deterministic tar.gz the artifact server serves, and the
 //! `org.opencontainers.image.{created,source,revision}` annotations.
 //! `created` is the release's own creation time, so pushing a release again
-//! pushes the same manifest.
+//! pushes the same manifest. Credentials come from the Docker config, as
+//! `flux push artifact` and `docker push` take them.
 
 use super::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -60,17 +61,36 @@ pub fn parse_url(url: &str) -> Result<Reference> {
     rest.parse::<Reference>().map_err(|e| bad(&e.to_string()))
 }
 
-/// The registry's credentials from the Docker config (`$DOCKER_CONFIG`,
-/// else `~/.docker/config.json`, with its credential helpers), or none.
+/// The Docker config: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn docker_config() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
+    Some(dir.join("config.json"))
+}
+
+/// The registry's credentials from the Docker config (its `auths`, or the
+/// credential helper it names), or none when there is no config or no entry.
 fn auth(registry: &str) -> Result<RegistryAuth> {
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
-    match docker_credential::get_credential(registry) {
+    let Some(path) = docker_config().filter(|p| p.exists()) else { return Ok(RegistryAuth::Anonymous) };
+    let unreadable = |why: String| {
+        Error::Config(format!(
+            "{}: cannot read the credentials of registry {registry}: {why}; fix the file, or `docker login {registry}`",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::open(&path).map_err(|e| unreadable(e.to_string()))?;
+    // Docker Hub's credentials live under its v1 URL.
+    let server = match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        other => other,
+    };
+    match docker_credential::get_credential_from_reader(std::io::BufReader::new(file), server) {
         Ok(DockerCredential::UsernamePassword(user, password)) => Ok(RegistryAuth::Basic(user, password)),
         Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
-        Err(E::NoCredentialConfigured | E::ConfigNotFound) => Ok(RegistryAuth::Anonymous),
-        Err(e) => Err(Error::Config(format!(
-            "registry {registry}: cannot read its credentials from the Docker config: {e}; fix ~/.docker/config.json (or $DOCKER_CONFIG), or `docker login {registry}`"
-        ))),
+        Err(E::NoCredentialConfigured) => Ok(RegistryAuth::Anonymous),
+        Err(e) => Err(unreadable(e.to_string())),
     }
 }
 

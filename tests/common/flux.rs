@@ -295,12 +295,18 @@ impl SourceController {
         let path = format!("/{kind}/{}/{}/{file}", self.namespace, self.name);
         let size = bytes.len();
         let url = self.files.put(&path, bytes);
-        let status = json!({"artifact": {"digest": digest, "lastUpdateTime": now(), "path": &path[1..],
+        self.announce(kubeconfig, &url, digest, revision, size)
+    }
+
+    /// Writes `status.artifact` for `url` (which need not exist).
+    pub fn announce(&self, kubeconfig: &Path, url: &str, digest: &str, revision: &str, size: usize) -> Published {
+        let path = url.strip_prefix(&self.files.base).unwrap_or(url).to_string();
+        let status = json!({"artifact": {"digest": digest, "lastUpdateTime": now(), "path": path.trim_start_matches('/'),
                 "revision": revision, "size": size, "url": url},
             "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
                 "message": format!("stored artifact for revision '{revision}'"), "lastTransitionTime": now()}]});
         patch_status(kubeconfig, self.plural, &self.namespace, &self.name, &status);
-        Published { url, digest: digest.to_string(), revision: revision.to_string() }
+        Published { url: url.to_string(), digest: digest.to_string(), revision: revision.to_string() }
     }
 }
 
@@ -367,7 +373,7 @@ pub struct KustomizeController {
     /// Content it refused because it differs from `rewind render` (must stay empty).
     pub mismatches: Arc<Mutex<Vec<String>>>,
     /// The manifest of every revision it applied.
-    pub applied: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    pub applied: Applied,
 }
 
 /// What the stand-in needs to know.
@@ -385,6 +391,71 @@ pub struct KustomizeSetup {
     pub health: fn(&[u8]) -> Result<(), String>,
 }
 
+/// Every manifest the stand-in applied, by revision.
+pub type Applied = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// What the stand-in's thread keeps between looks.
+struct Follower {
+    setup: KustomizeSetup,
+    log: Arc<Mutex<Vec<String>>>,
+    mismatches: Arc<Mutex<Vec<String>>>,
+    applied: Applied,
+    last_seen: String,
+    ready_since: Option<(String, String)>,
+}
+
+impl Follower {
+    /// One look at the ExternalArtifact; a reconcile when its revision changed.
+    fn look(&mut self) {
+        let setup = &self.setup;
+        let Some(ea) = get(&setup.kubeconfig, "externalartifacts", &setup.namespace, &setup.name) else { return };
+        let artifact = &ea["status"]["artifact"];
+        let Some(revision) = artifact["revision"].as_str() else { return };
+        // kustomize-controller reconciles when the revision changes, not the digest.
+        if revision == self.last_seen {
+            return;
+        }
+        self.last_seen = revision.to_string();
+        let digest = artifact["digest"].as_str().unwrap_or("");
+        let origin = artifact["metadata"]["org.opencontainers.image.revision"].as_str().unwrap_or("");
+        let outcome = fetch(artifact["url"].as_str().unwrap_or(""), digest)
+            .map_err(Refusal::Artifact)
+            .and_then(|files| check_content(setup, &files, origin, &self.applied));
+        let previous = get(&setup.kubeconfig, "kustomizations", &setup.namespace, &setup.name)
+            .and_then(|k| k["status"]["lastAppliedRevision"].as_str().map(String::from));
+        let (ready, reason, message, applied_revision) = match outcome {
+            Ok(manifest) => match (setup.health)(&manifest) {
+                Ok(()) => {
+                    self.applied.lock().unwrap().push((revision.to_string(), manifest));
+                    let message = format!("Applied revision: {revision}");
+                    ("True", "ReconciliationSucceeded", message, Some(revision.to_string()))
+                }
+                Err(why) => ("False", "HealthCheckFailed", format!("health check failed after 1m0s: {why}"), previous),
+            },
+            Err(Refusal::Artifact(why)) => ("False", "ArtifactFailed", why, previous),
+            Err(Refusal::Content(why)) => {
+                self.mismatches.lock().unwrap().push(format!("{revision}: {why}"));
+                ("False", "BuildFailed", why, previous)
+            }
+        };
+        self.log.lock().unwrap().push(format!("{revision}: Ready={ready} {reason}: {message}"));
+        // kstatus: lastTransitionTime moves only when the status does.
+        let transition = match &self.ready_since {
+            Some((status, at)) if status == ready => at.clone(),
+            _ => now(),
+        };
+        self.ready_since = Some((ready.to_string(), transition.clone()));
+        let mut status = json!({"lastAttemptedRevision": revision, "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message,
+                "lastTransitionTime": transition, "observedGeneration": 1}]});
+        if let Some(r) = applied_revision {
+            status["lastAppliedRevision"] = json!(r);
+            status["lastAppliedOriginRevision"] = json!(origin);
+        }
+        patch_status(&setup.kubeconfig, "kustomizations", &setup.namespace, &setup.name, &status);
+    }
+}
+
 impl KustomizeController {
     /// Creates the Kustomization and starts following it.
     pub fn start(setup: KustomizeSetup) -> KustomizeController {
@@ -396,70 +467,20 @@ impl KustomizeController {
         let stop = Arc::new(AtomicBool::new(false));
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let mismatches: Arc<Mutex<Vec<String>>> = Arc::default();
-        let applied: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
-        let state = (stop.clone(), Arc::clone(&log), Arc::clone(&mismatches), Arc::clone(&applied));
+        let applied: Applied = Arc::default();
+        let mut follower = Follower {
+            setup,
+            log: log.clone(),
+            mismatches: mismatches.clone(),
+            applied: applied.clone(),
+            last_seen: String::new(),
+            ready_since: None,
+        };
+        let running = stop.clone();
         let thread = std::thread::spawn(move || {
-            let (stop, log, mismatches, applied) = state;
-            let mut last_seen = String::new();
-            let mut ready_since: Option<(String, String)> = None;
-            while !stop.load(Ordering::Relaxed) {
+            while !running.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(200));
-                let Some(ea) = get(&setup.kubeconfig, "externalartifacts", &setup.namespace, &setup.name) else {
-                    continue;
-                };
-                let artifact = &ea["status"]["artifact"];
-                let Some(revision) = artifact["revision"].as_str() else { continue };
-                // kustomize-controller reconciles when the revision changes, not the digest.
-                if revision == last_seen {
-                    continue;
-                }
-                last_seen = revision.to_string();
-                let digest = artifact["digest"].as_str().unwrap_or("");
-                let origin = artifact["metadata"]["org.opencontainers.image.revision"].as_str().unwrap_or("");
-                let outcome = fetch(artifact["url"].as_str().unwrap_or(""), digest)
-                    .map_err(Refusal::Artifact)
-                    .and_then(|files| check_content(&setup, &files, origin, &applied));
-                let previous_applied = get(&setup.kubeconfig, "kustomizations", &setup.namespace, &setup.name)
-                    .and_then(|k| k["status"]["lastAppliedRevision"].as_str().map(String::from));
-                let (ready, reason, message, applied_revision) = match outcome {
-                    Ok(manifest) => match (setup.health)(&manifest) {
-                        Ok(()) => {
-                            applied.lock().unwrap().push((revision.to_string(), manifest));
-                            (
-                                "True",
-                                "ReconciliationSucceeded",
-                                format!("Applied revision: {revision}"),
-                                Some(revision.to_string()),
-                            )
-                        }
-                        Err(why) => (
-                            "False",
-                            "HealthCheckFailed",
-                            format!("health check failed after 1m0s: {why}"),
-                            previous_applied,
-                        ),
-                    },
-                    Err(Refusal::Artifact(why)) => ("False", "ArtifactFailed", why, previous_applied),
-                    Err(Refusal::Content(why)) => {
-                        mismatches.lock().unwrap().push(format!("{revision}: {why}"));
-                        ("False", "BuildFailed", why, previous_applied)
-                    }
-                };
-                log.lock().unwrap().push(format!("{revision}: Ready={ready} {reason}: {message}"));
-                // kstatus: lastTransitionTime moves only when the status does.
-                let transition = match &ready_since {
-                    Some((status, at)) if status == ready => at.clone(),
-                    _ => now(),
-                };
-                ready_since = Some((ready.to_string(), transition.clone()));
-                let mut status = json!({"lastAttemptedRevision": revision, "observedGeneration": 1,
-                    "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message,
-                        "lastTransitionTime": transition, "observedGeneration": 1}]});
-                if let Some(r) = applied_revision {
-                    status["lastAppliedRevision"] = json!(r);
-                    status["lastAppliedOriginRevision"] = json!(origin);
-                }
-                patch_status(&setup.kubeconfig, "kustomizations", &setup.namespace, &setup.name, &status);
+                follower.look();
             }
         });
         KustomizeController { stop, thread: Some(thread), log, mismatches, applied }
@@ -472,7 +493,7 @@ fn check_content(
     setup: &KustomizeSetup,
     files: &HashMap<String, Vec<u8>>,
     origin: &str,
-    applied: &Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    applied: &Applied,
 ) -> Result<Vec<u8>, Refusal> {
     let mut names: Vec<&String> = files.keys().collect();
     names.sort();
