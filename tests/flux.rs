@@ -803,3 +803,68 @@ fn webhook_hints_and_the_artifact_server() {
     assert_eq!((code, again), (200, bytes_1));
     assert_eq!(releases(&store, tmp.path()).len(), 2, "a restart records nothing new");
 }
+
+/// The guards under Flux: a first release that fails has nothing to roll
+/// back to (PreviousRevisionUnavailable); a rollback that fails is not
+/// rolled back again.
+#[test]
+fn guards_first_failures_and_failing_rollbacks() {
+    let server = api_server(&[]);
+    let admin = server.kubeconfig().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", tmp.path().join("store").display());
+    let source = SourceController::start(NS, "apps");
+    source.create(&admin);
+    let (repo, _) = guestbook_repo();
+    set_image_tag(&repo, "broken");
+    let broken = repo.commit("broken from the start");
+    source.publish_commit(&admin, &repo, &broken);
+    apply_rewind_source(&admin, json!({"autoRollback": true}));
+    let repo = Arc::new(Mutex::new(repo));
+    let _kc = KustomizeController::start(KustomizeSetup {
+        kubeconfig: admin.clone(),
+        namespace: NS.into(),
+        name: "guestbook".into(),
+        repo: repo.clone(),
+        path: "guestbook".into(),
+        vars: Vec::new(),
+        health,
+    });
+    let serve = Serve::start(&admin, &store, tmp.path(), &[]);
+    serve.wait("PreviousRevisionUnavailable", || {
+        has_event(
+            &admin,
+            "PreviousRevisionUnavailable",
+            "release 1 of app flux-system_guestbook failed and no release before it is marked deployed",
+        )
+        .then_some(())
+    });
+    assert_eq!(releases(&store, tmp.path()).iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["failed"]);
+    assert!(rewind_source(&admin)["status"]["autoRollback"].is_null());
+
+    let good = {
+        let repo = repo.lock().unwrap();
+        set_image_tag(&repo, "v5");
+        repo.commit("fixed")
+    };
+    source.publish_commit(&admin, &repo.lock().unwrap(), &good);
+    serve.wait("release 2 deployed", || (rewind_source(&admin)["status"]["lastGoodRevision"] == 2).then_some(()));
+
+    // Pinning the broken release by spec: its rollback release fails, and stays failed.
+    kubectl(
+        &admin,
+        &["patch", "rewindsource", "guestbook", "-n", NS, "--type=merge", "-p", "{\"spec\":{\"rollbackTo\":\"1\"}}"],
+    );
+    serve.wait("the failed rollback", || {
+        has_event(&admin, "ReleaseFailed", "release 3 of app flux-system_guestbook failed").then_some(())
+    });
+    let failed = events(&admin).into_iter().find(|(r, m)| r == "ReleaseFailed" && m.contains("release 3")).unwrap().1;
+    assert!(failed.contains("it is itself a rollback to release 1: not rolling back again"), "{failed}");
+    std::thread::sleep(Duration::from_secs(2));
+    let status = rewind_source(&admin)["status"].clone();
+    assert!(status["autoRollback"].is_null(), "{status}");
+    assert_eq!(status["servedRelease"], 3, "still serving what spec.rollbackTo asks for");
+    let list: Vec<(u64, String, Option<u64>)> =
+        releases(&store, tmp.path()).into_iter().map(|r| (r.0, r.1, r.2)).collect();
+    assert_eq!(list, [(1, "failed".into(), None), (2, "deployed".into(), None), (3, "failed".into(), Some(1))]);
+}
