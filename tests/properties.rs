@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use rewind::hash::{HashMode, HashOptions, apply};
 use rewind::history::{History, NewRelease, Recorded};
 use rewind::manifest::{Limits, Object, parse_stream, to_yaml};
-use rewind::release::{AppKey, SourceInfo, Status, StoredRelease};
+use rewind::release::{AppKey, ReleaseMeta, SourceInfo, StoredRelease};
 use rewind::rollback::{Target, rollback};
 use rewind::store::{FileStore, Listing, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,9 +137,14 @@ impl Store for Counting {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.create(release)
     }
-    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> rewind::Result<()> {
+    fn update_meta(
+        &self,
+        app: &AppKey,
+        revision: u64,
+        change: &dyn Fn(&ReleaseMeta) -> rewind::Result<Option<ReleaseMeta>>,
+    ) -> rewind::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.set_status(app, revision, status)
+        self.inner.update_meta(app, revision, change)
     }
     fn delete(&self, app: &AppKey, revision: u64) -> rewind::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);

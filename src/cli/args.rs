@@ -7,6 +7,7 @@ use crate::hash::HashMode;
 use crate::manifest::Limits;
 use crate::release::Status;
 use crate::render::renderers::RENDERERS_FILE_ENV;
+use crate::store::keyring::KEY_FILE_ENV;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -29,6 +30,10 @@ pub struct Cli {
     /// (default: ~/.config/rewind/renderers.yaml if it exists).
     #[arg(long, env = RENDERERS_FILE_ENV, global = true, value_name = "FILE")]
     pub renderers: Option<PathBuf>,
+    /// Key file for envelope encryption of releases (`keys: [{id, key}]`, the first key encrypts,
+    /// any listed key decrypts); without it new releases are stored unencrypted.
+    #[arg(long, env = KEY_FILE_ENV, global = true, value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
     /// Input limits.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -165,6 +170,19 @@ Examples:\n  rewind serve --store kubernetes://argocd\n  rewind serve --store ku
         after_help = "Examples:\n  rewind mark guestbook 3 --status deployed\n  rewind mark guestbook 4 --status failed"
     )]
     Mark(MarkArgs),
+    /// Re-wrap an app's encrypted releases under the key file's first key (after adding a key).
+    #[command(after_help = "Rotation: put the new key first in the key file, keep the old one listed, then\n  \
+rewind rekey guestbook --encryption-key-file /etc/rewind/keys.yaml\n\
+Once every app is rekeyed the old key can leave the file. Payloads are not rewritten; plain\n\
+releases (recorded without a key file) stay as they are.")]
+    Rekey(RekeyArgs),
+}
+
+/// Arguments of `rewind rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// App name.
+    pub app: String,
 }
 
 /// Arguments of `rewind render`.

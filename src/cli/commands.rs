@@ -2,8 +2,8 @@
 //! what to print. Nothing here prints on stdout (the caller does, on success).
 
 use super::args::{
-    DiffArgs, Format, GenerateArgs, HistoryArgs, Integration, MarkArgs, RenderArgs, RollbackArgs, ServeArgs, ShowArgs,
-    StatusArgs, TableFormat,
+    DiffArgs, Format, GenerateArgs, HistoryArgs, Integration, MarkArgs, RekeyArgs, RenderArgs, RollbackArgs, ServeArgs,
+    ShowArgs, StatusArgs, TableFormat,
 };
 use super::report::{history_table, status_report};
 use crate::argocd::application::{ApplicationRef, app_key, source_key};
@@ -14,11 +14,12 @@ use crate::error::{Error, Result};
 use crate::history::{History, Recorded};
 use crate::manifest::{Limits, to_json_list};
 use crate::pipeline::{Application, Flags, build, needs_previous, previous_objects, record_rendered, resolve};
-use crate::release::{AppKey, SourceInfo};
+use crate::release::{AppKey, ReleaseMeta, SourceInfo};
 use crate::render::{Renderers, Source};
 use crate::rollback::{Target, resolve as resolve_target, rollback};
-use crate::store::{Store, StoreOptions, default_url, open};
+use crate::store::{Envelope, Keyring, Store, StoreOptions, at_rest_reminder, default_url, open_envelope};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The global flags every command may use.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct Globals {
     pub history_max: Option<usize>,
     /// `--renderers` / `REWIND_RENDERERS_FILE`.
     pub renderers: Option<PathBuf>,
+    /// `--encryption-key-file` / `REWIND_ENCRYPTION_KEY_FILE`.
+    pub encryption_key_file: Option<PathBuf>,
     /// The input limits.
     pub limits: Limits,
 }
@@ -36,12 +39,25 @@ pub struct Globals {
 impl Globals {
     /// Opens `--store` (else the embedded default); releases are bounded by the input limits.
     pub(super) fn open_store(&self) -> Result<Box<dyn Store>> {
-        open(&self.store.clone().unwrap_or_else(default_url), &self.store_options())
+        Ok(Box::new(self.open_envelope()?))
     }
 
-    /// How stores are opened.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions { max_release_bytes: self.limits.max_total_bytes }
+    fn open_envelope(&self) -> Result<Envelope> {
+        open_envelope(&self.store_url(), &self.store_options()?)
+    }
+
+    /// `--store`, else the embedded default.
+    pub fn store_url(&self) -> String {
+        self.store.clone().unwrap_or_else(default_url)
+    }
+
+    /// How stores are opened: the input limits, and the key file's keys.
+    pub fn store_options(&self) -> Result<StoreOptions> {
+        let encryption = match &self.encryption_key_file {
+            Some(path) => Some(Arc::new(Keyring::load(path)?)),
+            None => None,
+        };
+        Ok(StoreOptions { max_release_bytes: self.limits.max_total_bytes, encryption })
     }
 
     pub(super) fn history<'s>(&self, store: &'s dyn Store) -> History<'s> {
@@ -123,6 +139,9 @@ pub fn generate_cmd(g: &Globals, a: GenerateArgs) -> Result<Vec<u8>> {
         on_store_error: a.on_store_error,
         renderers: Renderers::load(g.renderers.as_deref())?,
     };
+    if let Some(reminder) = g.store_options().ok().and_then(|o| at_rest_reminder(&g.store_url(), &o)) {
+        tracing::warn!("{reminder}");
+    }
     match g.open_store() {
         Ok(store) => generate(&env, &cwd, Ok(store.as_ref()), &opts),
         Err(e) => generate(&env, &cwd, Err(e), &opts),
@@ -143,7 +162,8 @@ pub fn history(g: &Globals, a: HistoryArgs) -> Result<Vec<u8>> {
             for d in &listing.damaged {
                 eprintln!("warning: {} is damaged and left out: {}", d.name, d.why);
             }
-            let json = serde_json::to_string_pretty(&listing.releases).expect("serializable");
+            let shown: Vec<_> = listing.releases.iter().map(ReleaseMeta::shown).collect();
+            let json = serde_json::to_string_pretty(&shown).expect("serializable");
             Ok(format!("{json}\n").into_bytes())
         }
         TableFormat::Table => Ok(history_table(&listing.releases, &listing.damaged).into_bytes()),
@@ -157,7 +177,7 @@ pub fn show(g: &Globals, a: ShowArgs) -> Result<Vec<u8>> {
     let history = g.history(store.as_ref());
     let release = history.get(&app, revision_of(&history, &app, &a.revision)?)?;
     if a.meta {
-        Ok(format!("{}\n", serde_json::to_string_pretty(&release.meta).expect("serializable")).into_bytes())
+        Ok(format!("{}\n", serde_json::to_string_pretty(&release.meta.shown()).expect("serializable")).into_bytes())
     } else {
         Ok(release.manifest)
     }
@@ -302,7 +322,7 @@ pub fn serve(g: &Globals, a: ServeArgs) -> Result<Vec<u8>> {
     };
     crate::serve::run(crate::serve::ServeOptions {
         store,
-        store_options: g.store_options(),
+        store_options: g.store_options()?,
         listen: a.listen,
         namespaces: a.namespaces.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
         policy: crate::serve::lifecycle::Policy {
@@ -323,6 +343,30 @@ pub fn mark(g: &Globals, a: MarkArgs) -> Result<Vec<u8>> {
     g.history(store.as_ref()).mark(&app, a.revision, a.status)?;
     eprintln!("{app} revision {} is now {}", a.revision, a.status);
     Ok(Vec::new())
+}
+
+/// `rewind rekey`.
+pub fn rekey(g: &Globals, a: RekeyArgs) -> Result<Vec<u8>> {
+    let app = AppKey::new(&a.app)?;
+    let store = g.open_envelope()?;
+    let done = store.rekey(&app)?;
+    let list = |revs: &[u64]| revs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    let mut out = format!("{app}: {} release(s) re-wrapped under the first key of the key file", done.rewrapped.len());
+    if !done.rewrapped.is_empty() {
+        out.push_str(&format!(" ({})", list(&done.rewrapped)));
+    }
+    out.push('\n');
+    if !done.current.is_empty() {
+        out.push_str(&format!("{app}: {} already under it ({})\n", done.current.len(), list(&done.current)));
+    }
+    if !done.plain.is_empty() {
+        out.push_str(&format!(
+            "{app}: {} unencrypted release(s) left as they are ({}): they were recorded without a key file\n",
+            done.plain.len(),
+            list(&done.plain)
+        ));
+    }
+    Ok(out.into_bytes())
 }
 
 fn dir_name(dir: &Path) -> Result<String> {

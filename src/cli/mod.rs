@@ -57,6 +57,7 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         store: cli.store,
         history_max: cli.history_max,
         renderers: cli.renderers,
+        encryption_key_file: cli.encryption_key_file,
         limits: cli.limits.limits(),
     };
     match cli.command {
@@ -70,5 +71,6 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         Command::Serve(a) => commands::serve(&g, a),
         Command::Mark(a) => commands::mark(&g, a),
         Command::Push(a) => flux::push(&g, a),
+        Command::Rekey(a) => commands::rekey(&g, a),
     }
 }

@@ -95,7 +95,7 @@ pub fn source_status_report(source: &RewindSource, app: &AppKey, metas: &[Releas
 
 /// One row per release, and one per damaged entry (in revision order).
 pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
-    let mut rows: Vec<(u64, [String; 6])> = metas
+    let mut rows: Vec<(u64, [String; 7])> = metas
         .iter()
         .map(|m| {
             (
@@ -106,6 +106,7 @@ pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
                     m.created.clone(),
                     m.source.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect()),
                     m.digest.trim_start_matches("sha256:").chars().take(12).collect(),
+                    m.encryption.as_ref().map_or("-".into(), |e| format!("key {}", e.key_id)),
                     m.description.clone(),
                 ],
             )
@@ -115,12 +116,21 @@ pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
         let revision = d.revision.map_or("?".into(), |r| r.to_string());
         (
             d.revision.unwrap_or(u64::MAX),
-            [revision, "damaged".into(), "-".into(), "-".into(), "-".into(), format!("{}: {}", d.name, d.why)],
+            [
+                revision,
+                "damaged".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                format!("{}: {}", d.name, d.why),
+            ],
         )
     }));
     rows.sort_by_key(|(revision, _)| *revision);
-    let rows: Vec<[String; 6]> = rows.into_iter().map(|(_, row)| row).collect();
-    let header = ["REVISION", "STATUS", "CREATED", "GIT REVISION", "DIGEST", "DESCRIPTION"].map(String::from);
+    let rows: Vec<[String; 7]> = rows.into_iter().map(|(_, row)| row).collect();
+    let header =
+        ["REVISION", "STATUS", "CREATED", "GIT REVISION", "DIGEST", "ENCRYPTED", "DESCRIPTION"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

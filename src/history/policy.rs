@@ -209,8 +209,13 @@ mod tests {
         fn create(&self, release: &crate::release::StoredRelease) -> Result<()> {
             self.0.create(release)
         }
-        fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
-            self.0.set_status(app, revision, status)
+        fn update_meta(
+            &self,
+            app: &AppKey,
+            revision: u64,
+            change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
+        ) -> Result<()> {
+            self.0.update_meta(app, revision, change)
         }
         fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
             self.0.delete(app, revision)

@@ -106,6 +106,41 @@ pub struct ReleaseMeta {
     /// A human note: "render", "rollback to 3 (previous)".
     #[serde(default)]
     pub description: String,
+    /// How the payload is encrypted; absent for a plain (compressed only) payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// Envelope encryption of one release's payload: a data key of its own,
+/// wrapped by one of the operator's key-encryption keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Encryption {
+    /// The cipher of payload and wrapping (`AES-256-GCM`).
+    pub algorithm: String,
+    /// The id, in the key file, of the key that wraps the data key.
+    pub key_id: String,
+    /// The data key wrapped by that key (base64 of nonce, ciphertext and tag);
+    /// left out of what rewind shows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub wrapped_key: String,
+}
+
+impl ReleaseMeta {
+    /// The record as rewind shows it: the wrapped data key left out.
+    pub fn shown(&self) -> ReleaseMeta {
+        let mut meta = self.clone();
+        if let Some(e) = &mut meta.encryption {
+            e.wrapped_key.clear();
+        }
+        meta
+    }
+
+    /// What a release's encryption is bound to, so a payload or wrapped key
+    /// cannot be moved to another release.
+    pub fn binding(&self) -> Vec<u8> {
+        format!("rewind.dev/v1\0{}\0{}\0{}\0{}", self.app, self.revision, self.digest, self.size).into_bytes()
+    }
 }
 
 /// A release: its record and its manifest bytes.
@@ -150,6 +185,7 @@ impl Release {
                 size: manifest.len() as u64,
                 rollback_of,
                 description: description.to_string(),
+                encryption: None,
             },
             manifest,
         }

@@ -265,6 +265,7 @@ mod tests {
             size: 1,
             rollback_of,
             description: String::new(),
+            encryption: None,
         }
     }
 

@@ -266,6 +266,9 @@ pub fn run(opts: ServeOptions) -> Result<()> {
         return Err(Error::Config("--integrations: name at least one of argocd, flux".into()));
     }
     let store: Arc<dyn Store> = Arc::from(crate::store::open(&opts.store, &opts.store_options)?);
+    if let Some(reminder) = crate::store::at_rest_reminder(&opts.store, &opts.store_options) {
+        tracing::warn!("{reminder}");
+    }
     let metrics = Arc::new(Metrics::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

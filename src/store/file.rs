@@ -9,7 +9,7 @@
 
 use super::{Damaged, Listing, Store, StoreOptions};
 use crate::error::{Error, Result};
-use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
+use crate::release::{AppKey, ReleaseMeta, StoredRelease};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -76,7 +76,7 @@ impl FileStore {
 
     /// A store rooted at `root` with `options`.
     pub fn with_options(root: impl Into<PathBuf>, options: &StoreOptions) -> FileStore {
-        FileStore { root: root.into(), options: *options }
+        FileStore { root: root.into(), options: options.clone() }
     }
 
     fn app_dir(&self, app: &AppKey) -> PathBuf {
@@ -243,14 +243,19 @@ impl Store for FileStore {
         }
     }
 
-    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
+    fn update_meta(
+        &self,
+        app: &AppKey,
+        revision: u64,
+        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
+    ) -> Result<()> {
         let (dir, _lock) = self.lock(app)?;
-        let (path, bytes, mut meta, offset) = self.read_release(app, revision)?;
-        if meta.status == status {
+        let (path, bytes, meta, offset) = self.read_release(app, revision)?;
+        let Some(new) = change(&meta)? else {
             return Ok(());
-        }
-        meta.status = status;
-        let tmp = Self::write_temp(&dir, &frame(&meta, &bytes[offset..]))?;
+        };
+        super::check_same_release(&meta, &new)?;
+        let tmp = Self::write_temp(&dir, &frame(&new, &bytes[offset..]))?;
         fault_point("status");
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);

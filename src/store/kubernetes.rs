@@ -143,7 +143,7 @@ impl KubernetesStore {
             }
         }
         let mut store = Self::connect(namespace.trim_end_matches('/'), kubeconfig, context)?;
-        store.options = *options;
+        store.options = options.clone();
         Ok(store)
     }
 
@@ -226,6 +226,9 @@ impl KubernetesStore {
         }
         if let Some(of) = meta.rollback_of {
             a.insert("rewind.dev/rollback-of".into(), of.to_string());
+        }
+        if let Some(e) = &meta.encryption {
+            a.insert("rewind.dev/encryption".into(), format!("{} (key {})", e.algorithm, e.key_id));
         }
         a
     }
@@ -378,7 +381,12 @@ impl KubernetesStore {
         }
     }
 
-    async fn set_status_async(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
+    async fn update_meta_async(
+        &self,
+        app: &AppKey,
+        revision: u64,
+        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
+    ) -> Result<()> {
         let name = release_name(app, revision);
         retry::on_conflict(&format!("release store: Secret {}/{name}", self.namespace), || async {
             let mut secret = self
@@ -386,20 +394,21 @@ impl KubernetesStore {
                 .get(&name)
                 .await
                 .map_err(|e| self.api_error(e, &format!("reading Secret {name}"), app, revision))?;
-            let mut meta = Self::meta_of(&secret)?;
-            if meta.status == status {
+            let meta = Self::meta_of(&secret)?;
+            let Some(new) = change(&meta)? else {
                 return Ok(Attempt::Done(()));
-            }
-            meta.status = status;
+            };
+            super::check_same_release(&meta, &new)?;
             secret
                 .data
                 .get_or_insert_with(BTreeMap::new)
-                .insert("release.json".into(), ByteString(serde_json::to_vec(&meta).expect("serializes")));
+                .insert("release.json".into(), ByteString(serde_json::to_vec(&new).expect("serializes")));
             secret
                 .metadata
                 .labels
                 .get_or_insert_with(BTreeMap::new)
-                .insert("rewind.dev/status".into(), status.as_str().into());
+                .insert("rewind.dev/status".into(), new.status.as_str().into());
+            secret.metadata.annotations.get_or_insert_with(BTreeMap::new).extend(Self::annotations(&new));
             // `secret` carries the resourceVersion it was read at: a concurrent
             // writer makes this a 409 Conflict, and we read again.
             match self.secrets.replace(&name, &PostParams::default(), &secret).await {
@@ -519,8 +528,13 @@ impl Store for KubernetesStore {
         self.runtime.block_on(self.create_async(release))
     }
 
-    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
-        self.runtime.block_on(self.set_status_async(app, revision, status))
+    fn update_meta(
+        &self,
+        app: &AppKey,
+        revision: u64,
+        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
+    ) -> Result<()> {
+        self.runtime.block_on(self.update_meta_async(app, revision, change))
     }
 
     fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {

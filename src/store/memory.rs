@@ -4,7 +4,7 @@
 
 use super::{Listing, Store, StoreOptions};
 use crate::error::{Error, Result};
-use crate::release::{AppKey, Status, StoredRelease};
+use crate::release::{AppKey, ReleaseMeta, StoredRelease};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -23,7 +23,7 @@ impl MemoryStore {
 
     /// An empty store with `options`.
     pub fn with_options(options: &StoreOptions) -> MemoryStore {
-        MemoryStore { releases: Mutex::default(), options: *options }
+        MemoryStore { releases: Mutex::default(), options: options.clone() }
     }
 
     fn releases(&self) -> std::sync::MutexGuard<'_, BTreeMap<(AppKey, u64), StoredRelease>> {
@@ -64,10 +64,18 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
+    fn update_meta(
+        &self,
+        app: &AppKey,
+        revision: u64,
+        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
+    ) -> Result<()> {
         match self.releases().get_mut(&(app.clone(), revision)) {
             Some(r) => {
-                r.meta.status = status;
+                if let Some(new) = change(&r.meta)? {
+                    super::check_same_release(&r.meta, &new)?;
+                    r.meta = new;
+                }
                 Ok(())
             }
             None => Err(Error::NotFound { app: app.to_string(), revision }),

@@ -4,32 +4,39 @@
 //! not an app's releases. Encoding and the history policy (dedupe, retry,
 //! prune) live above, in `history`, written once against this trait.
 
+mod envelope;
 mod file;
+pub mod keyring;
 mod kubernetes;
 mod memory;
 
+pub use envelope::{Envelope, Rekeyed};
 pub use file::FileStore;
+pub use keyring::Keyring;
 pub use kubernetes::{CHUNK_BYTES, KubernetesStore, RELEASE_TYPE, app_key, app_label, release_name};
 pub use memory::MemoryStore;
 
 use crate::error::{Error, Result};
 use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The default bound on a release's manifest: the default input limit (`--max-total-bytes`).
 pub const DEFAULT_MAX_RELEASE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Settings every backend honours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Largest manifest a release may hold, written or read: a record claiming
     /// more is refused before anything is decompressed (the input limits).
     pub max_release_bytes: u64,
+    /// The key file's keys, when releases are encrypted (`--encryption-key-file`).
+    pub encryption: Option<Arc<Keyring>>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_release_bytes: DEFAULT_MAX_RELEASE_BYTES }
+        StoreOptions { max_release_bytes: DEFAULT_MAX_RELEASE_BYTES, encryption: None }
     }
 }
 
@@ -84,6 +91,18 @@ impl Listing {
     }
 }
 
+/// Refuses a record change that would move a release or change its bytes:
+/// `update_meta` rewrites the record only.
+pub fn check_same_release(old: &ReleaseMeta, new: &ReleaseMeta) -> Result<()> {
+    if (&old.app, old.revision, &old.digest, old.size) != (&new.app, new.revision, &new.digest, new.size) {
+        return Err(Error::Store(format!(
+            "release {} of app {:?}: a record update may not change the app, revision, digest or size",
+            old.revision, old.app
+        )));
+    }
+    Ok(())
+}
+
 /// Where releases are kept.
 pub trait Store: Send + Sync {
     /// The store's URL, for messages.
@@ -103,8 +122,22 @@ pub trait Store: Send + Sync {
     /// Writes a new release atomically; [`Error::AlreadyExists`] if that
     /// revision exists (the caller re-reads and retries).
     fn create(&self, release: &StoredRelease) -> Result<()>;
+    /// Rewrites a release's record atomically, leaving its payload as it is:
+    /// `change` gets the current record and returns the new one, or `None`
+    /// to leave it. It may be called again if a concurrent writer got in
+    /// first. App, revision, digest and size cannot change.
+    fn update_meta(
+        &self,
+        app: &AppKey,
+        revision: u64,
+        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
+    ) -> Result<()>;
     /// Changes a release's status atomically.
-    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()>;
+    fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
+        self.update_meta(app, revision, &|meta| {
+            Ok((meta.status != status).then(|| ReleaseMeta { status, ..meta.clone() }))
+        })
+    }
     /// Deletes a release; [`Error::NotFound`] if it is not there.
     fn delete(&self, app: &AppKey, revision: u64) -> Result<()>;
     /// Tells people that a store operation failed, where the backend has a
@@ -125,8 +158,30 @@ pub fn default_url() -> String {
     format!("file://{}", base.join("rewind").display())
 }
 
-/// Opens the store a URL names: `file:///path` or `kubernetes://NAMESPACE`.
+/// Opens the store a URL names (`file:///path` or `kubernetes://NAMESPACE`),
+/// encrypting when the options carry keys.
 pub fn open(url: &str, options: &StoreOptions) -> Result<Box<dyn Store>> {
+    Ok(Box::new(open_envelope(url, options)?))
+}
+
+/// The reminder `serve` and `generate` log when releases would sit in clear
+/// in files: the file store cannot encrypt itself.
+pub fn at_rest_reminder(url: &str, options: &StoreOptions) -> Option<String> {
+    (url.starts_with("file://") && options.encryption.is_none()).then(|| {
+        format!(
+            "release store {url}: releases (Secrets included) are stored unencrypted; back the directory with an \
+             encrypted volume, or turn on envelope encryption with --encryption-key-file / {}",
+            keyring::KEY_FILE_ENV
+        )
+    })
+}
+
+/// [`open`], as the [`Envelope`] that `rewind rekey` works with.
+pub fn open_envelope(url: &str, options: &StoreOptions) -> Result<Envelope> {
+    Ok(Envelope::new(open_backend(url, options)?, options.encryption.clone()))
+}
+
+fn open_backend(url: &str, options: &StoreOptions) -> Result<Box<dyn Store>> {
     if let Some(namespace) = url.strip_prefix("kubernetes://") {
         return Ok(Box::new(KubernetesStore::open_with(namespace, options)?));
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 macro_rules! store_conformance {
     ($make:expr) => {
         store_conformance!(@checks $make;
-            unknown_app_is_empty, create_get_round_trip, create_is_create_if_absent, status_updates,
+            unknown_app_is_empty, create_get_round_trip, create_is_create_if_absent, status_updates, record_updates,
             delete_and_not_found, record_dedupes_and_numbers, prune_keeps_newest_deployed, rollback_copies_bytes,
             apps_are_isolated, concurrent_writers, large_release);
     };
@@ -90,8 +90,14 @@ pub fn unknown_app_is_empty(store: Arc<dyn Store>) {
 pub fn create_get_round_trip(store: Arc<dyn Store>) {
     let r = release("app", 1, b"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: aGk=}\n");
     put(store.as_ref(), &r).unwrap();
-    assert_eq!(get(store.as_ref(), "app", 1).unwrap(), r);
-    assert_eq!(list(store.as_ref(), "app"), vec![r.meta.clone()]);
+    // An encrypting store adds to the record how it encrypted; the rest comes back as written.
+    let mut got = get(store.as_ref(), "app", 1).unwrap();
+    let encryption = got.meta.encryption.take();
+    assert_eq!(got, r);
+    let mut listed = list(store.as_ref(), "app");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].encryption.take(), encryption, "get and list agree on the encryption");
+    assert_eq!(listed, vec![r.meta.clone()]);
 }
 
 pub fn create_is_create_if_absent(store: Arc<dyn Store>) {
@@ -111,6 +117,27 @@ pub fn status_updates(store: Arc<dyn Store>) {
     assert_eq!(got.meta.status, Status::Failed);
     assert_eq!(got.manifest, b"m", "a status update keeps the payload");
     assert!(matches!(store.set_status(&k("app"), 2, Status::Failed), Err(Error::NotFound { .. })));
+}
+
+pub fn record_updates(store: Arc<dyn Store>) {
+    put(store.as_ref(), &release("app", 1, b"m")).unwrap();
+    let note = |m: &rewind::release::ReleaseMeta| {
+        Ok(Some(rewind::release::ReleaseMeta { description: "noted".into(), ..m.clone() }))
+    };
+    store.update_meta(&k("app"), 1, &note).unwrap();
+    let got = get(store.as_ref(), "app", 1).unwrap();
+    assert_eq!((got.meta.description.as_str(), &got.manifest[..]), ("noted", &b"m"[..]), "the payload is kept");
+    // No change, no write; a change of identity is refused and leaves the record.
+    store.update_meta(&k("app"), 1, &|_| Ok(None)).unwrap();
+    let moved = |m: &rewind::release::ReleaseMeta| {
+        Ok(Some(rewind::release::ReleaseMeta { digest: "sha256:0".into(), ..m.clone() }))
+    };
+    assert!(store.update_meta(&k("app"), 1, &moved).is_err());
+    assert_eq!(get(store.as_ref(), "app", 1).unwrap().meta.description, "noted");
+    // The change's own error comes back, and nothing is written.
+    let refuse = |_: &rewind::release::ReleaseMeta| Err(Error::Config("no".into()));
+    assert!(matches!(store.update_meta(&k("app"), 1, &refuse), Err(Error::Config(_))));
+    assert!(matches!(store.update_meta(&k("app"), 2, &note), Err(Error::NotFound { .. })));
 }
 
 pub fn delete_and_not_found(store: Arc<dyn Store>) {
