@@ -8,6 +8,7 @@ use crate::manifest::Limits;
 use crate::release::Status;
 use crate::render::renderers::RENDERERS_FILE_ENV;
 use crate::store::keyring::KEY_FILE_ENV;
+use crate::store::{S3Settings, Sse};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -37,9 +38,62 @@ pub struct Cli {
     /// Input limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// The S3 store's settings.
+    #[command(flatten)]
+    pub s3: S3Args,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Settings of the S3 store (`--store s3://BUCKET[/PREFIX]`), the operator's only.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// S3-compatible service URL (default: AWS, from the region).
+    #[arg(long, env = "REWIND_S3_ENDPOINT", global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Region (default: AWS_REGION).
+    #[arg(long, env = "REWIND_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// Path-style requests (http://host/bucket/key), for services without virtual-hosted buckets.
+    #[arg(long, env = "REWIND_S3_PATH_STYLE", global = true)]
+    pub s3_path_style: bool,
+    /// Allow plain HTTP to the endpoint.
+    #[arg(long, env = "REWIND_S3_ALLOW_HTTP", global = true)]
+    pub s3_allow_http: bool,
+    /// Server-side encryption on every write: s3 (SSE-S3), kms (SSE-KMS) or none.
+    #[arg(long, env = "REWIND_S3_SSE", global = true, default_value = "s3", value_parser = ["s3", "kms", "none"])]
+    pub s3_sse: String,
+    /// KMS key for --s3-sse kms (default: the account's S3 key).
+    #[arg(long, env = "REWIND_S3_SSE_KMS_KEY_ID", global = true, value_name = "KEY")]
+    pub s3_sse_kms_key_id: Option<String>,
+    /// Longest one store operation may take, retries included (Argo CD kills a slow generate).
+    #[arg(long, env = "REWIND_STORE_TIMEOUT", global = true, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub store_timeout: std::time::Duration,
+}
+
+impl S3Args {
+    /// The settings these flags give.
+    pub fn settings(&self) -> Result<S3Settings, Error> {
+        if self.store_timeout.is_zero() {
+            return Err(Error::Config("--store-timeout / REWIND_STORE_TIMEOUT: give a positive duration, e.g. 30s".into()));
+        }
+        let sse: Sse = self.s3_sse.parse()?;
+        if sse != Sse::Kms && self.s3_sse_kms_key_id.is_some() {
+            return Err(Error::Config(
+                "--s3-sse-kms-key-id / REWIND_S3_SSE_KMS_KEY_ID is set but --s3-sse is not kms; set REWIND_S3_SSE=kms or drop the key id".into(),
+            ));
+        }
+        Ok(S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            path_style: self.s3_path_style,
+            allow_http: self.s3_allow_http,
+            sse,
+            sse_kms_key_id: self.s3_sse_kms_key_id.clone(),
+            timeout: Some(self.store_timeout),
+        })
+    }
 }
 
 /// Bounds on what rewind reads (every command honours them).

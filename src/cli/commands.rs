@@ -17,7 +17,7 @@ use crate::pipeline::{Application, Flags, build, needs_previous, previous_object
 use crate::release::{AppKey, ReleaseMeta, SourceInfo};
 use crate::render::{Renderers, Source};
 use crate::rollback::{Target, resolve as resolve_target, rollback};
-use crate::store::{Envelope, Keyring, Store, StoreOptions, at_rest_reminder, default_url, open_envelope};
+use crate::store::{Envelope, Keyring, S3Settings, Store, StoreOptions, at_rest_reminder, default_url, open_envelope};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +32,8 @@ pub struct Globals {
     pub renderers: Option<PathBuf>,
     /// `--encryption-key-file` / `REWIND_ENCRYPTION_KEY_FILE`.
     pub encryption_key_file: Option<PathBuf>,
+    /// The S3 store's settings (`--s3-*`, `REWIND_S3_*`, `--store-timeout`).
+    pub s3: S3Settings,
     /// The input limits.
     pub limits: Limits,
 }
@@ -57,7 +59,7 @@ impl Globals {
             Some(path) => Some(Arc::new(Keyring::load(path)?)),
             None => None,
         };
-        Ok(StoreOptions { max_release_bytes: self.limits.max_total_bytes, encryption })
+        Ok(StoreOptions { max_release_bytes: self.limits.max_total_bytes, encryption, s3: self.s3.clone() })
     }
 
     pub(super) fn history<'s>(&self, store: &'s dyn Store) -> History<'s> {

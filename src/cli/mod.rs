@@ -58,6 +58,7 @@ fn run(cli: Cli) -> Result<Vec<u8>> {
         history_max: cli.history_max,
         renderers: cli.renderers,
         encryption_key_file: cli.encryption_key_file,
+        s3: cli.s3.settings()?,
         limits: cli.limits.limits(),
     };
     match cli.command {

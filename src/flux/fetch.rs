@@ -63,11 +63,7 @@ impl ArtifactLimits {
     }
 }
 
-/// Installs rustls' ring provider for HTTPS (reqwest and the OCI client
-/// are built without one, so no second crypto library is linked). Idempotent.
-pub fn ensure_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::kubeclient::ensure_crypto_provider;
 
 /// Downloads `url` (at most `limits.archive_bytes`).
 pub fn download(url: &str, limits: &ArtifactLimits) -> Result<Vec<u8>, FetchError> {

@@ -67,6 +67,12 @@ pub async fn client(
     Ok((client, server))
 }
 
+/// Installs rustls' ring provider for HTTPS (reqwest and the OCI client
+/// are built without one, so no second crypto library is linked). Idempotent.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Connection {
     /// Connects as [`client`] does, on a runtime of its own.
     pub fn open(kubeconfig: Option<String>, context: Option<String>) -> Result<Connection> {

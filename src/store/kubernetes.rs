@@ -108,6 +108,19 @@ fn hashed(app: &str, max: usize, keep: fn(char) -> bool, lower: bool) -> String 
     if base.is_empty() { format!("app-{hash}") } else { format!("{base}-{hash}") }
 }
 
+/// What Events about an app's releases regard, whatever the store: the
+/// name its release Secrets share (`rewind.<app key>`) in `namespace`, so
+/// `kubectl get events --field-selector involvedObject.name=rewind.<app key>` finds them.
+pub fn release_reference(namespace: &str, app: &AppKey) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Secret".into()),
+        name: Some(format!("rewind.{}", app_key(app))),
+        namespace: Some(namespace.to_string()),
+        ..ObjectReference::default()
+    }
+}
+
 /// The index Secret of `app`'s `revision`: `rewind.<app key>.v<N>`.
 pub fn release_name(app: impl AsRef<str>, revision: u64) -> String {
     format!("rewind.{}.v{revision}", app_key(app))
@@ -493,13 +506,7 @@ impl KubernetesStore {
 
     /// A Warning Event about `app`, named `name` (else a generated name).
     async fn event_async(&self, app: &AppKey, name: Option<String>, reason: &str, message: &str) -> Result<()> {
-        let regarding = ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Secret".into()),
-            name: Some(format!("rewind.{}", app_key(app))),
-            namespace: Some(self.namespace.clone()),
-            ..ObjectReference::default()
-        };
+        let regarding = release_reference(&self.namespace, app);
         self.recorder
             .publish(&regarding, EventType::Warning, reason, message, name)
             .await

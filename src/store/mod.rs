@@ -6,15 +6,18 @@
 
 mod envelope;
 mod file;
+mod frame;
 pub mod keyring;
 mod kubernetes;
 mod memory;
+mod s3;
 
 pub use envelope::{Envelope, Rekeyed};
 pub use file::FileStore;
 pub use keyring::Keyring;
 pub use kubernetes::{CHUNK_BYTES, KubernetesStore, RELEASE_TYPE, app_key, app_label, release_name};
 pub use memory::MemoryStore;
+pub use s3::{S3Settings, S3Store, Sse};
 
 use crate::error::{Error, Result};
 use crate::release::{AppKey, ReleaseMeta, Status, StoredRelease};
@@ -32,11 +35,13 @@ pub struct StoreOptions {
     pub max_release_bytes: u64,
     /// The key file's keys, when releases are encrypted (`--encryption-key-file`).
     pub encryption: Option<Arc<Keyring>>,
+    /// The S3 store's settings.
+    pub s3: S3Settings,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_release_bytes: DEFAULT_MAX_RELEASE_BYTES, encryption: None }
+        StoreOptions { max_release_bytes: DEFAULT_MAX_RELEASE_BYTES, encryption: None, s3: S3Settings::default() }
     }
 }
 
@@ -158,7 +163,7 @@ pub fn default_url() -> String {
     format!("file://{}", base.join("rewind").display())
 }
 
-/// Opens the store a URL names (`file:///path` or `kubernetes://NAMESPACE`),
+/// Opens the store a URL names (`file:///path`, `kubernetes://NAMESPACE` or `s3://BUCKET[/PREFIX]`),
 /// encrypting when the options carry keys.
 pub fn open(url: &str, options: &StoreOptions) -> Result<Box<dyn Store>> {
     Ok(Box::new(open_envelope(url, options)?))
@@ -185,6 +190,9 @@ fn open_backend(url: &str, options: &StoreOptions) -> Result<Box<dyn Store>> {
     if let Some(namespace) = url.strip_prefix("kubernetes://") {
         return Ok(Box::new(KubernetesStore::open_with(namespace, options)?));
     }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        return Ok(Box::new(S3Store::open(rest, options)?));
+    }
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             return Err(Error::Config(format!("--store {url:?}: give a directory, e.g. file:///var/lib/rewind")));
@@ -193,6 +201,6 @@ fn open_backend(url: &str, options: &StoreOptions) -> Result<Box<dyn Store>> {
     }
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     Err(Error::Config(format!(
-        "--store / REWIND_STORE {url:?}: the {scheme:?} store is not available in this build; use file:///path or kubernetes://NAMESPACE"
+        "--store / REWIND_STORE {url:?}: the {scheme:?} store is not available in this build; use file:///path, kubernetes://NAMESPACE or s3://BUCKET[/PREFIX]"
     )))
 }

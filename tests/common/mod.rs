@@ -4,6 +4,7 @@
 pub mod apiserver;
 pub mod flux;
 pub mod rbac;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
