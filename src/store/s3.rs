@@ -159,8 +159,9 @@ impl S3Store {
             .with_virtual_hosted_style_request(!s3.path_style)
             .with_allow_http(s3.allow_http)
             .with_client_options(
+                // The operation's own bound (`run`) cuts a hung request first, and says so.
                 ClientOptions::new()
-                    .with_timeout(timeout)
+                    .with_timeout(timeout + Duration::from_secs(1))
                     .with_connect_timeout(timeout.min(Duration::from_secs(5)))
                     .with_allow_http(s3.allow_http),
             )
@@ -268,7 +269,7 @@ impl S3Store {
                 } else {
                     "check --s3-endpoint, --s3-region and that the service is reachable".to_string()
                 };
-                Error::Store(format!("{}: {doing} {}: {}; {hint}", self.url, self.shown(path), first_line(&text)))
+                Error::Store(format!("{}: {doing} {}: {}; {hint}", self.url, self.shown(path), summary(&text)))
             }
         }
     }
@@ -417,6 +418,25 @@ impl S3Store {
 /// The setting for the `x-amz-server-side-encryption` header.
 fn sse_key() -> AmazonS3ConfigKey {
     "aws_server_side_encryption".parse().expect("object_store knows its SSE setting")
+}
+
+/// An error's first line, with the S3 error code and message of an XML
+/// error body (which starts on the next line) appended.
+fn summary(text: &str) -> String {
+    let tag = |name: &str| {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_string())
+    };
+    let mut out = first_line(text).trim_end_matches(|c: char| c == ':' || c.is_whitespace()).to_string();
+    if let Some(line) = out.find(": <?xml") {
+        out.truncate(line);
+    }
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => format!("{out}: {code}: {}", message.chars().take(300).collect::<String>()),
+        (Some(code), None) => format!("{out}: {code}"),
+        _ => out,
+    }
 }
 
 fn first_line(text: &str) -> String {

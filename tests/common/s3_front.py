@@ -12,9 +12,10 @@ not moto's races:
 It also creates the buckets named on the command line and one KMS key, and
 prints one JSON line: {"endpoint", "kms_key_id", "kms_key_arn"}.
 
-Test controls (not S3): POST /__front/fail?status=503&count=N makes the next N
-S3 requests fail with that status; POST /__front/stall?seconds=S makes S3
-requests hang S seconds until reset with seconds=0; GET
+Test controls (not S3), for requests whose path or query contains `match`:
+POST /__front/fail?status=503&count=N&match=M makes the next N fail with that
+status; POST /__front/stall?seconds=S&match=M makes them hang S seconds until
+reset with seconds=0; GET
 /__front/objects?bucket=B lists B's objects with their SSE headers (from moto).
 """
 
@@ -34,7 +35,7 @@ import urllib.parse
 import boto3
 
 WRITES = threading.Lock()
-CONTROL = {"fail": [], "stall": 0.0}
+CONTROL = {"fail": [], "stall": 0.0, "match": ""}
 CONTROL_LOCK = threading.Lock()
 
 
@@ -116,8 +117,10 @@ class Front(http.server.BaseHTTPRequestHandler):
         with CONTROL_LOCK:
             if path == "/__front/fail":
                 CONTROL["fail"] = [int(query.get("status", ["503"])[0])] * int(query.get("count", ["1"])[0])
+                CONTROL["match"] = query.get("match", [""])[0]
             elif path == "/__front/stall":
                 CONTROL["stall"] = float(query.get("seconds", ["0"])[0])
+                CONTROL["match"] = query.get("match", [""])[0]
         if path == "/__front/objects":
             bucket = query["bucket"][0]
             out = []
@@ -146,8 +149,10 @@ class Front(http.server.BaseHTTPRequestHandler):
             return self.control(url.path, urllib.parse.parse_qs(url.query))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with CONTROL_LOCK:
-            fail = CONTROL["fail"].pop(0) if CONTROL["fail"] else None
-            stall = CONTROL["stall"]
+            # Only requests naming the test's prefix (in the path or the listing's query) are affected.
+            mine = CONTROL["match"] in urllib.parse.unquote(self.path)
+            fail = CONTROL["fail"].pop(0) if mine and CONTROL["fail"] else None
+            stall = CONTROL["stall"] if mine else 0
         if stall:
             time.sleep(stall)
         if fail:
@@ -177,6 +182,13 @@ class Front(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def handle_one_request(self):
+        # A client that gave up (the timeout tests) is not an error of the front.
+        try:
+            super().handle_one_request()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
