@@ -170,3 +170,28 @@ fn throttling_is_retried_and_an_outage_is_bounded() {
         ok(&rewind(server, &home, &url, &["show", "guestbook", &rev.to_string()]));
     }
 }
+
+#[test]
+fn credentials_come_from_the_profile_when_the_environment_has_none() {
+    let server = S3Server::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = guestbook(tmp.path());
+    let url = server.fresh_url();
+    let credentials = tmp.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIADEFAULTPROFILE\naws_secret_access_key = x\n\n\
+         [ci]\naws_access_key_id = AKIACIPROFILE0001\naws_secret_access_key = y\n",
+    )
+    .unwrap();
+    let mut cmd = common::command(&tmp.path().join("home"));
+    cmd.envs(server.env().into_iter().filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET")))
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_PROFILE", "ci")
+        .env("REWIND_STORE", &url)
+        .args(["render", app.to_str().unwrap()]);
+    ok(&cmd.output().unwrap());
+    let keys = server.control("access-keys");
+    assert!(keys.as_array().unwrap().iter().any(|k| k == "AKIACIPROFILE0001"), "{keys}");
+    assert!(!keys.as_array().unwrap().iter().any(|k| k == "AKIADEFAULTPROFILE"), "{keys}");
+}

@@ -46,7 +46,8 @@ mod encrypted {
     use super::*;
     store_conformance!(|| {
         let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-        let keys = Keyring::parse(&format!("keys: [{{id: k1, key: {key}}}]"), std::path::Path::new("keys.yaml")).unwrap();
+        let keys =
+            Keyring::parse(&format!("keys: [{{id: k1, key: {key}}}]"), std::path::Path::new("keys.yaml")).unwrap();
         (Arc::new(Envelope::new(Box::new(open()), Some(Arc::new(keys)))) as Arc<dyn Store>, ())
     });
 }

@@ -76,7 +76,9 @@ impl S3Args {
     /// The settings these flags give.
     pub fn settings(&self) -> Result<S3Settings, Error> {
         if self.store_timeout.is_zero() {
-            return Err(Error::Config("--store-timeout / REWIND_STORE_TIMEOUT: give a positive duration, e.g. 30s".into()));
+            return Err(Error::Config(
+                "--store-timeout / REWIND_STORE_TIMEOUT: give a positive duration, e.g. 30s".into(),
+            ));
         }
         let sse: Sse = self.s3_sse.parse()?;
         if sse != Sse::Kms && self.s3_sse_kms_key_id.is_some() {

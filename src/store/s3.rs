@@ -11,9 +11,10 @@
 //! written because an object appears whole or not at all.
 //!
 //! Settings come from the operator only (flags and `REWIND_S3_*`), and
-//! credentials from the standard AWS chain: environment, the shared
-//! credentials file's profile, web identity (IRSA), container and instance
-//! metadata.
+//! credentials from the standard AWS chain, in its order: environment, the
+//! shared credentials file's profile (static keys; object_store has no
+//! profile support, so it is read here), web identity (IRSA), container and
+//! instance metadata.
 
 use super::frame::{HEADER_READ, frame, unframe};
 use super::{Damaged, Listing, Store, StoreOptions};
@@ -125,11 +126,9 @@ fn profile_credentials() -> Option<(String, String, Option<String>)> {
     Some((id?, secret?, token))
 }
 
-/// Whether the environment names credentials object_store finds by itself.
-fn env_has_credentials() -> bool {
-    ["AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+/// Whether the environment holds static keys, which come before a profile in the chain.
+fn env_has_keys() -> bool {
+    std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty())
 }
 
 impl S3Store {
@@ -181,7 +180,9 @@ impl S3Store {
         if let Some(region) = &s3.region {
             builder = builder.with_region(region);
         }
-        if !env_has_credentials() && let Some((id, secret, token)) = profile_credentials() {
+        if !env_has_keys()
+            && let Some((id, secret, token)) = profile_credentials()
+        {
             builder = builder.with_access_key_id(id).with_secret_access_key(secret);
             if let Some(token) = token {
                 builder = builder.with_token(token);
@@ -371,7 +372,10 @@ impl S3Store {
         let path = self.release_path(app, revision);
         let body = PutPayload::from(frame(&release.meta, &release.payload));
         let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-        self.objects.put_opts(&path, body, options).await.map_err(|e| self.error(e, "writing", &path, app, revision))?;
+        self.objects
+            .put_opts(&path, body, options)
+            .await
+            .map_err(|e| self.error(e, "writing", &path, app, revision))?;
         Ok(())
     }
 

@@ -35,8 +35,9 @@ impl S3Server {
         let mut child = cmd.spawn().expect("python3 runs the S3 test front");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let info: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("the S3 test front did not start (pip install 'moto[server]'; .ci/run does): {line:?}"));
+        let info: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!("the S3 test front did not start (pip install 'moto[server]'; .ci/run does): {line:?}")
+        });
         S3Server {
             child,
             endpoint: info["endpoint"].as_str().unwrap().to_string(),
@@ -71,7 +72,7 @@ impl S3Server {
 
     /// Calls a test control of the front (`fail`, `stall`) or reads `objects`.
     pub fn control(&self, path: &str) -> serde_json::Value {
-        let method = if path.starts_with("objects") { "GET" } else { "POST" };
+        let method = if path.starts_with("objects") || path == "access-keys" { "GET" } else { "POST" };
         let out = Command::new("curl")
             .args(["-sS", "-X", method, &format!("{}/__front/{path}", self.endpoint)])
             .output()

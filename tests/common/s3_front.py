@@ -9,13 +9,17 @@ not moto's races:
 * moto accepts a put naming a KMS key that does not exist: the front asks
   moto's KMS and answers an unknown key as AWS does, 400 KMS.NotFoundException.
 
+Listings come in pages of 3 keys, so rewind's paging through continuation
+tokens is exercised by every history longer than that.
+
 It also creates the buckets named on the command line and one KMS key, and
 prints one JSON line: {"endpoint", "kms_key_id", "kms_key_arn"}.
 
 Test controls (not S3), for requests whose path or query contains `match`:
 POST /__front/fail?status=503&count=N&match=M makes the next N fail with that
 status; POST /__front/stall?seconds=S&match=M makes them hang S seconds until
-reset with seconds=0; GET
+reset with seconds=0; GET /__front/access-keys lists the access key ids
+requests were signed with; GET
 /__front/objects?bucket=B lists B's objects with their SSE headers (from moto).
 """
 
@@ -37,6 +41,7 @@ import boto3
 WRITES = threading.Lock()
 CONTROL = {"fail": [], "stall": 0.0, "match": ""}
 CONTROL_LOCK = threading.Lock()
+ACCESS_KEYS = set()
 
 
 def free_port():
@@ -121,6 +126,9 @@ class Front(http.server.BaseHTTPRequestHandler):
             elif path == "/__front/stall":
                 CONTROL["stall"] = float(query.get("seconds", ["0"])[0])
                 CONTROL["match"] = query.get("match", [""])[0]
+        if path == "/__front/access-keys":
+            with CONTROL_LOCK:
+                return self.reply(200, json.dumps(sorted(ACCESS_KEYS)).encode(), "application/json")
         if path == "/__front/objects":
             bucket = query["bucket"][0]
             out = []
@@ -148,7 +156,10 @@ class Front(http.server.BaseHTTPRequestHandler):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             return self.control(url.path, urllib.parse.parse_qs(url.query))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        auth = self.headers.get("Authorization") or ""
         with CONTROL_LOCK:
+            if "Credential=" in auth:
+                ACCESS_KEYS.add(auth.split("Credential=", 1)[1].split("/", 1)[0])
             # Only requests naming the test's prefix (in the path or the listing's query) are affected.
             mine = CONTROL["match"] in urllib.parse.unquote(self.path)
             fail = CONTROL["fail"].pop(0) if mine and CONTROL["fail"] else None
@@ -160,13 +171,18 @@ class Front(http.server.BaseHTTPRequestHandler):
         kms_key = self.headers.get("x-amz-server-side-encryption-aws-kms-key-id")
         if self.command == "PUT" and kms_key and not self.kms_key_exists(kms_key):
             return self.aws_error(400, "KMS.NotFoundException", f"Invalid keyId {kms_key}")
+        path = self.path
+        if self.command == "GET" and "list-type=2" in url.query:
+            # Pages of 3 keys (S3 may return fewer than asked): every listing of more pages through.
+            query = [(k, v) for k, v in urllib.parse.parse_qsl(url.query, keep_blank_values=True) if k != "max-keys"]
+            path = url.path + "?" + urllib.parse.urlencode(query + [("max-keys", "3")])
         write = self.command in ("PUT", "POST", "DELETE")
         if write:
             WRITES.acquire()
         try:
             conn = http.client.HTTPConnection("127.0.0.1", self.moto_port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "transfer-encoding")}
-            conn.request(self.command, self.path, body=body if body else None, headers=headers)
+            conn.request(self.command, path, body=body if body else None, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             conn.close()
