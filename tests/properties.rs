@@ -7,9 +7,9 @@ use proptest::prelude::*;
 use rewind::hash::{HashMode, HashOptions, apply};
 use rewind::history::{History, NewRelease, Recorded};
 use rewind::manifest::{Limits, Object, parse_stream, to_yaml};
-use rewind::release::{AppKey, ReleaseMeta, SourceInfo, StoredRelease};
+use rewind::release::{AppKey, SourceInfo, StoredRelease};
 use rewind::rollback::{Target, rollback};
-use rewind::store::{FileStore, Listing, Store};
+use rewind::store::{FileStore, Listing, MetaChange, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn value() -> impl Strategy<Value = String> {
@@ -137,12 +137,7 @@ impl Store for Counting {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.create(release)
     }
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> rewind::Result<Option<ReleaseMeta>>,
-    ) -> rewind::Result<()> {
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> rewind::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.update_meta(app, revision, change)
     }

@@ -155,7 +155,7 @@ pub fn check_one_source(app: &AppKey, metas: &[ReleaseMeta], source: &SourceInfo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Damaged, Listing, MemoryStore, Store};
+    use crate::store::{Damaged, Listing, MemoryStore, MetaChange, Store};
 
     fn new(app: &AppKey, manifest: &str) -> NewRelease {
         NewRelease {
@@ -209,12 +209,7 @@ mod tests {
         fn create(&self, release: &crate::release::StoredRelease) -> Result<()> {
             self.0.create(release)
         }
-        fn update_meta(
-            &self,
-            app: &AppKey,
-            revision: u64,
-            change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-        ) -> Result<()> {
+        fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
             self.0.update_meta(app, revision, change)
         }
         fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {

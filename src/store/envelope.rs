@@ -7,7 +7,7 @@
 //! Backends only ever see ciphertext and the record saying how to open it.
 
 use super::keyring::{ALGORITHM, KEY_FILE_ENV, Keyring};
-use super::{Listing, Store};
+use super::{Listing, MetaChange, Store};
 use crate::error::{Error, Result};
 use crate::release::{AppKey, Encryption, ReleaseMeta, StoredRelease};
 use std::sync::Arc;
@@ -175,12 +175,7 @@ impl Store for Envelope {
         self.inner.create(&StoredRelease { meta, payload, location: release.location.clone() })
     }
 
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         // The record's encryption is this layer's: a caller's change keeps it as stored.
         self.inner.update_meta(app, revision, &|now| {
             Ok(change(now)?.map(|new| ReleaseMeta { encryption: now.encryption.clone(), ..new }))

@@ -8,7 +8,7 @@
 //! are 0600 and directories 0700: releases hold Secret data.
 
 use super::frame::{HEADER_READ, frame, unframe};
-use super::{Damaged, Listing, Store, StoreOptions};
+use super::{Damaged, Listing, MetaChange, Store, StoreOptions};
 use crate::error::{Error, Result};
 use crate::release::{AppKey, ReleaseMeta, StoredRelease};
 use std::fs::{self, File, OpenOptions};
@@ -213,12 +213,7 @@ impl Store for FileStore {
         }
     }
 
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         let (dir, _lock) = self.lock(app)?;
         let (path, bytes, meta, offset) = self.read_release(app, revision)?;
         let Some(new) = change(&meta)? else {

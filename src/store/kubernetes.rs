@@ -10,7 +10,7 @@
 //! Creating the index is the create-if-absent that claims a revision; status
 //! changes carry `resourceVersion` and retry on 409 Conflict.
 
-use super::{Damaged, Listing, Store, StoreOptions};
+use super::{Damaged, Listing, MetaChange, Store, StoreOptions};
 use crate::error::{Error, Result};
 use crate::kubeclient::Connection;
 use crate::kubeclient::error::{Failure, error as kube_error, failure};
@@ -394,12 +394,7 @@ impl KubernetesStore {
         }
     }
 
-    async fn update_meta_async(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    async fn update_meta_async(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         let name = release_name(app, revision);
         retry::on_conflict(&format!("release store: Secret {}/{name}", self.namespace), || async {
             let mut secret = self
@@ -535,12 +530,7 @@ impl Store for KubernetesStore {
         self.runtime.block_on(self.create_async(release))
     }
 
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         self.runtime.block_on(self.update_meta_async(app, revision, change))
     }
 

@@ -2,9 +2,9 @@
 //! for programs that use rewind as a library. Not reachable by `--store`
 //! (each rewind process would start empty).
 
-use super::{Listing, Store, StoreOptions};
+use super::{Listing, MetaChange, Store, StoreOptions};
 use crate::error::{Error, Result};
-use crate::release::{AppKey, ReleaseMeta, StoredRelease};
+use crate::release::{AppKey, StoredRelease};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -64,12 +64,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         match self.releases().get_mut(&(app.clone(), revision)) {
             Some(r) => {
                 if let Some(new) = change(&r.meta)? {

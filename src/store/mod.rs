@@ -108,6 +108,10 @@ pub fn check_same_release(old: &ReleaseMeta, new: &ReleaseMeta) -> Result<()> {
     Ok(())
 }
 
+/// A change to a release's record for [`Store::update_meta`]: the new record,
+/// or `None` to leave it.
+pub type MetaChange<'a> = dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>> + 'a;
+
 /// Where releases are kept.
 pub trait Store: Send + Sync {
     /// The store's URL, for messages.
@@ -131,12 +135,7 @@ pub trait Store: Send + Sync {
     /// `change` gets the current record and returns the new one, or `None`
     /// to leave it. It may be called again if a concurrent writer got in
     /// first. App, revision, digest and size cannot change.
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()>;
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()>;
     /// Changes a release's status atomically.
     fn set_status(&self, app: &AppKey, revision: u64, status: Status) -> Result<()> {
         self.update_meta(app, revision, &|meta| {

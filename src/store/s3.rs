@@ -17,7 +17,7 @@
 //! instance metadata.
 
 use super::frame::{HEADER_READ, frame, unframe};
-use super::{Damaged, Listing, Store, StoreOptions};
+use super::{Damaged, Listing, MetaChange, Store, StoreOptions};
 use crate::error::{Error, Result};
 use crate::kubeclient::events::{EventType, Recorder};
 use crate::kubeclient::retry::{self, Attempt};
@@ -379,12 +379,7 @@ impl S3Store {
         Ok(())
     }
 
-    async fn update_meta_async(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    async fn update_meta_async(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         retry::on_conflict(&format!("release store: {}", self.shown(&self.release_path(app, revision))), || async {
             let (path, bytes, meta, offset, version) = self.read_release(app, revision).await?;
             let Some(new) = change(&meta)? else {
@@ -475,12 +470,7 @@ impl Store for S3Store {
         self.run("writing", self.create_async(release))
     }
 
-    fn update_meta(
-        &self,
-        app: &AppKey,
-        revision: u64,
-        change: &dyn Fn(&ReleaseMeta) -> Result<Option<ReleaseMeta>>,
-    ) -> Result<()> {
+    fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
         self.run("updating", self.update_meta_async(app, revision, change))
     }
 
