@@ -36,6 +36,15 @@ pub struct AppConfig {
     pub keep_config_versions: Option<usize>,
     /// Rendering no objects is intended (else refused: Argo CD would prune the app).
     pub allow_empty: Option<bool>,
+    /// `reversible` (default), `reversible-with-window` or `forward-only`: rolling back past
+    /// this app's releases (objects may declare it too, `rewind.dev/rollback-class`).
+    pub rollback_class: Option<String>,
+    /// For `reversible-with-window`: how long (`48h`).
+    pub rollback_window: Option<String>,
+    /// Shown to whoever attempts a rollback the class refuses.
+    pub rollback_note: Option<String>,
+    /// `warn` (default) or `require-digest`: images not pinned by digest in a rollback target.
+    pub image_policy: Option<String>,
 }
 
 impl AppConfig {
@@ -56,7 +65,7 @@ impl AppConfig {
             Error::input(
                 &path,
                 format!(
-                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer, hashMode, keepConfigVersions, allowEmpty",
+                    "invalid app config: {}; known keys: app, namespace, vars, substitute, historyMax, renderer, hashMode, keepConfigVersions, allowEmpty, rollbackClass, rollbackWindow, rollbackNote, imagePolicy",
                     e.to_string().lines().next().unwrap_or("")
                 ),
             )
@@ -105,15 +114,24 @@ pub const ALLOW_EMPTY_SETTING: &str = "allow-empty";
 /// The Application setting that gives a rewind source its own app key (for
 /// Applications with more than one rewind source).
 pub const SOURCE_NAME_SETTING: &str = "source-name";
+/// The Application setting that lets a rollback through its refusing checks (recorded).
+pub const ROLLBACK_FORCE_SETTING: &str = "rollback-force";
+/// The Application setting that says why a rollback is asked for (recorded).
+pub const ROLLBACK_REASON_SETTING: &str = "rollback-reason";
+/// The Application setting for images not pinned by digest in a rollback: `warn` or `require-digest`.
+pub const IMAGE_POLICY_SETTING: &str = "image-policy";
 /// rewind's own settings: not variables for substitution, and the only
 /// `REWIND_*` names an Application's plugin env may carry.
-pub const SETTINGS: [&str; 6] = [
+pub const SETTINGS: [&str; 9] = [
     ROLLBACK_SETTING,
     HISTORY_MAX_SETTING,
     HASH_MODE_SETTING,
     RENDERER_SETTING,
     ALLOW_EMPTY_SETTING,
     SOURCE_NAME_SETTING,
+    ROLLBACK_FORCE_SETTING,
+    ROLLBACK_REASON_SETTING,
+    IMAGE_POLICY_SETTING,
 ];
 
 /// `rollback-to` → `ROLLBACK_TO`, as Argo CD names `PARAM_*` and as `REWIND_*` env is named.

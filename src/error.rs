@@ -77,6 +77,10 @@ pub enum Error {
     #[error("PreviousRevisionUnavailable: {0}")]
     PreviousRevisionUnavailable(String),
 
+    /// A rollback's checks refused it (Argo CD shows this reason in the UI).
+    #[error("RollbackRefused: {0}")]
+    RollbackRefused(String),
+
     /// A stored release does not match its recorded digest.
     #[error("release store: {0}")]
     Corrupt(String),

@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::hash::{DEFAULT_KEEP_VERSIONS, HashMode, HashOptions, apply};
 use crate::history::{DEFAULT_HISTORY_MAX, History, NewRelease, Recorded};
 use crate::manifest::{Limits, Object, parse_stream, to_yaml};
-use crate::release::{AppKey, SourceInfo};
+use crate::release::{AppKey, RollbackClass, SourceInfo};
 use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render, substitution_active};
+use crate::rollback;
 use std::collections::BTreeMap;
 
 /// Everything one run needs to know, already resolved from flags, env and `rewind.yaml`.
@@ -27,6 +28,8 @@ pub struct Job {
     pub history_max: usize,
     /// Provenance recorded with the release.
     pub source_info: SourceInfo,
+    /// The rollback class `rewind.yaml` declares (objects may add to it).
+    pub class: Option<RollbackClass>,
 }
 
 /// The flags of `render` and `generate` that shape a job.
@@ -125,7 +128,24 @@ pub fn resolve(
         app,
         source,
         source_info,
+        class: configured_class(config)?,
     })
+}
+
+/// The rollback class `rewind.yaml` declares, checked.
+fn configured_class(config: &AppConfig) -> Result<Option<RollbackClass>> {
+    match (&config.rollback_class, &config.rollback_window) {
+        (Some(class), window) => Ok(Some(rollback::class::declared(
+            class,
+            window.as_deref(),
+            config.rollback_note.as_deref(),
+            "rewind.yaml rollbackClass",
+        )?)),
+        (None, Some(_)) => {
+            Err(Error::Config("rewind.yaml: rollbackWindow needs rollbackClass: reversible-with-window".into()))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// The result of rendering.
@@ -175,6 +195,8 @@ pub fn record_rendered(history: &History, job: &Job, rendered: &Rendered, descri
         source: job.source_info.clone(),
         rollback_of: None,
         description: description.to_string(),
+        class: rollback::class::of_release(job.class.clone(), &rendered.objects)?,
+        evidence: None,
     };
     history.record(new, job.history_max)
 }

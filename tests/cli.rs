@@ -175,7 +175,10 @@ fn plugin_configmap_carries_plugin_yaml() {
     assert_eq!(spec["kind"], "ConfigManagementPlugin");
     let params: Vec<&str> =
         spec["spec"]["parameters"]["static"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(params, ["rollback-to", "hash-mode", "history-max", "renderer", "allow-empty", "source-name"]);
+    let (mut announced, mut settings) = (params.clone(), rewind::context::SETTINGS.to_vec());
+    announced.sort();
+    settings.sort();
+    assert_eq!(announced, settings, "plugin.yaml announces every Application setting, and only those");
 }
 
 #[test]

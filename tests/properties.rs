@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use rewind::hash::{HashMode, HashOptions, apply};
 use rewind::history::{History, NewRelease, Recorded};
 use rewind::manifest::{Limits, Object, parse_stream, to_yaml};
-use rewind::release::{AppKey, SourceInfo, StoredRelease};
-use rewind::rollback::{Target, rollback};
+use rewind::release::{AppKey, SourceInfo, StoredRelease, Trigger};
+use rewind::rollback::{Request, Target, rollback};
 use rewind::store::{FileStore, Listing, MetaChange, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -100,15 +100,17 @@ proptest! {
         let mut printed = Vec::new();
         for (i, cm) in versions.iter().enumerate() {
             let bytes = to_yaml(&hashed(&manifest(cm, &[("k".into(), i.to_string())], false))).unwrap().into_bytes();
-            let new = NewRelease { app: p.clone(), manifest: bytes.clone(), source: SourceInfo::default(), rollback_of: None, description: String::new() };
+            let new = NewRelease { app: p.clone(), manifest: bytes.clone(), source: SourceInfo::default(), rollback_of: None, description: String::new(), class: None, evidence: None };
             if let Recorded::Created(m) = History::new(&store).record(new, 10).unwrap() {
                 printed.push((m.revision, bytes));
             }
         }
         let (rev, bytes) = &printed[pick % printed.len()];
         let history = History::new(&store);
-        let out = rollback(&history, &p, Target::Revision(*rev), SourceInfo::default(), 10).unwrap();
+        let request = Request::new(Target::Revision(*rev), SourceInfo::default(), 10, Trigger::Manual);
+        let out = rollback(&history, &p, &request).unwrap();
         prop_assert_eq!(&out.target.manifest, bytes);
+        prop_assert_eq!(&out.printed, bytes);
         let latest = store.list(&p).unwrap().last().unwrap().revision;
         prop_assert_eq!(&history.get(&p, latest).unwrap().manifest, bytes);
     }
@@ -157,6 +159,8 @@ fn unchanged_manifest_costs_one_store_read_and_no_write() {
         source: SourceInfo::default(),
         rollback_of: None,
         description: String::new(),
+        class: None,
+        evidence: None,
     };
     let history = History::new(&store);
     history.record(new(), 10).unwrap();

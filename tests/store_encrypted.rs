@@ -72,6 +72,8 @@ fn record(store: &dyn Store, i: u64) -> u64 {
         source: Default::default(),
         rollback_of: None,
         description: format!("r{i}"),
+        class: None,
+        evidence: None,
     };
     History::new(store).record(new, 10).unwrap().meta().revision
 }

@@ -24,6 +24,8 @@ fn files_are_private_and_no_temp_files_remain() {
         source: Default::default(),
         rollback_of: None,
         description: String::new(),
+        class: None,
+        evidence: None,
     };
     History::new(&store).record(new, 10).unwrap();
     store.set_status(&AppKey::new("a").unwrap(), 1, rewind::release::Status::Deployed).unwrap();

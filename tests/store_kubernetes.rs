@@ -50,6 +50,8 @@ fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
         source: Default::default(),
         rollback_of: None,
         description: "6 MB".into(),
+        class: None,
+        evidence: None,
     };
     history.record(new, 10).unwrap();
     assert_eq!(history.get(&big_app, 1).unwrap().manifest, big.as_bytes());

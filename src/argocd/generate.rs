@@ -5,13 +5,16 @@
 //! manifest of the target release instead, byte for byte.
 
 use super::env::ArgoEnv;
-use crate::context::{AppConfig, HISTORY_MAX_SETTING, ROLLBACK_SETTING};
+use crate::context::{
+    AppConfig, HISTORY_MAX_SETTING, IMAGE_POLICY_SETTING, ROLLBACK_FORCE_SETTING, ROLLBACK_REASON_SETTING,
+    ROLLBACK_SETTING,
+};
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::pipeline::{Flags, build, history_max, previous_objects, record_rendered, resolve};
-use crate::release::AppKey;
+use crate::release::{AppKey, Trigger};
 use crate::render::{Renderers, Source};
-use crate::rollback::{Target, rollback};
+use crate::rollback::{ApiVersions, ImagePolicy, Preflight, Request, Target, rollback};
 use crate::store::Store;
 use std::path::Path;
 
@@ -65,13 +68,17 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &Gen
             raw.parse().map_err(|e: Error| Error::Config(format!("{ROLLBACK_SETTING} / REWIND_ROLLBACK_TO: {e}")))?;
         let history_max = history_max(opts.flags.history_max, env.setting(HISTORY_MAX_SETTING), &config)?;
         let history = History::new(store?).with_limit(limit);
-        let outcome = rollback(&history, &app, target, env.source_info(), history_max)?;
+        let request = pin_request(env, &config, target, history_max, opts)?;
+        let outcome = rollback(&history, &app, &request)?;
+        for warning in &outcome.plan_warnings {
+            tracing::warn!("app {app}: {warning}");
+        }
         tracing::info!(
             "app {app}: rollback to revision {} -> revision {}",
             outcome.target.meta.revision,
             outcome.recorded.meta().revision
         );
-        return Ok(outcome.target.manifest);
+        return Ok(outcome.printed);
     }
     let source = Source::Dir(dir.to_path_buf());
     let job = resolve(app, source, env.source_info(), &config, &opts.flags, &env.application(), &opts.renderers)?;
@@ -92,6 +99,47 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &Gen
         }
         Err(e) => store_failed(&job.app, Some(history.store()), e, opts, rendered.manifest),
     }
+}
+
+/// The rollback an Application's pin asks for, with what the CMP tells of the
+/// cluster (`KUBE_API_VERSIONS`) and the app's settings.
+fn pin_request(
+    env: &ArgoEnv,
+    config: &AppConfig,
+    target: Target,
+    history_max: usize,
+    opts: &GenerateOptions,
+) -> Result<Request> {
+    let force = match env.setting(ROLLBACK_FORCE_SETTING).map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "{ROLLBACK_FORCE_SETTING} / REWIND_ROLLBACK_FORCE {other:?}: use true or false"
+            )));
+        }
+    };
+    let image_policy = match env.setting(IMAGE_POLICY_SETTING).or(config.image_policy.as_deref()) {
+        Some(p) => p.parse()?,
+        None => ImagePolicy::default(),
+    };
+    let api_versions = env
+        .kube_api_versions
+        .as_deref()
+        .map(ApiVersions::parse)
+        .filter(|v| !v.is_empty())
+        .map(|v| (v, "KUBE_API_VERSIONS".to_string()));
+    if api_versions.is_none() {
+        tracing::warn!(
+            "KUBE_API_VERSIONS is empty (Argo CD fills it only with runtime state): the rollback's API version check is skipped"
+        );
+    }
+    Ok(Request {
+        force,
+        reason: env.setting(ROLLBACK_REASON_SETTING).map(String::from),
+        preflight: Preflight { api_versions, image_policy, limits: opts.flags.limits },
+        ..Request::new(target, env.source_info(), history_max, Trigger::ApplicationPin)
+    })
 }
 
 /// Applies the store failure policy: fail, or warn and print the manifest.

@@ -361,6 +361,21 @@ pub struct RollbackArgs {
     /// Argo CD's control-plane namespace (app keys there are the bare name).
     #[arg(long, default_value = crate::argocd::application::DEFAULT_ARGOCD_NAMESPACE)]
     pub argocd_namespace: String,
+    /// Roll back even where a check refuses (a forward-only release in between, a closed window,
+    /// an unserved API, the image policy); recorded with the rollback.
+    #[arg(long, conflicts_with = "clear")]
+    pub force: bool,
+    /// Why: recorded with the rollback.
+    #[arg(long, value_name = "TEXT", conflicts_with = "clear")]
+    pub reason: Option<String>,
+    /// The API versions the cluster serves, as Argo CD's KUBE_API_VERSIONS: comma-separated
+    /// group/version and group/version/Kind (core: v1, v1/ConfigMap), or @FILE with one a line.
+    /// Without it the API version check is skipped.
+    #[arg(long, value_name = "LIST|@FILE", conflicts_with = "clear")]
+    pub kube_api_versions: Option<String>,
+    /// Images not pinned by digest: warn (default) or require-digest (refuse).
+    #[arg(long, value_name = "POLICY", conflicts_with = "clear")]
+    pub image_policy: Option<String>,
 }
 
 /// Arguments of `rewind status`.

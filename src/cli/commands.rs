@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::history::{History, Recorded};
 use crate::manifest::{Limits, to_json_list};
 use crate::pipeline::{Application, Flags, build, needs_previous, previous_objects, record_rendered, resolve};
-use crate::release::{AppKey, ReleaseMeta, SourceInfo};
+use crate::release::{AppKey, ReleaseMeta, SourceInfo, Trigger};
 use crate::render::{Renderers, Source};
-use crate::rollback::{Target, resolve as resolve_target, rollback};
+use crate::rollback::{ApiVersions, Plan, Preflight, Request, Target, plan, resolve as resolve_target, rollback};
 use crate::store::{Envelope, Keyring, S3Settings, Store, StoreOptions, at_rest_reminder, default_url, open_envelope};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -219,14 +219,19 @@ pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
     let target: Target = a.to.as_deref().unwrap_or_default().parse()?;
     let store = g.open_store()?;
     let history = g.history(store.as_ref());
+    let history_max = crate::pipeline::history_max(g.history_max, None, &AppConfig::default())?;
+    let trigger = if a.application.is_some() { Trigger::ApplicationPin } else { Trigger::Manual };
+    let request = rollback_request(g, &a, target, SourceInfo::default(), history_max, trigger)?;
     if a.dry_run {
-        return dry_run(&history, &app, target);
+        return dry_run(&history, &app, &request);
     }
     if let Some(application) = &a.application {
-        return pin(&history, &app, target, application.parse()?, &a);
+        return pin(&history, &app, &request, application.parse()?, &a);
     }
-    let history_max = crate::pipeline::history_max(g.history_max, None, &AppConfig::default())?;
-    let outcome = rollback(&history, &app, target, SourceInfo::default(), history_max)?;
+    let outcome = rollback(&history, &app, &request)?;
+    for warning in &outcome.plan_warnings {
+        eprintln!("warning: {warning}");
+    }
     let of = outcome.target.meta.revision;
     match &outcome.recorded {
         Recorded::Created(m) => eprintln!("recorded {app} revision {} (rollback of {of})", m.revision),
@@ -234,27 +239,80 @@ pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
             eprintln!("unchanged: {app} revision {} already holds revision {of}'s manifest", m.revision)
         }
     }
-    Ok(outcome.target.manifest)
+    Ok(outcome.printed)
 }
 
-/// The diff a rollback would make against the latest release; records and patches nothing.
-pub(super) fn dry_run(history: &History, app: &AppKey, target: Target) -> Result<Vec<u8>> {
-    let metas = history.list(app)?;
-    let rev = resolve_target(app, &metas, target)?;
-    let latest = metas.last().map_or(rev, |m| m.revision);
-    let (cur, tgt) = (history.get(app, latest)?, history.get(app, rev)?);
+/// The rollback a person asks for with `rewind rollback`'s flags.
+pub(super) fn rollback_request(
+    g: &Globals,
+    a: &RollbackArgs,
+    target: Target,
+    source: SourceInfo,
+    history_max: usize,
+    trigger: Trigger,
+) -> Result<Request> {
+    let api_versions = match &a.kube_api_versions {
+        Some(arg) => Some((ApiVersions::from_arg(arg)?, "--kube-api-versions".to_string())),
+        None => None,
+    };
+    Ok(Request {
+        requested_by: os_user(),
+        reason: a.reason.clone(),
+        force: a.force,
+        preflight: Preflight {
+            api_versions,
+            image_policy: a.image_policy.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
+            limits: g.limits,
+        },
+        ..Request::new(target, source, history_max, trigger)
+    })
+}
+
+/// The person running rewind, for the record.
+fn os_user() -> Option<String> {
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok().filter(|u| !u.is_empty())
+}
+
+/// Each check's verdict, as lines to show beside a diff.
+fn verdicts(plan: &Plan) -> String {
+    plan.checks.iter().map(|c| format!("# check {}: {}: {}\n", c.check, c.verdict.as_str(), c.detail)).collect()
+}
+
+/// The checks' verdicts and the diff a rollback would make against the
+/// latest release; records and patches nothing. A refusal is still an error.
+pub(super) fn dry_run(history: &History, app: &AppKey, request: &Request) -> Result<Vec<u8>> {
+    let plan = plan(history, app, request)?;
+    let rev = plan.target.meta.revision;
+    let latest = history.list(app)?.last().map_or(rev, |m| m.revision);
+    let cur = history.get(app, latest)?;
     eprintln!("dry run: rollback of {app} to revision {rev}; nothing recorded");
+    eprint!("{}", verdicts(&plan));
+    if let Some(refused) = plan.refused(app) {
+        return Err(refused);
+    }
     let diff = crate::diff::unified(
         &format!("{app} v{latest} (latest)"),
         &cur.manifest,
         &format!("{app} v{rev}"),
-        &tgt.manifest,
+        &plan.printed,
     );
-    Ok(diff.into_bytes())
+    Ok(format!("{}{diff}", verdicts(&plan)).into_bytes())
 }
 
 /// Pins an Application's rewind source to `target`, after checking that `app` is that source's key.
-fn pin(history: &History, app: &AppKey, target: Target, app_ref: ApplicationRef, a: &RollbackArgs) -> Result<Vec<u8>> {
+fn pin(
+    history: &History,
+    app: &AppKey,
+    request: &Request,
+    app_ref: ApplicationRef,
+    a: &RollbackArgs,
+) -> Result<Vec<u8>> {
+    if request.force {
+        return Err(Error::Config(format!(
+            "--force with --application: the override must reach generate, which serves the pin; set the plugin env \
+             REWIND_ROLLBACK_FORCE=true (or parameter rollback-force) on Application {app_ref}'s rewind source, then pin"
+        )));
+    }
     let applications = Applications::connect()?;
     let source = applications.get(&app_ref)?.select_source(a.source_name.as_deref())?;
     let key = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
@@ -265,7 +323,15 @@ fn pin(history: &History, app: &AppKey, target: Target, app_ref: ApplicationRef,
             source.describe()
         )));
     }
-    let rev = resolve_target(app, &history.list(app)?, target)?;
+    // The same checks generate will run, before anything is written.
+    let plan = plan(history, app, request)?;
+    if let Some(refused) = plan.refused(app) {
+        return Err(refused);
+    }
+    for warning in plan.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let rev = plan.target.meta.revision;
     applications.pin(&app_ref, source.name.as_deref(), rev)?;
     eprintln!("pinned Application {app_ref} to revision {rev} of {app}; Argo CD regenerates and applies it");
     Ok(Vec::new())

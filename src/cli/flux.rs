@@ -3,7 +3,7 @@
 //! release as a Flux OCI artifact (`push`).
 
 use super::args::{PushArgs, RollbackArgs};
-use super::commands::{Globals, dry_run, revision_of};
+use super::commands::{Globals, dry_run, revision_of, rollback_request};
 use super::report::source_status_report;
 use crate::error::{Error, Result};
 use crate::flux::artifact::pack;
@@ -12,7 +12,8 @@ use crate::flux::crd::RewindSource;
 use crate::flux::oci::{Push, push as push_artifact};
 use crate::kubeclient::Connection;
 use crate::release::AppKey;
-use crate::rollback::{Target, resolve};
+use crate::release::{SourceInfo, Trigger};
+use crate::rollback::{Target, plan};
 
 /// `NAMESPACE/NAME` of a RewindSource.
 fn parse_ref(text: &str) -> Result<(String, String)> {
@@ -52,10 +53,23 @@ pub fn rollback(g: &Globals, a: &RollbackArgs, rewind_source: &str) -> Result<Ve
     let target: Target = a.to.as_deref().unwrap_or_default().parse()?;
     let store = g.open_store()?;
     let history = g.history(store.as_ref());
+    let history_max = crate::pipeline::history_max(g.history_max, None, &crate::context::AppConfig::default())?;
+    let request = rollback_request(g, a, target, SourceInfo::default(), history_max, Trigger::RewindSource)?;
     if a.dry_run {
-        return dry_run(&history, &key, target);
+        return dry_run(&history, &key, &request);
     }
-    let revision = resolve(&key, &history.list(&key)?, target)?;
+    if a.force {
+        return Err(Error::Config(format!(
+            "--force with --rewind-source: set spec.force: true on RewindSource {namespace}/{name} (in Git, if Flux \
+             applies it from there) with spec.rollbackTo; the override is recorded with the rollback"
+        )));
+    }
+    // The same checks rewind serve will run, before anything is written.
+    let plan = plan(&history, &key, &request)?;
+    if let Some(refused) = plan.refused(&key) {
+        return Err(refused);
+    }
+    let revision = plan.target.meta.revision;
     let (conn, api, _) = connect(&namespace, &name)?;
     conn.runtime.block_on(api.set_rollback_to(&namespace, &name, &revision.to_string()))?;
     eprintln!(

@@ -47,6 +47,10 @@ pub struct RewindSourceSpec {
     /// When a served release fails, serve the newest deployed release before it.
     #[serde(default)]
     pub auto_rollback: bool,
+    /// Let `rollbackTo` through the checks that refuse it (a forward-only
+    /// release in between, a closed window, the image policy); recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// A Flux source.

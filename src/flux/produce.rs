@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::history::{History, Recorded};
 use crate::manifest::Limits;
 use crate::pipeline::{Application, Flags, build, history_max, previous_objects, record_rendered, resolve};
-use crate::release::{AppKey, ReleaseMeta, SourceInfo};
+use crate::release::{AppKey, ReleaseMeta, SourceInfo, Trigger};
 use crate::render::{Renderers, Source};
-use crate::rollback::{Target, rollback};
+use crate::rollback::{Preflight, Request, Target, printed_manifest, rollback};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -120,8 +120,14 @@ pub fn produce(source: &RewindSource, p: &Production) -> Result<Served> {
     let max = history_max(None, settings.get(HISTORY_MAX_SETTING).map(String::as_str), &config)?;
     let info = source_info(source, p.upstream_revision);
     let (recorded, manifest) = match serving(source, p.upstream_revision)? {
-        Serving::Rollback(target) => rollback_to(p.history, &key, target, info, max)?,
-        Serving::Pinned(release) => rollback_to(p.history, &key, Target::Revision(release), info, max)?,
+        Serving::Rollback(target) => {
+            let request =
+                Request { force: source.spec.force, ..rollback_request(target, info, max, Trigger::RewindSource, p) };
+            rollback_to(p.history, &key, &request)?
+        }
+        Serving::Pinned(release) => {
+            rollback_to(p.history, &key, &rollback_request(Target::Revision(release), info, max, Trigger::Auto, p))?
+        }
         Serving::Render => {
             let application = Application {
                 has_user_vars: !source.spec.vars.is_empty(),
@@ -139,15 +145,21 @@ pub fn produce(source: &RewindSource, p: &Production) -> Result<Served> {
     Ok(Served { release: recorded.meta().clone(), artifact: pack(&manifest), recorded: created })
 }
 
-fn rollback_to(
-    history: &History,
-    key: &AppKey,
-    target: Target,
-    info: SourceInfo,
-    max: usize,
-) -> Result<(Recorded, Vec<u8>)> {
-    let outcome = rollback(history, key, target, info, max)?;
-    Ok((outcome.recorded, outcome.target.manifest))
+/// A rollback the RewindSource asks for. The cluster's API versions are not
+/// known here (no discovery), so that check is skipped and says so.
+fn rollback_request(target: Target, info: SourceInfo, max: usize, trigger: Trigger, p: &Production) -> Request {
+    Request {
+        preflight: Preflight { limits: p.limits, ..Preflight::default() },
+        ..Request::new(target, info, max, trigger)
+    }
+}
+
+fn rollback_to(history: &History, key: &AppKey, request: &Request) -> Result<(Recorded, Vec<u8>)> {
+    let outcome = rollback(history, key, request)?;
+    for warning in &outcome.plan_warnings {
+        tracing::warn!("app {key}: {warning}");
+    }
+    Ok((outcome.recorded, outcome.printed))
 }
 
 /// rewind's settings as the spec gives them.
@@ -169,7 +181,7 @@ fn settings(source: &RewindSource) -> BTreeMap<String, String> {
 /// The release `revision` serves, packed: for the artifact server, which
 /// serves any release again from the store alone.
 pub fn artifact_of(history: &History, key: &AppKey, revision: u64) -> Result<Artifact> {
-    Ok(pack(&history.get(key, revision)?.manifest))
+    Ok(pack(&printed_manifest(&history.get(key, revision)?, &Limits::default().any_size())?))
 }
 
 #[cfg(test)]

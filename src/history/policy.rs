@@ -5,7 +5,7 @@
 
 use super::{History, codec};
 use crate::error::{Error, Result};
-use crate::release::{AppKey, Release, ReleaseMeta, SourceInfo, Status, digest_of};
+use crate::release::{AppKey, Release, ReleaseMeta, RollbackClass, RollbackEvidence, SourceInfo, Status, digest_of};
 
 /// Revisions kept per app unless configured otherwise (Helm's default too).
 pub const DEFAULT_HISTORY_MAX: usize = 10;
@@ -24,6 +24,10 @@ pub struct NewRelease {
     pub rollback_of: Option<u64>,
     /// A human note.
     pub description: String,
+    /// Its rollback class (a rollback copies its target's).
+    pub class: Option<RollbackClass>,
+    /// For a rollback: its evidence.
+    pub evidence: Option<RollbackEvidence>,
 }
 
 /// What [`record`] did.
@@ -60,7 +64,7 @@ impl History<'_> {
             {
                 return Ok(Recorded::Unchanged(latest.clone()));
             }
-            let release = Release::pending(
+            let mut release = Release::pending(
                 &new.app,
                 revision,
                 new.manifest.clone(),
@@ -68,6 +72,8 @@ impl History<'_> {
                 new.rollback_of,
                 &new.description,
             );
+            release.meta.class = new.class.clone();
+            release.meta.evidence = new.evidence.clone();
             match self.store.create(&codec::seal(&release)) {
                 Ok(()) => {
                     self.prune(&new.app, history_max)?;
@@ -114,7 +120,15 @@ impl History<'_> {
         if !metas.iter().any(|m| m.revision == revision) {
             return Err(Error::NotFound { app: app.to_string(), revision });
         }
-        self.store.set_status(app, revision, status)?;
+        // The first time it is deployed starts the rollback window of the release before it.
+        self.store.update_meta(app, revision, &|m| {
+            let first_deploy = status == Status::Deployed && m.deployed_at.is_none();
+            Ok((m.status != status || first_deploy).then(|| ReleaseMeta {
+                status,
+                deployed_at: if first_deploy { Some(crate::release::now_rfc3339()) } else { m.deployed_at.clone() },
+                ..m.clone()
+            }))
+        })?;
         if status == Status::Deployed {
             for m in metas.iter().filter(|m| m.status == Status::Deployed && m.revision != revision) {
                 self.store.set_status(app, m.revision, Status::Superseded)?;
@@ -164,6 +178,8 @@ mod tests {
             source: SourceInfo::default(),
             rollback_of: None,
             description: String::new(),
+            class: None,
+            evidence: None,
         }
     }
 

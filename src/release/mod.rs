@@ -7,8 +7,12 @@
 //! verbatim (compressed) and checked against their sha256 digest on read.
 
 mod app_key;
+mod class;
+mod evidence;
 
 pub use app_key::AppKey;
+pub use class::{ClassKind, RollbackClass};
+pub use evidence::{CheckResult, RollbackEvidence, Trigger, Verdict};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -109,6 +113,15 @@ pub struct ReleaseMeta {
     /// How the payload is encrypted; absent for a plain (compressed only) payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// What the release says about rolling back past it; absent: reversible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<RollbackClass>,
+    /// When it was first marked deployed (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_at: Option<String>,
+    /// For a rollback: who asked, why, and the checks it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<RollbackEvidence>,
 }
 
 /// Envelope encryption of one release's payload: a data key of its own,
@@ -186,6 +199,9 @@ impl Release {
                 rollback_of,
                 description: description.to_string(),
                 encryption: None,
+                class: None,
+                deployed_at: None,
+                evidence: None,
             },
             manifest,
         }

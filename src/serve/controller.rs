@@ -12,7 +12,8 @@ use crate::argocd::client::Applications;
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::kubeclient::events::EventType;
-use crate::release::{AppKey, ReleaseMeta, Status};
+use crate::release::{AppKey, ReleaseMeta, SourceInfo, Status, Trigger};
+use crate::rollback::{Request, Target, plan as rollback_plan};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub const FAILED_REASON: &str = "ReleaseFailed";
 pub const ROLLED_BACK_REASON: &str = "RolledBack";
 /// A release failed and nothing before it was deployed.
 pub const UNAVAILABLE_REASON: &str = "PreviousRevisionUnavailable";
+/// Event reason: an automatic rollback's checks refused it; nothing was pinned.
+pub const REFUSED_REASON: &str = "RollbackRefused";
 /// Two rewind sources of one Application would share an app key: the controller leaves it alone.
 pub const SHARED_KEY_REASON: &str = "SharedAppKey";
 
@@ -323,9 +326,15 @@ impl Controller {
         rollback: Rollback,
     ) -> Result<()> {
         let failed = release.revision;
+        // The checks generate will run on the pin, run first: a refusal pins nothing.
+        let refused = match rollback {
+            Rollback::Pin(target) => self.refusal(&obs.key, target)?,
+            _ => None,
+        };
         // Pin first, together with the once-only marker: if marking fails
         // afterwards, the marker still stops a second rollback.
         let pinned = match rollback {
+            Rollback::Pin(_) if refused.is_some() => None,
             Rollback::Pin(target) => {
                 let done = self
                     .applications
@@ -356,10 +365,19 @@ impl Controller {
             &format!("release {failed} of app {} failed: {why}{note}", obs.key),
         );
         match (rollback, pinned) {
+            (Rollback::Pin(target), _) if let Some(why) = &refused => {
+                self.metrics.rollback("refused");
+                self.event(
+                    application,
+                    EventType::Warning,
+                    REFUSED_REASON,
+                    &format!("from-revision {failed}, to-revision {target}, trigger auto: nothing pinned; {why}"),
+                );
+            }
             (Rollback::Pin(target), Some(_)) => {
                 self.metrics.rollback("pinned");
                 let mut message = format!(
-                    "release {failed} failed; pinned release {target} (REWIND_ROLLBACK_TO={target} in the plugin env): Argo CD regenerates and syncs it. Remove the pin with `rewind rollback --clear --application {}` once Git is fixed",
+                    "from-revision {failed}, to-revision {target}, trigger auto: release {failed} failed; pinned release {target} (REWIND_ROLLBACK_TO={target} in the plugin env): Argo CD regenerates and syncs it. Remove the pin with `rewind rollback --clear --application {}` once Git is fixed",
                     obs.app
                 );
                 if let Some(parent) = &obs.parent {
@@ -387,6 +405,18 @@ impl Controller {
         }
         self.metrics.set_releases(obs.key.as_str(), Some(&self.statuses(&obs.key)?));
         Ok(())
+    }
+}
+
+impl Controller {
+    /// Why the rollback checks refuse an automatic rollback of `key` to
+    /// `target`, if they do. The cluster's API versions are not known here
+    /// (no discovery yet), so generate's KUBE_API_VERSIONS check is the one that counts.
+    fn refusal(&self, key: &AppKey, target: u64) -> Result<Option<String>> {
+        let history = History::new(self.store.as_ref());
+        let request = Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
+        let checked = rollback_plan(&history, key, &request).map_err(|e| self.store_error(e))?;
+        Ok(checked.refused(key).map(|e| e.to_string()))
     }
 }
 

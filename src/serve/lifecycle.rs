@@ -266,6 +266,9 @@ mod tests {
             rollback_of,
             description: String::new(),
             encryption: None,
+            class: None,
+            deployed_at: None,
+            evidence: None,
         }
     }
 

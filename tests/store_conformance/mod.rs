@@ -6,8 +6,8 @@
 
 use rewind::Error;
 use rewind::history::{History, NewRelease, Recorded, codec};
-use rewind::release::{AppKey, Release, SourceInfo, Status};
-use rewind::rollback::{Target, rollback};
+use rewind::release::{AppKey, Release, SourceInfo, Status, Trigger};
+use rewind::rollback::{Request, Target, rollback};
 use rewind::store::Store;
 use std::sync::Arc;
 
@@ -70,6 +70,8 @@ fn new_release(app: &str, i: usize) -> NewRelease {
         source: SourceInfo::default(),
         rollback_of: None,
         description: format!("r{i}"),
+        class: None,
+        evidence: None,
     }
 }
 
@@ -175,24 +177,27 @@ pub fn prune_keeps_newest_deployed(store: Arc<dyn Store>) {
     assert_eq!(revisions(s, "app"), [6, 7, 8]);
 }
 
+fn request(target: Target) -> Request {
+    Request::new(target, SourceInfo::default(), 10, Trigger::Manual)
+}
+
 pub fn rollback_copies_bytes(store: Arc<dyn Store>) {
     let s = store.as_ref();
     record(s, new_release("app", 1), 10).unwrap();
     record(s, new_release("app", 2), 10).unwrap();
     let h = History::new(s);
-    let out = rollback(&h, &k("app"), Target::Previous, SourceInfo::default(), 10).unwrap();
+    let out = rollback(&h, &k("app"), &request(Target::Previous)).unwrap();
     assert_eq!(out.target.manifest, manifest(1));
     let Recorded::Created(meta) = out.recorded else { panic!("a rollback records a revision") };
     assert_eq!((meta.revision, meta.rollback_of), (3, Some(1)));
+    assert_eq!(meta.evidence.as_ref().map(|e| e.trigger), Some(Trigger::Manual), "the record says what asked");
+    assert_eq!(list(s, "app")[2].evidence, meta.evidence, "the store keeps the evidence");
     assert_eq!(get(s, "app", 3).unwrap().manifest, manifest(1));
-    let again = rollback(&h, &k("app"), Target::Previous, SourceInfo::default(), 10).unwrap();
+    let again = rollback(&h, &k("app"), &request(Target::Previous)).unwrap();
     assert!(matches!(again.recorded, Recorded::Unchanged(ref m) if m.revision == 3));
+    assert!(matches!(rollback(&h, &k("app"), &request(Target::LastGood)), Err(Error::PreviousRevisionUnavailable(_))));
     assert!(matches!(
-        rollback(&h, &k("app"), Target::LastGood, SourceInfo::default(), 10),
-        Err(Error::PreviousRevisionUnavailable(_))
-    ));
-    assert!(matches!(
-        rollback(&h, &k("app"), Target::Revision(9), SourceInfo::default(), 10),
+        rollback(&h, &k("app"), &request(Target::Revision(9))),
         Err(Error::PreviousRevisionUnavailable(_))
     ));
 }

@@ -9,7 +9,9 @@
 pub mod outcome;
 
 use super::artifacts::{ArtifactCache, artifact_path};
-use super::controller::{Action, DEPLOYED_REASON, FAILED_REASON, ROLLED_BACK_REASON, UNAVAILABLE_REASON, backoff};
+use super::controller::{
+    Action, DEPLOYED_REASON, FAILED_REASON, REFUSED_REASON, ROLLED_BACK_REASON, UNAVAILABLE_REASON, backoff,
+};
 use super::lifecycle::{Guards, Plan, Policy, Rollback, decide};
 use super::metrics::Metrics;
 use crate::error::{Error, Result};
@@ -22,8 +24,9 @@ use crate::history::History;
 use crate::kubeclient::Connection;
 use crate::kubeclient::events::EventType;
 use crate::manifest::Limits;
-use crate::release::{AppKey, ReleaseMeta, Status, now_rfc3339};
+use crate::release::{AppKey, ReleaseMeta, SourceInfo, Status, Trigger, now_rfc3339};
 use crate::render::Renderers;
+use crate::rollback::{Request, Target, plan as rollback_plan};
 use crate::store::Store;
 use serde_json::json;
 use std::collections::HashMap;
@@ -603,7 +606,18 @@ impl FluxWorker {
     ) -> Result<bool> {
         let (namespace, name) = id_of(source);
         let failed = release.revision;
+        // The checks the rollback release will pass, run first: a refusal pins nothing.
+        let refused = match rollback {
+            Rollback::Pin(target) => {
+                let request = Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
+                let checked = rollback_plan(&History::new(self.store.as_ref()), key, &request)
+                    .map_err(|e| self.store_error(e))?;
+                checked.refused(key).map(|e| e.to_string())
+            }
+            _ => None,
+        };
         let pinned = match rollback {
+            Rollback::Pin(_) if refused.is_some() => false,
             Rollback::Pin(target) => self
                 .block(self.api.update_status(&namespace, &name, |s| {
                     if s.rolled_back_from == Some(failed) {
@@ -636,10 +650,16 @@ impl FluxWorker {
             &format!("release {failed} of app {key} failed: {why}{note}"),
         );
         match rollback {
+            Rollback::Pin(target) if let Some(why) = &refused => {
+                self.metrics.rollback("refused");
+                let message =
+                    format!("from-revision {failed}, to-revision {target}, trigger auto: nothing pinned; {why}");
+                self.event(source, EventType::Warning, REFUSED_REASON, &message);
+            }
             Rollback::Pin(target) if pinned => {
                 self.metrics.rollback("pinned");
                 let message = format!(
-                    "release {failed} failed; serving release {target} again (recorded as a rollback release) until the source's revision changes; set spec.rollbackTo to keep it longer"
+                    "from-revision {failed}, to-revision {target}, trigger auto: release {failed} failed; serving release {target} again (recorded as a rollback release) until the source's revision changes; set spec.rollbackTo to keep it longer"
                 );
                 self.event(source, EventType::Warning, ROLLED_BACK_REASON, &message);
             }
