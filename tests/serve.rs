@@ -541,6 +541,37 @@ fn a_restarted_controller_does_not_roll_back_twice() {
     );
 }
 
+/// An automatic rollback across a forward-only release is refused by the same
+/// checks as any rollback: an Event says why, nothing is pinned.
+#[test]
+fn an_automatic_rollback_across_a_forward_only_release_is_refused() {
+    let (server, tmp) = (ApiServer::start(&[]), tempfile::tempdir().unwrap());
+    let (serve, dir, app) = guestbook_deployed(&server, tmp.path());
+    let config = dir.join("rewind.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}rollbackClass: forward-only\nrollbackNote: migrates carts to v2\n"))
+        .unwrap();
+    set_log_level(&dir, "debug");
+    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_B);
+    sync(&server, &app, GIT_B, "Succeeded", "Degraded", SystemTime::now());
+    let evs = serve.wait("RollbackRefused", || {
+        let evs = events(&server, "argocd", "guestbook");
+        evs.iter().any(|(r, _)| r == "RollbackRefused").then_some(evs)
+    });
+    let (_, message) = evs.iter().find(|(r, _)| r == "RollbackRefused").unwrap();
+    for needle in
+        ["from-revision 2", "to-revision 1", "trigger auto", "revision 2 is forward-only", "migrates carts to v2"]
+    {
+        assert!(message.contains(needle), "{needle:?} not in {message}");
+    }
+    assert!(!evs.iter().any(|(r, _)| r == "RolledBack"), "{evs:?}");
+    serve.wait("release 2 failed", || {
+        (statuses(&server, tmp.path(), "guestbook") == ["deployed", "failed"]).then_some(())
+    });
+    assert_eq!(pinned(&application(&server, "argocd", "guestbook")), None, "nothing pinned");
+    assert!(serve.get("/metrics").1.contains("rewind_rollbacks_total{result=\"refused\"} 1"));
+}
+
 /// Incompressible ConfigMaps (deterministic), so the release needs chunk Secrets.
 fn write_incompressible(dir: &Path) {
     use base64::Engine;

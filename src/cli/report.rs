@@ -95,7 +95,7 @@ pub fn source_status_report(source: &RewindSource, app: &AppKey, metas: &[Releas
 
 /// One row per release, and one per damaged entry (in revision order).
 pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
-    let mut rows: Vec<(u64, [String; 7])> = metas
+    let mut rows: Vec<(u64, [String; 10])> = metas
         .iter()
         .map(|m| {
             (
@@ -107,6 +107,14 @@ pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
                     m.source.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect()),
                     m.digest.trim_start_matches("sha256:").chars().take(12).collect(),
                     m.encryption.as_ref().map_or("-".into(), |e| format!("key {}", e.key_id)),
+                    m.class.as_ref().map_or("-".into(), |c| match &c.window {
+                        Some(w) => format!("{} {w}", c.class),
+                        None => c.class.to_string(),
+                    }),
+                    m.evidence.as_ref().map_or("-".into(), |e| {
+                        if e.forced { format!("{} (forced)", e.trigger) } else { e.trigger.to_string() }
+                    }),
+                    m.evidence.as_ref().and_then(|e| e.reason.clone()).unwrap_or_else(|| "-".into()),
                     m.description.clone(),
                 ],
             )
@@ -114,23 +122,29 @@ pub fn history_table(metas: &[ReleaseMeta], damaged: &[Damaged]) -> String {
         .collect();
     rows.extend(damaged.iter().map(|d| {
         let revision = d.revision.map_or("?".into(), |r| r.to_string());
-        (
-            d.revision.unwrap_or(u64::MAX),
-            [
-                revision,
-                "damaged".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                format!("{}: {}", d.name, d.why),
-            ],
-        )
+        (d.revision.unwrap_or(u64::MAX), {
+            let mut row: [String; 10] = std::array::from_fn(|_| "-".to_string());
+            row[0] = revision;
+            row[1] = "damaged".into();
+            row[9] = format!("{}: {}", d.name, d.why);
+            row
+        })
     }));
     rows.sort_by_key(|(revision, _)| *revision);
-    let rows: Vec<[String; 7]> = rows.into_iter().map(|(_, row)| row).collect();
-    let header =
-        ["REVISION", "STATUS", "CREATED", "GIT REVISION", "DIGEST", "ENCRYPTED", "DESCRIPTION"].map(String::from);
+    let rows: Vec<[String; 10]> = rows.into_iter().map(|(_, row)| row).collect();
+    let header = [
+        "REVISION",
+        "STATUS",
+        "CREATED",
+        "GIT REVISION",
+        "DIGEST",
+        "ENCRYPTED",
+        "CLASS",
+        "TRIGGER",
+        "REASON",
+        "DESCRIPTION",
+    ]
+    .map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
