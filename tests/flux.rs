@@ -14,98 +14,33 @@ use common::flux::{
     raw_entry, sha256,
 };
 use common::rbac::{assert_grants_exactly_used, kubectl_as, kustomize};
+use common::serve::Serve;
 use common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NS: &str = "flux-system";
 const KEY: &str = "flux-system_guestbook";
 const USER: &str = "system:serviceaccount:flux-system:rewind-flux";
 
-/// A running `rewind serve`, killed on drop; its log is kept for failures.
-struct Serve {
-    child: Child,
-    address: String,
-    artifacts: String,
-    log: Arc<Mutex<Vec<String>>>,
+/// Starting the Flux integration the way these tests do.
+trait FluxServe {
+    /// Starts with `kubeconfig`'s identity and the store at `store`; waits until ready.
+    fn start(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve;
 }
 
-impl Serve {
-    /// Starts the Flux integration with `kubeconfig`'s identity and the store at `store`; waits until ready.
+impl FluxServe for Serve {
     fn start(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve {
-        let mut child = command(home)
-            .env("KUBECONFIG", kubeconfig)
-            .env("REWIND_STORE", store)
-            .env("REWIND_LOG", "info")
-            .args(["serve", "--integrations", "flux", "--listen", "127.0.0.1:0", "--artifact-listen", "127.0.0.1:0"])
-            .args(if args.contains(&"--flux-interval") { &[][..] } else { &["--flux-interval", "1s"][..] })
-            .args(["--degraded-grace", "1s"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let (Some((_, address)), Some((_, artifacts))) =
-                    (line.split_once("listening on "), line.split_once("artifacts at "))
-                {
-                    let artifacts = artifacts.split_whitespace().next().unwrap().to_string();
-                    let _ = tx.send((address.trim().to_string(), artifacts));
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let (address, artifacts) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!("rewind serve did not start:\n{}", log.lock().unwrap().join("\n"));
-        });
-        let serve = Serve { child, address, artifacts, log };
-        serve.wait("/readyz to answer 200", || (serve.get("/readyz").0 == 200).then_some(()));
-        serve
-    }
-
-    /// `GET path` on the probe address → (status, body).
-    fn get(&self, path: &str) -> (u16, String) {
-        let (code, body) = http(&self.address, "GET", path, &[], b"");
-        (code, String::from_utf8_lossy(&body).into_owned())
-    }
-
-    /// Polls `f` until it gives a value (60 s), else fails with the controller's log.
-    fn wait<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; controller log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let mut all = vec!["--integrations", "flux", "--listen", "127.0.0.1:0", "--artifact-listen", "127.0.0.1:0"];
+        if !args.contains(&"--flux-interval") {
+            all.extend(["--flux-interval", "1s"]);
         }
-    }
-
-    fn stdout_is_empty(mut self) {
-        let _ = self.child.kill();
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        assert!(out.is_empty(), "serve printed on stdout: {out}");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        all.extend(["--degraded-grace", "1s"]);
+        all.extend(args);
+        Serve::spawn(kubeconfig, store, home, &all).ready()
     }
 }
 

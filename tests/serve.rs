@@ -6,14 +6,12 @@
 mod common;
 use common::apiserver::ApiServer;
 use common::rbac::{assert_grants_exactly_used, kubectl_as, kustomize};
+use common::serve::Serve;
 use common::*;
 use rewind::argocd::application::Application;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 const REPO: &str = "https://git.example.com/org/apps.git";
 const GIT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -30,93 +28,28 @@ fn pinned(app: &Value) -> Option<String> {
     Application::from_value(app.clone()).unwrap().first_pinned()
 }
 
-/// A running `rewind serve`, killed on drop; its log is kept for failures.
-struct Serve {
-    child: Child,
-    address: String,
-    log: Arc<Mutex<Vec<String>>>,
+/// Starting the Argo CD controller the way these tests do.
+trait ArgoServe {
+    fn start(server: &ApiServer, home: &Path, args: &[&str]) -> Serve;
+    fn start_as(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve;
+    fn spawn_as(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve;
 }
 
-impl Serve {
+impl ArgoServe for Serve {
     fn start(server: &ApiServer, home: &Path, args: &[&str]) -> Serve {
         Self::start_as(server.kubeconfig(), &server.store_url("argocd"), home, args)
     }
 
     /// Starts with the credentials in `kubeconfig` and the store at `store`, and waits until ready.
     fn start_as(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve {
-        let serve = Self::spawn_as(kubeconfig, store, home, args);
-        serve.wait("/readyz to answer 200", || (serve.get("/readyz").0 == 200).then_some(()));
-        serve
+        Self::spawn_as(kubeconfig, store, home, args).ready()
     }
 
     /// Starts and waits only for the HTTP address.
     fn spawn_as(kubeconfig: &Path, store: &str, home: &Path, args: &[&str]) -> Serve {
-        let mut child = command(home)
-            .env("KUBECONFIG", kubeconfig)
-            .env("REWIND_STORE", store)
-            .env("REWIND_LOG", "info")
-            .args(["serve", "--listen", "127.0.0.1:0", "--degraded-grace", "2s"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some((_, address)) = line.split_once("listening on ") {
-                    let _ = tx.send(address.trim().to_string());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let address = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!("rewind serve did not start:\n{}", log.lock().unwrap().join("\n"));
-        });
-        Serve { child, address, log }
-    }
-
-    /// `GET path` → (status, body), over plain HTTP/1.1.
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: rewind\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        (code, response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string())
-    }
-
-    /// Polls `f` until it gives a value (30 s), else fails with the controller's log.
-    fn wait<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; controller log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stdout_is_empty(mut self) {
-        let _ = self.child.kill();
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        assert!(out.is_empty(), "serve printed on stdout: {out}");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let all: Vec<&str> =
+            ["--listen", "127.0.0.1:0", "--degraded-grace", "2s"].into_iter().chain(args.iter().copied()).collect();
+        Serve::spawn(kubeconfig, store, home, &all)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod flux;
 pub mod rbac;
 pub mod s3;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
