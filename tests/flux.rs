@@ -26,6 +26,19 @@ const NS: &str = "flux-system";
 const KEY: &str = "flux-system_guestbook";
 const USER: &str = "system:serviceaccount:flux-system:rewind-flux";
 
+/// The stand-in kustomize-controller for the guestbook Kustomization, checked by [`health`].
+fn guestbook_setup(admin: &Path, repo: &Arc<Mutex<GitRepo>>) -> KustomizeSetup {
+    KustomizeSetup {
+        kubeconfig: admin.to_path_buf(),
+        namespace: NS.into(),
+        name: "guestbook".into(),
+        repo: repo.clone(),
+        path: "guestbook".into(),
+        vars: Vec::new(),
+        health,
+    }
+}
+
 /// Starting the Flux integration the way these tests do.
 trait FluxServe {
     /// Starts with `kubeconfig`'s identity and the store at `store`; waits until ready.
@@ -250,15 +263,7 @@ impl Flow {
         source.publish_commit(&admin, &repo, &a);
         apply_rewind_source(&admin, json!({"autoRollback": true, "historyMax": 4}));
         let repo = Arc::new(Mutex::new(repo));
-        let kc = KustomizeController::start(KustomizeSetup {
-            kubeconfig: admin.clone(),
-            namespace: NS.into(),
-            name: "guestbook".into(),
-            repo: repo.clone(),
-            path: "guestbook".into(),
-            vars: Vec::new(),
-            health,
-        });
+        let kc = KustomizeController::start(guestbook_setup(&admin, &repo));
         let serve = Serve::start(&sa, &store, tmp.path(), &[]);
         (Flow { server, rbac, admin, sa, tmp, store, admin_store, source, repo, kc, serve }, a)
     }
@@ -756,15 +761,7 @@ fn guards_first_failures_and_failing_rollbacks() {
     source.publish_commit(&admin, &repo, &broken);
     apply_rewind_source(&admin, json!({"autoRollback": true}));
     let repo = Arc::new(Mutex::new(repo));
-    let _kc = KustomizeController::start(KustomizeSetup {
-        kubeconfig: admin.clone(),
-        namespace: NS.into(),
-        name: "guestbook".into(),
-        repo: repo.clone(),
-        path: "guestbook".into(),
-        vars: Vec::new(),
-        health,
-    });
+    let _kc = KustomizeController::start(guestbook_setup(&admin, &repo));
     let serve = Serve::start(&admin, &store, tmp.path(), &[]);
     serve.wait("PreviousRevisionUnavailable", || {
         has_event(

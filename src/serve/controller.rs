@@ -17,7 +17,7 @@ use crate::rollback::{Request, Target, plan as rollback_plan};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -129,8 +129,7 @@ impl Controller {
     pub fn run(mut self, messages: Receiver<Message>, heartbeat: Arc<AtomicU64>) {
         loop {
             let now = SystemTime::now();
-            heartbeat
-                .store(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(), Ordering::Relaxed);
+            super::health::beat(&heartbeat);
             match messages.recv_timeout(TICK) {
                 Ok(Message::Applied(application)) => self.reconcile_application(*application),
                 Ok(Message::Deleted(app)) => {

@@ -15,7 +15,12 @@ const HEARTBEAT_LIMIT: Duration = Duration::from_secs(120);
 /// backoff, so a lasting failure repeats well within this).
 const WATCH_ERROR_WINDOW: Duration = Duration::from_secs(60);
 
-/// Seconds since the Unix epoch.
+/// Records that a worker is alive now, for `/healthz`.
+pub fn beat(heartbeat: &AtomicU64) {
+    heartbeat.store(unix_now(), Ordering::Relaxed);
+}
+
+/// Seconds since the Unix epoch, now.
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()
 }

@@ -31,7 +31,7 @@ use crate::store::Store;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -176,8 +176,7 @@ impl FluxWorker {
     pub fn run(mut self, messages: Receiver<FluxMessage>, heartbeat: Arc<AtomicU64>) {
         loop {
             let now = SystemTime::now();
-            heartbeat
-                .store(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(), Ordering::Relaxed);
+            crate::serve::health::beat(&heartbeat);
             match messages.recv_timeout(TICK) {
                 Ok(FluxMessage::Source(source)) => {
                     let id = id_of(&source);
