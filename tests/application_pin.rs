@@ -149,3 +149,68 @@ fn multi_source_applications_and_errors() {
         &["no source that uses the rewind plugin"],
     );
 }
+
+/// `rollback --application` runs the rollback checks before it writes the pin,
+/// with the cluster's API versions from its discovery (or `--kube-api-versions`).
+#[test]
+fn a_pin_is_checked_against_what_the_cluster_serves() {
+    let server = ApiServer::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("guestbook");
+    copy_tree(&root().join("examples/guestbook"), &dir);
+    std::fs::write(
+        dir.join("pdb.yaml"),
+        "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: frontend\nspec:\n  minAvailable: 1\n",
+    )
+    .unwrap();
+    apply(
+        &server,
+        &guestbook_app(json!({"source": {"repoURL": "https://git.example.com/apps.git", "path": "guestbook",
+        "plugin": {"name": "rewind-v1"}}})),
+    );
+    let plugin = "/spec/source/plugin";
+    generate_for(&server, &dir, tmp.path(), &application(&server, "guestbook"), plugin);
+    std::fs::remove_file(dir.join("pdb.yaml")).unwrap();
+    generate_for(&server, &dir, tmp.path(), &application(&server, "guestbook"), plugin);
+    let before = application(&server, "guestbook");
+
+    // Discovery lists policy/v1 only: release 1's PodDisruptionBudget cannot be applied again.
+    let pin = ["rollback", "guestbook", "--to", "1", "--application", "argocd/guestbook"];
+    fails(
+        &rewind_k(&server, tmp.path(), &pin),
+        &["RollbackRefused", "PodDisruptionBudget/frontend uses policy/v1beta1", "the API server's discovery"],
+    );
+    assert_eq!(application(&server, "guestbook")["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+    let dry = rewind_k(&server, tmp.path(), &[&pin[..], &["--dry-run"]].concat());
+    fails(&dry, &["# check api-versions: refuse"]);
+
+    // A list that serves it (as a person may know better) lets the pin through.
+    let served = "v1,apps/v1,batch/v1,policy/v1beta1";
+    ok(&rewind_k(&server, tmp.path(), &[&pin[..], &["--kube-api-versions", served]].concat()));
+    assert_eq!(application(&server, "guestbook")["spec"]["source"]["plugin"]["env"][0]["value"], "1");
+    ok(&rewind_k(&server, tmp.path(), &["rollback", "--clear", "--application", "argocd/guestbook"]));
+
+    // --force and --reason go with the pin; generate (whose KUBE_API_VERSIONS lacks
+    // policy/v1beta1) lets it through and records both; --clear takes all three away.
+    ok(&rewind_k(&server, tmp.path(), &[&pin[..], &["--force", "--reason", "INC-7: v2 drops orders"]].concat()));
+    let app = application(&server, "guestbook");
+    let env: Vec<(String, String)> = plugin_env_vars(&app, plugin);
+    for (name, value) in [
+        ("REWIND_ROLLBACK_TO", "1"),
+        ("REWIND_ROLLBACK_FORCE", "true"),
+        ("REWIND_ROLLBACK_REASON", "INC-7: v2 drops orders"),
+    ] {
+        assert!(env.contains(&(format!("ARGOCD_ENV_{name}"), value.to_string())), "{env:?}");
+    }
+    let printed = generate_for(&server, &dir, tmp.path(), &app, plugin);
+    assert!(String::from_utf8_lossy(&printed).contains("kind: PodDisruptionBudget"));
+    let out = rewind_k(&server, tmp.path(), &["show", "guestbook", "latest", "--meta"]);
+    let meta: Value = serde_json::from_slice(&ok(&out)).unwrap();
+    assert_eq!(meta["evidence"]["trigger"], "application-pin");
+    assert_eq!(
+        (meta["evidence"]["forced"].as_bool(), meta["evidence"]["reason"].as_str()),
+        (Some(true), Some("INC-7: v2 drops orders"))
+    );
+    ok(&rewind_k(&server, tmp.path(), &["rollback", "--clear", "--application", "argocd/guestbook"]));
+    assert_eq!(application(&server, "guestbook")["spec"]["source"]["plugin"], json!({"name": "rewind-v1", "env": []}));
+}

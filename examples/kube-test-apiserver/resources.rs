@@ -152,6 +152,32 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<Resource> {
 
 const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 
+/// Built-in kinds of Kubernetes 1.33 that discovery lists although this
+/// server stores none of them (their endpoints answer 404): clients that
+/// decide from discovery what a cluster serves (rewind's rollback API check,
+/// `kubectl api-resources`) see the API surface of a real cluster.
+/// (group, version, plural, kind, namespaced)
+const LISTED_ONLY: &[(&str, &str, &str, &str, bool)] = &[
+    ("", "v1", "pods", "Pod", true),
+    ("", "v1", "services", "Service", true),
+    ("", "v1", "serviceaccounts", "ServiceAccount", true),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true),
+    ("apps", "v1", "deployments", "Deployment", true),
+    ("apps", "v1", "statefulsets", "StatefulSet", true),
+    ("apps", "v1", "daemonsets", "DaemonSet", true),
+    ("apps", "v1", "replicasets", "ReplicaSet", true),
+    ("batch", "v1", "jobs", "Job", true),
+    ("batch", "v1", "cronjobs", "CronJob", true),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true),
+    ("networking.k8s.io", "v1", "ingresses", "Ingress", true),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true),
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+];
+
 fn resource_list(group: &str, version: &str) -> Value {
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     let mut resources: Vec<Value> = Vec::new();
@@ -168,12 +194,20 @@ fn resource_list(group: &str, version: &str) -> Value {
     if group.is_empty() {
         resources.push(json!({"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}));
     }
+    for (_, _, plural, kind, namespaced) in LISTED_ONLY.iter().filter(|(g, v, ..)| *g == group && *v == version) {
+        let singular = kind.to_ascii_lowercase();
+        resources.push(
+            json!({"name": plural, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": VERBS}),
+        );
+    }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 
 /// Each API group served, with its one version.
 fn group_versions() -> BTreeSet<(&'static str, &'static str)> {
-    registry().resources.iter().filter(|r| !r.group.is_empty()).map(|r| (r.group, r.version)).collect()
+    let stored = registry().resources.iter().map(|r| (r.group, r.version));
+    let listed = LISTED_ONLY.iter().map(|(g, v, ..)| (*g, *v));
+    stored.chain(listed).filter(|(g, _)| !g.is_empty()).collect()
 }
 
 fn api_group(group: &str, version: &str) -> Value {

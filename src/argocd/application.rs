@@ -11,6 +11,10 @@ use std::str::FromStr;
 
 /// The plugin env entry that pins a release.
 pub const ROLLBACK_ENV: &str = "REWIND_ROLLBACK_TO";
+/// The plugin env entry that lets a pinned rollback through its refusing checks.
+pub const FORCE_ENV: &str = "REWIND_ROLLBACK_FORCE";
+/// The plugin env entry that says why a pinned rollback is asked for.
+pub const REASON_ENV: &str = "REWIND_ROLLBACK_REASON";
 /// Argo CD's control-plane namespace unless told otherwise.
 pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd";
 /// The plugin env entry (and, as `source-name`, the parameter) that gives a

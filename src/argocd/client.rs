@@ -58,6 +58,13 @@ impl Applications {
         )
     }
 
+    /// What the API server serves (discovery), in `KUBE_API_VERSIONS` form.
+    pub fn served_api_versions(&self) -> Result<Vec<String>> {
+        self.conn.runtime.block_on(crate::kubeclient::discovery::served_api_versions(&self.conn.client)).map_err(|e| {
+            kube_error(e, "API discovery", &self.conn.server, "discovery is open to every authenticated user")
+        })
+    }
+
     /// The Application as it is now.
     pub fn get(&self, app: &ApplicationRef) -> Result<Application> {
         self.conn.runtime.block_on(self.read(app))
@@ -85,11 +92,13 @@ impl Applications {
     }
 
     /// Pins `revision`: sets `REWIND_ROLLBACK_TO` on the rewind source named
-    /// `source` (`None`: the only one). The source is found again in the
-    /// object as read before each attempt, so a reordered spec cannot misdirect it.
-    pub fn pin(&self, app: &ApplicationRef, source: Option<&str>, revision: u64) -> Result<()> {
+    /// `source` (`None`: the only one), and the `extra` entries beside it
+    /// (`REWIND_ROLLBACK_FORCE`, `REWIND_ROLLBACK_REASON`). The source is found
+    /// again in the object as read before each attempt, so a reordered spec
+    /// cannot misdirect it.
+    pub fn pin(&self, app: &ApplicationRef, source: Option<&str>, revision: u64, extra: &[(&str, &str)]) -> Result<()> {
         self.patch_with(app, |current| {
-            patch::pin(current, &current.select_source(source)?, &revision.to_string()).map(Some)
+            patch::pin_with(current, &current.select_source(source)?, &revision.to_string(), extra).map(Some)
         })
         .map(|_| ())
     }

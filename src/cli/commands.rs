@@ -6,7 +6,7 @@ use super::args::{
     ShowArgs, StatusArgs, TableFormat,
 };
 use super::report::{history_table, status_report};
-use crate::argocd::application::{ApplicationRef, app_key, source_key};
+use crate::argocd::application::{ApplicationRef, FORCE_ENV, REASON_ENV, app_key, source_key};
 use crate::argocd::client::Applications;
 use crate::argocd::{ArgoEnv, GenerateOptions, generate};
 use crate::context::{AppConfig, parse_sets};
@@ -16,6 +16,7 @@ use crate::manifest::{Limits, to_json_list};
 use crate::pipeline::{Application, Flags, build, needs_previous, previous_objects, record_rendered, resolve};
 use crate::release::{AppKey, ReleaseMeta, SourceInfo, Trigger};
 use crate::render::{Renderers, Source};
+use crate::rollback::preflight::FROM_DISCOVERY;
 use crate::rollback::{ApiVersions, Plan, Preflight, Request, Target, plan, resolve as resolve_target, rollback};
 use crate::store::{Envelope, Keyring, S3Settings, Store, StoreOptions, at_rest_reminder, default_url, open_envelope};
 use std::path::{Path, PathBuf};
@@ -221,7 +222,13 @@ pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
     let history = g.history(store.as_ref());
     let history_max = crate::pipeline::history_max(g.history_max, None, &AppConfig::default())?;
     let trigger = if a.application.is_some() { Trigger::ApplicationPin } else { Trigger::Manual };
-    let request = rollback_request(g, &a, target, SourceInfo::default(), history_max, trigger)?;
+    let mut request = rollback_request(g, &a, target, SourceInfo::default(), history_max, trigger)?;
+    if a.application.is_some() && request.preflight.api_versions.is_none() {
+        // Discovery of the API server rewind reaches (Argo CD's own); an Application that deploys to
+        // another cluster needs --kube-api-versions for that cluster.
+        let served = ApiVersions::parse(&Applications::connect()?.served_api_versions()?.join(","));
+        request.preflight.api_versions = Some((served, FROM_DISCOVERY.to_string()));
+    }
     if a.dry_run {
         return dry_run(&history, &app, &request);
     }
@@ -307,12 +314,6 @@ fn pin(
     app_ref: ApplicationRef,
     a: &RollbackArgs,
 ) -> Result<Vec<u8>> {
-    if request.force {
-        return Err(Error::Config(format!(
-            "--force with --application: the override must reach generate, which serves the pin; set the plugin env \
-             REWIND_ROLLBACK_FORCE=true (or parameter rollback-force) on Application {app_ref}'s rewind source, then pin"
-        )));
-    }
     let applications = Applications::connect()?;
     let source = applications.get(&app_ref)?.select_source(a.source_name.as_deref())?;
     let key = source_key(&app_key(&app_ref, &a.argocd_namespace), source.name.as_deref())?;
@@ -332,7 +333,15 @@ fn pin(
         eprintln!("warning: {warning}");
     }
     let rev = plan.target.meta.revision;
-    applications.pin(&app_ref, source.name.as_deref(), rev)?;
+    // The override and the reason go with the pin, for generate, which records the rollback.
+    let mut extra = Vec::new();
+    if request.force {
+        extra.push((FORCE_ENV, "true"));
+    }
+    if let Some(reason) = &request.reason {
+        extra.push((REASON_ENV, reason.as_str()));
+    }
+    applications.pin(&app_ref, source.name.as_deref(), rev, &extra)?;
     eprintln!("pinned Application {app_ref} to revision {rev} of {app}; Argo CD regenerates and applies it");
     Ok(Vec::new())
 }

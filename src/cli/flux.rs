@@ -58,12 +58,6 @@ pub fn rollback(g: &Globals, a: &RollbackArgs, rewind_source: &str) -> Result<Ve
     if a.dry_run {
         return dry_run(&history, &key, &request);
     }
-    if a.force {
-        return Err(Error::Config(format!(
-            "--force with --rewind-source: set spec.force: true on RewindSource {namespace}/{name} (in Git, if Flux \
-             applies it from there) with spec.rollbackTo; the override is recorded with the rollback"
-        )));
-    }
     // The same checks rewind serve will run, before anything is written.
     let plan = plan(&history, &key, &request)?;
     if let Some(refused) = plan.refused(&key) {
@@ -71,7 +65,7 @@ pub fn rollback(g: &Globals, a: &RollbackArgs, rewind_source: &str) -> Result<Ve
     }
     let revision = plan.target.meta.revision;
     let (conn, api, _) = connect(&namespace, &name)?;
-    conn.runtime.block_on(api.set_rollback_to(&namespace, &name, &revision.to_string()))?;
+    conn.runtime.block_on(api.set_rollback_to(&namespace, &name, &revision.to_string(), a.force))?;
     eprintln!(
         "set spec.rollbackTo: \"{revision}\" on RewindSource {namespace}/{name}; rewind serve publishes release {revision}'s artifact again, as a new revision Flux applies. \
          If a Flux Kustomization applies this RewindSource from Git, commit the same change there, or Flux puts the spec back"
@@ -84,7 +78,7 @@ fn clear(namespace: &str, name: &str) -> Result<Vec<u8>> {
     let (conn, api, source) = connect(namespace, name)?;
     let mut cleared = Vec::new();
     if let Some(target) = source.spec.rollback_target() {
-        conn.runtime.block_on(api.set_rollback_to(namespace, name, ""))?;
+        conn.runtime.block_on(api.set_rollback_to(namespace, name, "", false))?;
         cleared.push(format!("spec.rollbackTo {target}"));
     }
     let removed = conn.runtime.block_on(api.update_status(namespace, name, |s| s.auto_rollback.take().is_some()))?;

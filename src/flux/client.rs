@@ -256,6 +256,13 @@ impl FluxApi {
         Ok(())
     }
 
+    /// What the API server serves (discovery), in `KUBE_API_VERSIONS` form.
+    pub async fn served_api_versions(&self) -> Result<Vec<String>> {
+        crate::kubeclient::discovery::served_api_versions(&self.client)
+            .await
+            .map_err(|e| self.error(e, "API discovery".into()))
+    }
+
     /// Records an Event on the RewindSource.
     pub async fn event(&self, source: &RewindSource, kind: EventType, reason: &str, message: &str) -> Result<()> {
         let regarding = ObjectReference {
@@ -273,10 +280,12 @@ impl FluxApi {
     }
 
     /// Sets `spec.rollbackTo` (`""` clears it): for `rewind rollback --rewind-source`.
-    pub async fn set_rollback_to(&self, namespace: &str, name: &str, value: &str) -> Result<()> {
+    /// With `force`, `spec.force: true` goes with it; without, `spec.force` is removed.
+    pub async fn set_rollback_to(&self, namespace: &str, name: &str, value: &str, force: bool) -> Result<()> {
         let api: Api<RewindSource> = Api::namespaced(self.client.clone(), namespace);
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
-        api.patch(name, &params, &Patch::Merge(&json!({"spec": {"rollbackTo": value}})))
+        let force = if force { json!(true) } else { Value::Null };
+        api.patch(name, &params, &Patch::Merge(&json!({"spec": {"rollbackTo": value, "force": force}})))
             .await
             .map(|_| ())
             .map_err(|e| self.error(e, format!("RewindSource {namespace}/{name}")))

@@ -13,7 +13,8 @@ use crate::manifest::Limits;
 use crate::pipeline::{Application, Flags, build, history_max, previous_objects, record_rendered, resolve};
 use crate::release::{AppKey, ReleaseMeta, SourceInfo, Trigger};
 use crate::render::{Renderers, Source};
-use crate::rollback::{Preflight, Request, Target, printed_manifest, rollback};
+use crate::rollback::preflight::FROM_DISCOVERY;
+use crate::rollback::{ApiVersions, Preflight, Request, Target, printed_manifest, rollback};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -109,6 +110,8 @@ pub struct Production<'a> {
     pub renderers: &'a Renderers,
     /// Input limits.
     pub limits: Limits,
+    /// The API versions the cluster serves, for a rollback's checks (from discovery).
+    pub api_versions: Option<ApiVersions>,
 }
 
 /// Produces what `source` serves now: renders and records, or records the rollback copy.
@@ -145,13 +148,12 @@ pub fn produce(source: &RewindSource, p: &Production) -> Result<Served> {
     Ok(Served { release: recorded.meta().clone(), artifact: pack(&manifest), recorded: created })
 }
 
-/// A rollback the RewindSource asks for. The cluster's API versions are not
-/// known here (no discovery), so that check is skipped and says so.
+/// A rollback the RewindSource asks for, checked against what the cluster
+/// serves (discovery, when the worker gave it).
 fn rollback_request(target: Target, info: SourceInfo, max: usize, trigger: Trigger, p: &Production) -> Request {
-    Request {
-        preflight: Preflight { limits: p.limits, ..Preflight::default() },
-        ..Request::new(target, info, max, trigger)
-    }
+    let api_versions = p.api_versions.clone().map(|v| (v, FROM_DISCOVERY.to_string()));
+    let preflight = Preflight { limits: p.limits, api_versions, ..Preflight::default() };
+    Request { preflight, ..Request::new(target, info, max, trigger) }
 }
 
 fn rollback_to(history: &History, key: &AppKey, request: &Request) -> Result<(Recorded, Vec<u8>)> {
@@ -222,6 +224,7 @@ mod tests {
             upstream_revision: rev,
             renderers: &renderers,
             limits: Limits::default(),
+            api_versions: None,
         };
         write("1");
         let first = produce(&source(spec()), &p("main@sha1:a")).unwrap();

@@ -4,6 +4,7 @@
 //! each call, or on the caller's), one classification of failures
 //! ([`error`]), one retry on conflicts ([`retry`]), one Event recorder ([`events`]).
 
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod retry;

@@ -70,6 +70,9 @@ impl ApiVersions {
     }
 }
 
+/// Where the served API versions come from when the API server's discovery says.
+pub const FROM_DISCOVERY: &str = "the API server's discovery";
+
 /// What to do with images not pinned by digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ImagePolicy {

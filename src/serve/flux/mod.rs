@@ -26,7 +26,8 @@ use crate::kubeclient::events::EventType;
 use crate::manifest::Limits;
 use crate::release::{AppKey, ReleaseMeta, SourceInfo, Status, Trigger, now_rfc3339};
 use crate::render::Renderers;
-use crate::rollback::{Request, Target, plan as rollback_plan};
+use crate::rollback::preflight::FROM_DISCOVERY;
+use crate::rollback::{ApiVersions, Request, Target, plan as rollback_plan};
 use crate::store::Store;
 use serde_json::json;
 use std::collections::HashMap;
@@ -140,6 +141,7 @@ impl Refused {
                 "StorageOperationFailed"
             }
             Error::PreviousRevisionUnavailable(_) | Error::NotFound { .. } => "RollbackFailed",
+            Error::RollbackRefused(_) => "RollbackRefused",
             _ => "BuildFailed",
         };
         Refused { reason, message: e.to_string(), on_artifact: false }
@@ -276,6 +278,11 @@ impl FluxWorker {
         };
     }
 
+    fn served_api_versions(&self) -> Result<ApiVersions> {
+        let served = self.block(self.api.served_api_versions()).map_err(|e| self.api_error(e))?;
+        Ok(ApiVersions::parse(&served.join(",")))
+    }
+
     fn block<F: Future>(&self, f: F) -> F::Output {
         self.conn.runtime.block_on(f)
     }
@@ -388,12 +395,18 @@ impl FluxWorker {
                 id.1
             );
         }
+        // A rollback is checked against what the cluster serves; a render needs no discovery.
+        let api_versions = match serving(source, &upstream.revision) {
+            Ok(Serving::Render) | Err(_) => None,
+            Ok(_) => Some(self.served_api_versions()?),
+        };
         let production = Production {
             history: &History::new(self.store.as_ref()),
             root: dir.path(),
             upstream_revision: &upstream.revision,
             renderers: &self.settings.renderers,
             limits: self.settings.limits,
+            api_versions,
         };
         let served = match produce(source, &production) {
             Ok(served) => served,
@@ -608,7 +621,9 @@ impl FluxWorker {
         // The checks the rollback release will pass, run first: a refusal pins nothing.
         let refused = match rollback {
             Rollback::Pin(target) => {
-                let request = Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
+                let mut request =
+                    Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
+                request.preflight.api_versions = Some((self.served_api_versions()?, FROM_DISCOVERY.to_string()));
                 let checked = rollback_plan(&History::new(self.store.as_ref()), key, &request)
                     .map_err(|e| self.store_error(e))?;
                 checked.refused(key).map(|e| e.to_string())
