@@ -249,23 +249,20 @@ fn healthy_then_degraded_rolls_back_once() {
     });
     assert!(evs.iter().any(|(r, m)| r == "ReleaseFailed" && m.contains("itself a rollback to release 1")), "{evs:?}");
     assert_eq!(evs.iter().filter(|(r, _)| r == "RolledBack").count(), 1);
+    // generate recorded the pin it served; the controller knows the pin was its own.
+    attributed(&serve, &server, tmp.path(), 3, "auto", "rewind-controller (automatic rollback)");
     let still = application(&server, "argocd", "guestbook");
     assert_eq!(still.pointer("/spec/source/plugin/env"), pinned.pointer("/spec/source/plugin/env"));
 
-    let status = command(tmp.path())
-        .env("KUBECONFIG", server.kubeconfig())
-        .env("REWIND_STORE", server.store_url("argocd"))
-        .args(["status", "--application", "argocd/guestbook"])
-        .output()
-        .unwrap();
-    let status = String::from_utf8(ok(&status)).unwrap();
-    for line in [
-        "pinned:       1 (REWIND_ROLLBACK_TO)",
-        "last-good:    1 (deployed)",
-        "latest:       3 (failed, rollback of 1)",
-    ] {
-        assert!(status.contains(line), "{line} not in:\n{status}");
-    }
+    status_says(
+        &server,
+        tmp.path(),
+        &[
+            "pinned:       1 (REWIND_ROLLBACK_TO)",
+            "last-good:    1 (deployed)",
+            "latest:       3 (failed, rollback of 1)",
+        ],
+    );
 
     let (code, metrics) = serve.get("/metrics");
     assert_eq!(code, 200);
@@ -472,6 +469,58 @@ fn a_restarted_controller_does_not_roll_back_twice() {
         application(&server, "argocd", "guestbook")["metadata"]["resourceVersion"],
         pinned["metadata"]["resourceVersion"]
     );
+}
+
+/// `rewind ARGS` with the test server's kubeconfig and store; stdout.
+fn rewind_on(server: &ApiServer, home: &Path, args: &[&str]) -> Vec<u8> {
+    let mut cmd = command(home);
+    cmd.env("KUBECONFIG", server.kubeconfig()).env("REWIND_STORE", server.store_url("argocd"));
+    ok(&cmd.args(args).output().unwrap())
+}
+
+/// Waits until guestbook's release `revision` names who asked for it, then checks trigger and requester.
+fn attributed(serve: &Serve, server: &ApiServer, home: &Path, revision: u64, trigger: &str, by: &str) {
+    let evidence = serve.wait("the rollback attributed", || {
+        let meta = rewind_on(server, home, &["show", "guestbook", &revision.to_string(), "--meta"]);
+        let meta: Value = serde_json::from_slice(&meta).unwrap();
+        meta["evidence"]["requested_by"].is_string().then(|| meta["evidence"].clone())
+    });
+    assert_eq!(
+        (evidence["trigger"].as_str(), evidence["requested_by"].as_str()),
+        (Some(trigger), Some(by)),
+        "{evidence}"
+    );
+}
+
+/// `rewind status --application argocd/guestbook` says each of `lines`.
+fn status_says(server: &ApiServer, home: &Path, lines: &[&str]) {
+    let status = String::from_utf8(rewind_on(server, home, &["status", "--application", "argocd/guestbook"])).unwrap();
+    for line in lines {
+        assert!(status.contains(line), "{line} not in:\n{status}");
+    }
+}
+
+/// A person's pin (here with kubectl) is recorded by generate as an
+/// `application-pin`; the controller names who set it from managedFields.
+#[test]
+fn a_pin_set_by_hand_is_attributed_to_its_field_manager() {
+    let (server, tmp) = (ApiServer::start(&[]), tempfile::tempdir().unwrap());
+    let (serve, dir, app) = guestbook_deployed(&server, tmp.path());
+    set_log_level(&dir, "debug");
+    generate(&server, &dir, tmp.path(), &app, "guestbook", GIT_B);
+    sync(&server, &app, GIT_B, "Succeeded", "Healthy", SystemTime::now());
+    serve.wait("release 2 deployed", || {
+        (statuses(&server, tmp.path(), "guestbook") == ["superseded", "deployed"]).then_some(())
+    });
+    let pin = json!([{"op": "add", "path": "/spec/source/plugin/env", "value": [{"name": "REWIND_ROLLBACK_TO", "value": "1"}]}]);
+    kubectl_ok(
+        &server,
+        &["patch", "applications", "guestbook", "-n", "argocd", "--type", "json", "-p", &pin.to_string()],
+    );
+    let pinned = application(&server, "argocd", "guestbook");
+    generate(&server, &dir, tmp.path(), &pinned, "guestbook", GIT_B);
+    sync(&server, &pinned, GIT_B, "Succeeded", "Healthy", SystemTime::now());
+    attributed(&serve, &server, tmp.path(), 3, "application-pin", "kubectl-patch (field manager of the pin)");
 }
 
 /// An automatic rollback across a forward-only release is refused by the same

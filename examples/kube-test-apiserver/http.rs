@@ -254,6 +254,7 @@ fn resources(
             serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
         }
     };
+    let manager = &write_manager(q, headers);
     let result = match (method, &target.namespace, &target.name) {
         (&Method::GET, ns, None) if watch => return watch_stream(shared.clone(), res, ns.clone(), q),
         (&Method::GET, ns, None) => (|| {
@@ -267,15 +268,10 @@ fn resources(
         .map(|v| (200, v)),
         (&Method::GET, Some(ns), Some(name)) => shared.storage.lock().unwrap().get(res, ns, name).map(|v| (200, v)),
         (&Method::POST, Some(ns), None) => {
-            parse_body().and_then(|obj| write(shared, |s| s.create(res, ns, obj))).map(|v| (201, v))
+            parse_body().and_then(|obj| write(shared, manager, |s| s.create(res, ns, obj))).map(|v| (201, v))
         }
         (&Method::PUT, Some(ns), Some(name)) => parse_body()
-            .and_then(|obj| {
-                write(
-                    shared,
-                    |s| if status { s.update_status(res, ns, name, obj) } else { s.update(res, ns, name, obj) },
-                )
-            })
+            .and_then(|obj| write(shared, manager, |s| s.update_part(res, ns, name, obj, status)))
             .map(|v| (200, v)),
         (&Method::PATCH, Some(ns), Some(name)) => {
             let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -290,14 +286,16 @@ fn resources(
                 }),
                 Some(ty) => parse_body()
                     .and_then(|p| {
-                        write(shared, |s| {
+                        write(shared, manager, |s| {
                             s.patch(res, ns, name, status, ty, &p, q.get("fieldManager").map(String::as_str))
                         })
                     })
                     .map(|v| (200, v)),
             }
         }
-        (&Method::DELETE, Some(ns), Some(name)) => write(shared, |s| s.delete(res, ns, name)).map(|v| (200, v)),
+        (&Method::DELETE, Some(ns), Some(name)) => {
+            write(shared, manager, |s| s.delete(res, ns, name)).map(|v| (200, v))
+        }
         _ => Err(ApiError {
             code: 405,
             reason: "MethodNotAllowed",
@@ -315,8 +313,19 @@ fn resources(
 }
 
 /// Runs a write and publishes the changes it made to watchers, in order.
-fn write(shared: &Shared, f: impl FnOnce(&mut Storage) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
+/// The field manager a write is recorded under.
+fn write_manager(q: &HashMap<String, String>, headers: &HeaderMap) -> String {
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    crate::managed::manager_of(q.get("fieldManager").map(String::as_str), user_agent)
+}
+
+fn write(
+    shared: &Shared,
+    manager: &str,
+    f: impl FnOnce(&mut Storage) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
     let mut storage = shared.storage.lock().unwrap();
+    storage.manager = manager.to_string();
     let before = storage.resource_version();
     let out = f(&mut storage)?;
     for change in storage.log.iter().filter(|c| c.rv > before) {

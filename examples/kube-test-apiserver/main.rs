@@ -21,6 +21,7 @@
 //! The first line on stdout is `listening on http(s)://127.0.0.1:PORT`.
 
 mod http;
+mod managed;
 mod rbac;
 mod resources;
 mod selector;

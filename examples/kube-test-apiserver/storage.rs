@@ -106,6 +106,8 @@ pub struct Storage {
     next_snapshot: u64,
     /// Like a ResourceQuota `count/secrets`: creates beyond it are forbidden.
     pub secret_quota: Option<usize>,
+    /// The field manager of the write in progress (see `managed`).
+    pub manager: String,
 }
 
 impl Default for Storage {
@@ -120,6 +122,7 @@ impl Default for Storage {
             snapshots: BTreeMap::new(),
             next_snapshot: 0,
             secret_quota: None,
+            manager: "unknown".into(),
         }
     }
 }
@@ -574,6 +577,7 @@ impl Storage {
         if res.custom {
             meta["generation"] = json!(1);
         }
+        crate::managed::track(None, &mut obj, &self.manager, None, &res.api_version(), &now());
         self.objects.insert(key, obj.clone());
         self.record(res, ns, "ADDED", &obj, None);
         Ok(obj)
@@ -663,22 +667,10 @@ impl Storage {
         Ok((snapshot.rv, snapshot.items))
     }
 
-    pub fn update(&mut self, res: Resource, ns: &str, name: &str, obj: Value) -> Result<Value, ApiError> {
-        self.update_part(res, ns, name, obj, false)
-    }
-
-    /// A write to the `/status` subresource: only `status` changes.
-    pub fn update_status(&mut self, res: Resource, ns: &str, name: &str, obj: Value) -> Result<Value, ApiError> {
-        if !res.status {
-            return Err(ApiError::not_found(&res, name));
-        }
-        self.update_part(res, ns, name, obj, true)
-    }
-
-    /// An update of the object (`status`: of its `/status` subresource). With a
-    /// status subresource, the main endpoint keeps the stored status and `/status`
-    /// keeps everything else, as the real server does.
-    fn update_part(
+    /// An update of the object (`status`: of its `/status` subresource, a 404
+    /// where there is none). With a status subresource, the main endpoint keeps
+    /// the stored status and `/status` keeps everything else, as the real server does.
+    pub fn update_part(
         &mut self,
         res: Resource,
         ns: &str,
@@ -686,6 +678,9 @@ impl Storage {
         mut obj: Value,
         status: bool,
     ) -> Result<Value, ApiError> {
+        if status && !res.status {
+            return Err(ApiError::not_found(&res, name));
+        }
         Self::check_type(&res, &obj)?;
         let key = (res, ns.to_string(), name.to_string());
         let old = self.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(&res, name))?;
@@ -736,9 +731,18 @@ impl Storage {
             }
         }
         meta["resourceVersion"] = json!(old_rv);
+        // What the client sent back of managedFields is the server's to keep.
+        match old["metadata"].get("managedFields") {
+            Some(m) => obj["metadata"]["managedFields"] = m.clone(),
+            None => {
+                obj["metadata"].as_object_mut().map(|m| m.remove("managedFields"));
+            }
+        }
         if obj == old {
             return Ok(old); // a no-op write does not bump the resourceVersion
         }
+        let subresource = status.then_some("status");
+        crate::managed::track(Some(&old), &mut obj, &self.manager, subresource, &res.api_version(), &now());
         if res.custom && obj.get("spec") != old.get("spec") {
             let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1) + 1;
             obj["metadata"]["generation"] = json!(generation);
@@ -836,8 +840,8 @@ mod tests {
         assert_eq!((e.code, e.reason), (409, "AlreadyExists"));
         let mut stale = a.clone();
         stale["data"]["k"] = json!("dw==");
-        s.update(secrets, "ns", "a", stale.clone()).unwrap();
-        let e = s.update(secrets, "ns", "a", stale).unwrap_err();
+        s.update_part(secrets, "ns", "a", stale.clone(), false).unwrap();
+        let e = s.update_part(secrets, "ns", "a", stale, false).unwrap_err();
         assert_eq!((e.code, e.reason), (409, "Conflict"));
         let e = s.create(secrets, "ns", secret("Bad_Name", json!({}))).unwrap_err();
         assert_eq!((e.code, e.reason), (422, "Invalid"));

@@ -436,6 +436,33 @@ impl Application {
         self.source(rewind)?.plugin_env(ROLLBACK_ENV).map(String::from)
     }
 
+    /// The field manager that last wrote `rewind`'s plugin env (its pin), from
+    /// `metadata.managedFields`. Lists in the Application CRD are atomic, so
+    /// under `spec.sources` the owner of the whole list is the answer.
+    pub fn env_manager(&self, rewind: &RewindSource) -> Option<String> {
+        let path = format!("{}/env", rewind.plugin_path());
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let entries = self.metadata.other.get("managedFields")?.as_array()?;
+        entries
+            .iter()
+            .filter(|e| e.get("subresource").is_none())
+            .find(|e| {
+                let mut at = &e["fieldsV1"];
+                for segment in &segments {
+                    if segment.parse::<usize>().is_ok() {
+                        return true; // an atomic list: its owner owns every item
+                    }
+                    match at.get(format!("f:{segment}")) {
+                        Some(next) => at = next,
+                        None => return false,
+                    }
+                }
+                true
+            })
+            .and_then(|e| e["manager"].as_str())
+            .map(String::from)
+    }
+
     /// The pin of the (first) rewind source, if any.
     pub fn first_pinned(&self) -> Option<String> {
         self.pinned(self.rewind_sources().first()?)

@@ -16,6 +16,9 @@ use serde_json::Value;
 
 /// The field manager of every write rewind makes to an Application.
 pub const FIELD_MANAGER: &str = "rewind";
+/// The field manager of `rewind serve`'s writes (its automatic pins), told
+/// apart from a person's `rewind rollback` in the Application's managedFields.
+pub const CONTROLLER_FIELD_MANAGER: &str = "rewind-controller";
 
 /// Argo CD's Application resource.
 pub fn application_resource() -> ApiResource {
@@ -26,6 +29,7 @@ pub fn application_resource() -> ApiResource {
 /// Reads and patches Argo CD Applications.
 pub struct Applications {
     conn: Connection,
+    manager: &'static str,
     resource: ApiResource,
     recorder: Recorder,
 }
@@ -33,9 +37,14 @@ pub struct Applications {
 impl Applications {
     /// Connects with the in-cluster service account or `KUBECONFIG`.
     pub fn connect() -> Result<Applications> {
+        Self::connect_as(FIELD_MANAGER)
+    }
+
+    /// [`Applications::connect`], writing as field manager `manager`.
+    pub fn connect_as(manager: &'static str) -> Result<Applications> {
         let conn = Connection::open(None, None)?;
         let recorder = Recorder::new(conn.client.clone());
-        Ok(Applications { conn, resource: application_resource(), recorder })
+        Ok(Applications { conn, manager, resource: application_resource(), recorder })
     }
 
     fn api(&self, app: &ApplicationRef) -> Api<DynamicObject> {
@@ -77,7 +86,7 @@ impl Applications {
         app: &ApplicationRef,
         make: impl Fn(&Application) -> Result<Option<Vec<Value>>>,
     ) -> Result<bool> {
-        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        let params = PatchParams { field_manager: Some(self.manager.into()), ..PatchParams::default() };
         self.conn.runtime.block_on(retry::on_conflict(&format!("Application {app}"), || async {
             let current = self.read(app).await?;
             let Some(ops) = make(&current)? else { return Ok(Attempt::Done(false)) };

@@ -124,12 +124,19 @@ pub fn produce(source: &RewindSource, p: &Production) -> Result<Served> {
     let info = source_info(source, p.upstream_revision);
     let (recorded, manifest) = match serving(source, p.upstream_revision)? {
         Serving::Rollback(target) => {
-            let request =
-                Request { force: source.spec.force, ..rollback_request(target, info, max, Trigger::RewindSource, p) };
+            let request = Request {
+                force: source.spec.force,
+                requested_by: rollback_to_manager(source).map(|m| format!("{m} (field manager of spec.rollbackTo)")),
+                ..rollback_request(target, info, max, Trigger::RewindSource, p)
+            };
             rollback_to(p.history, &key, &request)?
         }
         Serving::Pinned(release) => {
-            rollback_to(p.history, &key, &rollback_request(Target::Revision(release), info, max, Trigger::Auto, p))?
+            let request = Request {
+                requested_by: Some("rewind serve (automatic rollback)".into()),
+                ..rollback_request(Target::Revision(release), info, max, Trigger::Auto, p)
+            };
+            rollback_to(p.history, &key, &request)?
         }
         Serving::Render => {
             let application = Application {
@@ -146,6 +153,16 @@ pub fn produce(source: &RewindSource, p: &Production) -> Result<Served> {
     };
     let created = matches!(recorded, Recorded::Created(_));
     Ok(Served { release: recorded.meta().clone(), artifact: pack(&manifest), recorded: created })
+}
+
+/// The field manager that last wrote `spec.rollbackTo`, from managedFields.
+fn rollback_to_manager(source: &RewindSource) -> Option<String> {
+    let entries = source.metadata.managed_fields.as_ref()?;
+    entries
+        .iter()
+        .filter(|e| e.subresource.is_none())
+        .find(|e| e.fields_v1.as_ref().and_then(|f| f.0.pointer("/f:spec/f:rollbackTo")).is_some())
+        .and_then(|e| e.manager.clone())
 }
 
 /// A rollback the RewindSource asks for, checked against what the cluster

@@ -8,7 +8,7 @@ use super::lifecycle::{Plan, Policy, Rollback, plan, verdict};
 use super::metrics::Metrics;
 use super::observe::{LAST_GOOD_ANNOTATION, Observation, ROLLED_BACK_FROM_ANNOTATION};
 use crate::argocd::application::{Application, ApplicationRef};
-use crate::argocd::client::Applications;
+use crate::argocd::client::{Applications, CONTROLLER_FIELD_MANAGER};
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::kubeclient::events::EventType;
@@ -225,6 +225,7 @@ impl Controller {
     fn try_reconcile(&mut self, application: &Application, obs: &Observation) -> Result<Action> {
         let Some(sync) = &obs.sync else { return Ok(Action::AwaitChange) };
         let metas = self.store.list(&obs.key).map_err(|e| self.store_error(e))?;
+        self.attribute_pin(application, obs, &metas);
         self.metrics.set_releases(obs.key.as_str(), Some(&metas.iter().map(|m| m.status).collect::<Vec<_>>()));
         if metas.is_empty() && self.told_empty.insert(obs.key.clone()) {
             tracing::info!(
@@ -409,6 +410,43 @@ impl Controller {
 }
 
 impl Controller {
+    /// Completes the evidence of the rollback release generate recorded for an
+    /// Application's pin (generate cannot read the Application): who asked,
+    /// as the field manager that last wrote the pin (managedFields), and
+    /// `auto` when that was this controller. Best effort.
+    fn attribute_pin(&self, application: &Application, obs: &Observation, metas: &[ReleaseMeta]) {
+        let unattributed = |m: &&ReleaseMeta| {
+            m.evidence.as_ref().is_some_and(|e| e.trigger == Trigger::ApplicationPin && e.requested_by.is_none())
+        };
+        let Some(latest) = metas.last().filter(unattributed) else { return };
+        if application.pinned(&obs.source).is_none() {
+            return;
+        }
+        let Some(manager) = application.env_manager(&obs.source) else { return };
+        let auto = manager == CONTROLLER_FIELD_MANAGER;
+        let requested_by = if auto {
+            format!("{manager} (automatic rollback)")
+        } else {
+            format!("{manager} (field manager of the pin)")
+        };
+        let result = self.store.update_meta(&obs.key, latest.revision, &|m| {
+            let Some(evidence) = m.evidence.as_ref().filter(|e| e.requested_by.is_none()) else { return Ok(None) };
+            let mut evidence = evidence.clone();
+            evidence.requested_by = Some(requested_by.clone());
+            if auto {
+                evidence.trigger = Trigger::Auto;
+            }
+            Ok(Some(ReleaseMeta { evidence: Some(evidence), ..m.clone() }))
+        });
+        if let Err(e) = result {
+            tracing::warn!(
+                "app {}: could not record who asked for the rollback in release {}: {e}",
+                obs.key,
+                latest.revision
+            );
+        }
+    }
+
     /// Why the rollback checks refuse an automatic rollback of `key` to
     /// `target`, if they do; the cluster's API versions from its discovery.
     fn refusal(&self, key: &AppKey, target: u64) -> Result<Option<String>> {

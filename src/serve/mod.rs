@@ -284,7 +284,7 @@ pub fn run(opts: ServeOptions) -> Result<()> {
     if let Some(argo) = &opts.argocd {
         let worker = Controller::new(
             store.clone(),
-            Applications::connect()?,
+            Applications::connect_as(crate::argocd::client::CONTROLLER_FIELD_MANAGER)?,
             opts.policy,
             argo.argocd_namespace.clone(),
             metrics.clone(),
