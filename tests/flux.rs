@@ -363,6 +363,7 @@ impl Flow {
         let rev_5 = served_revision(admin).unwrap();
         assert_eq!(rev_5, format!("v5@sha256:{}", hex_of(rev_a)), "a new revision with A's digest");
         assert!(has_event(admin, "RolledBack", "spec.rollbackTo 1: serving release 1's manifest again as release 5"));
+        assert!(has_event(admin, "RolledBack", "to-revision 1, trigger rewind-source"));
         let out = command(self.tmp.path()).env("REWIND_STORE", &self.store).args(["show", KEY, "5", "--meta"]).output();
         let evidence = serde_json::from_slice::<Value>(&ok(&out.unwrap())).unwrap()["evidence"].clone();
         assert_eq!(

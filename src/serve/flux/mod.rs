@@ -458,8 +458,9 @@ impl FluxWorker {
             && let (Some(of), Ok(Serving::Rollback(target))) =
                 (served.release.rollback_of, serving(source, &upstream.revision))
         {
+            let from = source.status.as_ref().and_then(|s| s.served_release).map_or("none".into(), |r| r.to_string());
             let message = format!(
-                "spec.rollbackTo {target}: serving release {of}'s manifest again as release {} ({revision}); clear spec.rollbackTo (or `rewind rollback --clear --rewind-source {namespace}/{name}`) to follow the source again",
+                "from-revision {from}, to-revision {of}, trigger rewind-source: spec.rollbackTo {target}: serving release {of}'s manifest again as release {} ({revision}); clear spec.rollbackTo (or `rewind rollback --clear --rewind-source {namespace}/{name}`) to follow the source again",
                 served.release.revision
             );
             self.event(source, EventType::Normal, ROLLED_BACK_REASON, &message);
