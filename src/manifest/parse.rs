@@ -69,13 +69,39 @@ pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Obj
         ));
     }
     refuse_binary_tags(text, source)?;
+    // Large streams are parsed a group of documents per core; any failure (or a
+    // stream the split cannot be trusted on) takes the one-pass path, whose
+    // errors are the reference.
+    if let Some(parts) = parallel::parts(text)
+        && let Ok(objects) = parallel::parse(&parts, source, limits)
+    {
+        return Ok(objects);
+    }
+    Ok(parse_documents(text, source, limits, 0, 0)?.0)
+}
+
+/// Parses `text` (a whole stream, or a group of its documents starting at a
+/// `---` line) into objects; their origins count `documents_before` documents
+/// and `lines_before` lines ahead of it. Also returns how many documents it held.
+fn parse_documents(
+    text: &str,
+    source: &str,
+    limits: &Limits,
+    documents_before: usize,
+    lines_before: usize,
+) -> Result<(Vec<Object>, usize)> {
     let docs: Vec<Spanned<Value>> =
         serde_saphyr::from_multiple_with_options(text, parser_options(limits)).map_err(|e| {
             Error::input(source, format!("invalid YAML: {}{}", one_line(&e.to_string()), advice(&e.to_string())))
         })?;
+    let count = docs.len();
     let mut out = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
-        let origin = Origin { source: source.to_string(), document: i + 1, line: doc.referenced.line() as usize };
+        let line = match doc.referenced.line() as usize {
+            0 => 0,
+            n => n + lines_before,
+        };
+        let origin = Origin { source: source.to_string(), document: documents_before + i + 1, line };
         match doc.value {
             Value::Null => {}
             Value::Object(body) => push_object(body, origin, &mut out)?,
@@ -92,7 +118,111 @@ pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Obj
             }
         }
     }
-    Ok(out)
+    Ok((out, count))
+}
+
+/// Parsing a large stream on every core: split at document markers, parse
+/// the groups at once, number documents and lines as one pass would.
+mod parallel {
+    use super::{Error, Limits, Object, Result, parse_documents};
+
+    /// Below this a stream is parsed in one pass: threads would cost more than they save.
+    const MIN_BYTES: usize = 256 * 1024;
+
+    /// How many threads parse: `REWIND_THREADS`, else the machine's cores.
+    pub fn threads() -> usize {
+        std::env::var("REWIND_THREADS")
+            .ok()
+            .and_then(|t| t.parse::<usize>().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Whether a `---` line starts a document here (as the document count above counts them).
+    fn is_marker(line: &str) -> bool {
+        line.strip_prefix("---")
+            .is_some_and(|r| r.trim_end_matches(['\r', '\n']).is_empty() || r.starts_with([' ', '\t']))
+    }
+
+    /// The groups (text, lines before it) to parse at once, or `None` when the
+    /// stream is small, or the split could change its meaning: directives
+    /// (`%YAML`, `%TAG`) bind across a marker, and anchors make the alias
+    /// budget a whole-stream one (any `&` before a non-blank counts, URLs too).
+    pub fn parts(text: &str) -> Option<Vec<(&str, usize)>> {
+        split(text, threads(), MIN_BYTES)
+    }
+
+    /// [`parts`] for `threads` threads and streams of `min_bytes` or more.
+    pub fn split(text: &str, threads: usize, min_bytes: usize) -> Option<Vec<(&str, usize)>> {
+        if threads < 2 || text.len() < min_bytes {
+            return None;
+        }
+        let bytes = text.as_bytes();
+        let anchor = bytes.windows(2).any(|w| w[0] == b'&' && !w[1].is_ascii_whitespace() && w[1] != b'&');
+        if anchor || text.lines().any(|l| l.starts_with('%')) {
+            return None;
+        }
+        // Every document start (byte offset, lines before it); then, for each
+        // even share of the bytes, the start nearest to it: documents vary
+        // from a few lines to a megabyte-sized CRD.
+        let mut markers = Vec::new();
+        let (mut pos, mut lines) = (0, 0);
+        for line in text.split_inclusive('\n') {
+            if pos > 0 && is_marker(line) {
+                markers.push((pos, lines));
+            }
+            pos += line.len();
+            lines += 1;
+        }
+        let mut cuts: Vec<(usize, usize)> = Vec::new();
+        for k in 1..threads {
+            let ideal = text.len() * k / threads;
+            let after = cuts.last().map_or(0, |c| c.0);
+            let nearest = markers.iter().filter(|m| m.0 > after).min_by_key(|m| m.0.abs_diff(ideal));
+            if let Some(&cut) = nearest {
+                cuts.push(cut);
+            }
+        }
+        let mut parts = Vec::with_capacity(cuts.len() + 1);
+        let (mut start, mut lines_before) = (0, 0);
+        for (cut, lines) in cuts {
+            parts.push((&text[start..cut], lines_before));
+            (start, lines_before) = (cut, lines);
+        }
+        parts.push((&text[start..], lines_before));
+        (parts.len() > 1).then_some(parts)
+    }
+
+    /// Parses the groups on threads of their own; objects in stream order.
+    pub fn parse(parts: &[(&str, usize)], source: &str, limits: &Limits) -> Result<Vec<Object>> {
+        let results: Vec<Result<(Vec<Object>, usize)>> = std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for (text, lines) in parts {
+                // Under tight address-space limits a thread may not start: then one pass does it all.
+                let spawned = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || parse_documents(text, source, limits, 0, *lines))
+                    .map_err(|e| Error::io("cannot start a parser thread", e));
+                handles.push(spawned);
+            }
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.and_then(|h| h.join().unwrap_or_else(|_| Err(Error::Config("a parser thread panicked".into()))))
+                })
+                .collect()
+        });
+        let mut objects = Vec::new();
+        let mut documents_before = 0;
+        for result in results {
+            let (mut group, count) = result?;
+            for obj in &mut group {
+                obj.origin.document += documents_before;
+            }
+            documents_before += count;
+            objects.append(&mut group);
+        }
+        Ok(objects)
+    }
 }
 
 /// `!!binary` would be decoded silently into a string (invalid UTF-8 and all);
@@ -240,6 +370,36 @@ mod tests {
 
     fn parse(s: &str) -> Result<Vec<Object>> {
         parse_stream(s, "t.yaml", &Limits::default())
+    }
+
+    /// The parallel path gives exactly the objects (origins included) of one pass.
+    #[test]
+    fn parallel_parsing_matches_one_pass() {
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/argocd-install/install.yaml");
+        let mut inputs = vec![std::fs::read_to_string(corpus).unwrap()];
+        let mut edgy = String::from("# head comment\n---\n---\nnull\n");
+        for i in 0..300 {
+            edgy.push_str(&format!(
+                "---\n# c\napiVersion: v1\nkind: List\nitems:\n- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: a{i}}}, data: {{x: \"---\"}}}}\n\
+                 ---   \r\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\nstringData:\n  v: |\n    ---\n    body\n...\n"
+            ));
+        }
+        inputs.push(edgy);
+        let limits = Limits::default();
+        for text in &inputs {
+            let one = parse_documents(text, "f.yaml", &limits, 0, 0).unwrap().0;
+            for threads in [2, 3, 7] {
+                let parts = parallel::split(text, threads, 0).expect("splits");
+                assert!(parts.len() > 1);
+                assert_eq!(parts.iter().map(|(t, _)| *t).collect::<String>(), *text, "the parts are the stream");
+                assert_eq!(parallel::parse(&parts, "f.yaml", &limits).unwrap(), one, "{threads} threads");
+            }
+        }
+        // Anchors and directives keep one pass.
+        assert!(parallel::split("a: &x 1\n---\nb: *x\n", 2, 0).is_none());
+        assert!(parallel::split("%YAML 1.1\n---\na: 1\n---\nb: 2\n", 2, 0).is_none());
+        assert!(parallel::split("a: 'x && y'\n---\nb: 2\n", 2, 0).is_some());
     }
 
     #[test]
