@@ -9,4 +9,4 @@ mod parse;
 pub use emit::{to_json_list, to_yaml};
 pub use limits::Limits;
 pub use object::{Object, Origin};
-pub use parse::{MAX_NAME_LEN, decode_utf8, parse_stream};
+pub use parse::{MAX_NAME_LEN, decode_utf8, parse_stream, parse_threads};

@@ -121,6 +121,11 @@ fn parse_documents(
     Ok((out, count))
 }
 
+/// How many threads parsing may use: `REWIND_THREADS`, else the machine's cores.
+pub fn parse_threads() -> usize {
+    parallel::threads()
+}
+
 /// Parsing a large stream on every core: split at document markers, parse
 /// the groups at once, number documents and lines as one pass would.
 mod parallel {
@@ -130,7 +135,7 @@ mod parallel {
     const MIN_BYTES: usize = 256 * 1024;
 
     /// How many threads parse: `REWIND_THREADS`, else the machine's cores.
-    pub fn threads() -> usize {
+    pub(in crate::manifest) fn threads() -> usize {
         std::env::var("REWIND_THREADS")
             .ok()
             .and_then(|t| t.parse::<usize>().ok())

@@ -63,13 +63,8 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
         (Source::Dir(dir), None) => (collect(dir, &opts.limits)?, None),
     };
     let mut objects = Vec::new();
-    for file in &inputs {
-        let text = decode_utf8(&file.bytes, &file.rel)?;
-        if opts.substitute && text.contains("${") {
-            objects.extend(parse_substituted(text, &file.rel, opts)?);
-        } else {
-            objects.extend(parse_stream(text, &file.rel, &opts.limits)?);
-        }
+    for parsed in parse_files(&inputs, opts) {
+        objects.extend(parsed?);
     }
     if let (Some(job), Some(stderr)) = (&opts.renderer, stderr)
         && !stderr.iter().all(u8::is_ascii_whitespace)
@@ -91,6 +86,59 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
     check_unique(&objects)?;
     check_config_sizes(&objects)?;
     Ok(objects)
+}
+
+/// One file's objects.
+fn parse_file(file: &SourceFile, opts: &RenderOptions) -> Result<Vec<Object>> {
+    let text = decode_utf8(&file.bytes, &file.rel)?;
+    if opts.substitute && text.contains("${") {
+        parse_substituted(text, &file.rel, opts)
+    } else {
+        parse_stream(text, &file.rel, &opts.limits)
+    }
+}
+
+/// Below this many bytes in all, files are parsed one after another.
+const PARALLEL_FILES_BYTES: usize = 256 * 1024;
+
+/// Every file's objects, in file order: the files split into contiguous
+/// groups of about equal bytes, a group per core. The caller reports the
+/// first error in file order, as parsing one by one would.
+fn parse_files(inputs: &[SourceFile], opts: &RenderOptions) -> Vec<Result<Vec<Object>>> {
+    let threads = crate::manifest::parse_threads().min(inputs.len());
+    let total: usize = inputs.iter().map(|f| f.bytes.len()).sum();
+    if threads < 2 || total < PARALLEL_FILES_BYTES {
+        return inputs.iter().map(|f| parse_file(f, opts)).collect();
+    }
+    let mut groups: Vec<&[SourceFile]> = Vec::with_capacity(threads);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, f) in inputs.iter().enumerate() {
+        bytes += f.bytes.len();
+        if bytes * threads >= total * (groups.len() + 1) && groups.len() + 1 < threads {
+            groups.push(&inputs[start..=i]);
+            start = i + 1;
+        }
+    }
+    groups.push(&inputs[start..]);
+    std::thread::scope(|scope| {
+        let spawned: Vec<_> = groups
+            .iter()
+            .map(|group| {
+                let work = move || group.iter().map(|f| parse_file(f, opts)).collect::<Vec<_>>();
+                // Under tight address-space limits a thread may not start: then this one does the work.
+                std::thread::Builder::new().spawn_scoped(scope, work).map_err(|_| group)
+            })
+            .collect();
+        spawned
+            .into_iter()
+            .flat_map(|s| match s {
+                Ok(handle) => {
+                    handle.join().unwrap_or_else(|_| vec![Err(Error::Config("a parser thread panicked".into()))])
+                }
+                Err(group) => group.iter().map(|f| parse_file(f, opts)).collect(),
+            })
+            .collect()
+    })
 }
 
 /// Runs the renderer; a failure shows its stderr, capped and with the Secret
@@ -269,4 +317,39 @@ fn check_unique(objects: &[Object]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(rel: &str, text: String) -> SourceFile {
+        SourceFile { rel: rel.into(), bytes: text.into_bytes() }
+    }
+
+    /// Files parsed a group per core come back in file order, and the first
+    /// failing file is the one reported, as when they are parsed one by one.
+    #[test]
+    fn files_in_parallel_keep_their_order_and_first_error() {
+        let padding = format!("# {}\n", "x".repeat(100)).repeat(1200);
+        let objects = |n: usize, name: &str| {
+            (0..n)
+                .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-{i}\n"))
+                .collect::<Vec<_>>()
+                .join("---\n")
+        };
+        let inputs: Vec<SourceFile> =
+            (0..6).map(|f| file(&format!("f{f}.yaml"), format!("{padding}{}", objects(5, &format!("f{f}"))))).collect();
+        let opts = RenderOptions { limits: Limits::default(), ..RenderOptions::default() };
+        let names: Vec<String> =
+            parse_files(&inputs, &opts).into_iter().flat_map(|r| r.unwrap()).map(|o| o.name().to_string()).collect();
+        let expected: Vec<String> = (0..6).flat_map(|f| (0..5).map(move |i| format!("f{f}-{i}"))).collect();
+        assert_eq!(names, expected);
+
+        let mut broken = inputs;
+        broken[2] = file("f2.yaml", format!("{padding}a: [\n"));
+        broken[5] = file("f5.yaml", format!("{padding}b: {{\n"));
+        let first = parse_files(&broken, &opts).into_iter().find_map(Result::err).unwrap().to_string();
+        assert!(first.starts_with("f2.yaml:"), "{first}");
+    }
 }
