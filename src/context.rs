@@ -134,6 +134,19 @@ pub const SETTINGS: [&str; 9] = [
     IMAGE_POLICY_SETTING,
 ];
 
+/// A true/false Application setting `name` as given (`None`: not given).
+pub fn bool_setting(name: &str, value: Option<&str>) -> Result<Option<bool>> {
+    match value.map(str::trim) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(Error::Config(format!(
+            "{name} {other:?} (parameter {name} or env REWIND_{}): use true or false",
+            env_form(name)
+        ))),
+    }
+}
+
 /// `rollback-to` → `ROLLBACK_TO`, as Argo CD names `PARAM_*` and as `REWIND_*` env is named.
 pub fn env_form(setting: &str) -> String {
     setting.to_ascii_uppercase().replace('-', "_")

@@ -3,7 +3,9 @@
 //! once, here), then render → hash → emit → record. Data flows one way;
 //! nothing here prints.
 
-use crate::context::{ALLOW_EMPTY_SETTING, AppConfig, HASH_MODE_SETTING, HISTORY_MAX_SETTING, RENDERER_SETTING};
+use crate::context::{
+    ALLOW_EMPTY_SETTING, AppConfig, HASH_MODE_SETTING, HISTORY_MAX_SETTING, RENDERER_SETTING, bool_setting,
+};
 use crate::error::{Error, Result};
 use crate::hash::{DEFAULT_KEEP_VERSIONS, HashMode, HashOptions, apply};
 use crate::history::{DEFAULT_HISTORY_MAX, History, NewRelease, Recorded};
@@ -250,14 +252,7 @@ fn allow_empty(flag: bool, setting: Option<&str>, config: &AppConfig) -> Result<
     if flag {
         return Ok(true);
     }
-    match setting.map(str::trim) {
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(Error::Config(format!(
-            "allow-empty {other:?} (parameter allow-empty or env REWIND_ALLOW_EMPTY): use true or false"
-        ))),
-        None => Ok(config.allow_empty.unwrap_or(false)),
-    }
+    Ok(bool_setting(ALLOW_EMPTY_SETTING, setting)?.or(config.allow_empty).unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use super::env::ArgoEnv;
 use crate::context::{
     AppConfig, HISTORY_MAX_SETTING, IMAGE_POLICY_SETTING, ROLLBACK_FORCE_SETTING, ROLLBACK_REASON_SETTING,
-    ROLLBACK_SETTING,
+    ROLLBACK_SETTING, bool_setting,
 };
 use crate::error::{Error, Result};
 use crate::history::History;
@@ -110,15 +110,7 @@ fn pin_request(
     history_max: usize,
     opts: &GenerateOptions,
 ) -> Result<Request> {
-    let force = match env.setting(ROLLBACK_FORCE_SETTING).map(str::trim) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(Error::Config(format!(
-                "{ROLLBACK_FORCE_SETTING} / REWIND_ROLLBACK_FORCE {other:?}: use true or false"
-            )));
-        }
-    };
+    let force = bool_setting(ROLLBACK_FORCE_SETTING, env.setting(ROLLBACK_FORCE_SETTING))?.unwrap_or(false);
     let image_policy = match env.setting(IMAGE_POLICY_SETTING).or(config.image_policy.as_deref()) {
         Some(p) => p.parse()?,
         None => ImagePolicy::default(),

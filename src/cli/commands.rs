@@ -16,9 +16,10 @@ use crate::manifest::{Limits, to_json_list};
 use crate::pipeline::{Application, Flags, build, needs_previous, previous_objects, record_rendered, resolve};
 use crate::release::{AppKey, ReleaseMeta, SourceInfo, Trigger};
 use crate::render::{Renderers, Source};
-use crate::rollback::preflight::FROM_DISCOVERY;
 use crate::rollback::{ApiVersions, Plan, Preflight, Request, Target, plan, resolve as resolve_target, rollback};
-use crate::store::{Envelope, Keyring, S3Settings, Store, StoreOptions, at_rest_reminder, default_url, open_envelope};
+use crate::store::{
+    Envelope, Keyring, S3Settings, Store, StoreOptions, at_rest_reminder, default_url, open, open_envelope,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -142,10 +143,15 @@ pub fn generate_cmd(g: &Globals, a: GenerateArgs) -> Result<Vec<u8>> {
         on_store_error: a.on_store_error,
         renderers: Renderers::load(g.renderers.as_deref())?,
     };
-    if let Some(reminder) = g.store_options().ok().and_then(|o| at_rest_reminder(&g.store_url(), &o)) {
-        tracing::warn!("{reminder}");
-    }
-    match g.open_store() {
+    // The key file is read once: for the reminder, and to open the store.
+    let url = g.store_url();
+    let store = g.store_options().and_then(|options| {
+        if let Some(reminder) = at_rest_reminder(&url, &options) {
+            tracing::warn!("{reminder}");
+        }
+        open(&url, &options)
+    });
+    match store {
         Ok(store) => generate(&env, &cwd, Ok(store.as_ref()), &opts),
         Err(e) => generate(&env, &cwd, Err(e), &opts),
     }
@@ -226,8 +232,8 @@ pub fn rollback_cmd(g: &Globals, a: RollbackArgs) -> Result<Vec<u8>> {
     if a.application.is_some() && request.preflight.api_versions.is_none() {
         // Discovery of the API server rewind reaches (Argo CD's own); an Application that deploys to
         // another cluster needs --kube-api-versions for that cluster.
-        let served = ApiVersions::parse(&Applications::connect()?.served_api_versions()?.join(","));
-        request.preflight.api_versions = Some((served, FROM_DISCOVERY.to_string()));
+        request.preflight.api_versions =
+            Some(ApiVersions::discovered(&Applications::connect()?.served_api_versions()?));
     }
     if a.dry_run {
         return dry_run(&history, &app, &request);

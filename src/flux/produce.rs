@@ -13,7 +13,6 @@ use crate::manifest::Limits;
 use crate::pipeline::{Application, Flags, build, history_max, previous_objects, record_rendered, resolve};
 use crate::release::{AppKey, ReleaseMeta, SourceInfo, Trigger};
 use crate::render::{Renderers, Source};
-use crate::rollback::preflight::FROM_DISCOVERY;
 use crate::rollback::{ApiVersions, Preflight, Request, Target, printed_manifest, rollback};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -110,8 +109,8 @@ pub struct Production<'a> {
     pub renderers: &'a Renderers,
     /// Input limits.
     pub limits: Limits,
-    /// The API versions the cluster serves, for a rollback's checks (from discovery).
-    pub api_versions: Option<ApiVersions>,
+    /// The API versions the cluster serves, and whence, for a rollback's checks.
+    pub api_versions: Option<(ApiVersions, String)>,
 }
 
 /// Produces what `source` serves now: renders and records, or records the rollback copy.
@@ -168,8 +167,7 @@ fn rollback_to_manager(source: &RewindSource) -> Option<String> {
 /// A rollback the RewindSource asks for, checked against what the cluster
 /// serves (discovery, when the worker gave it).
 fn rollback_request(target: Target, info: SourceInfo, max: usize, trigger: Trigger, p: &Production) -> Request {
-    let api_versions = p.api_versions.clone().map(|v| (v, FROM_DISCOVERY.to_string()));
-    let preflight = Preflight { limits: p.limits, api_versions, ..Preflight::default() };
+    let preflight = Preflight { limits: p.limits, api_versions: p.api_versions.clone(), ..Preflight::default() };
     Request { preflight, ..Request::new(target, info, max, trigger) }
 }
 

@@ -205,7 +205,7 @@ pub fn plan(history: &History, app: &AppKey, request: &Request) -> Result<Plan> 
     let target = history.get(app, revision)?;
     let mut checks = class::check_classes(&metas, &target.meta, SystemTime::now());
     let findings = request.preflight.run(&target.manifest)?;
-    checks.extend(findings.checks.clone());
+    checks.extend(findings.checks);
     let forced = request.force && checks.iter().any(|c| c.verdict == Verdict::Refuse);
     if request.force {
         for c in checks.iter_mut().filter(|c| c.verdict == Verdict::Refuse) {
@@ -213,6 +213,20 @@ pub fn plan(history: &History, app: &AppKey, request: &Request) -> Result<Plan> 
         }
     }
     Ok(Plan { target, checks, printed: findings.printed, skipped: findings.skipped, forced })
+}
+
+/// Why the checks refuse an automatic rollback of `app` to `target`, if
+/// they do, against the API versions the cluster serves: what a controller
+/// asks before it pins anything.
+pub fn auto_refusal(
+    history: &History,
+    app: &AppKey,
+    target: u64,
+    api_versions: (ApiVersions, String),
+) -> Result<Option<String>> {
+    let mut request = Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
+    request.preflight.api_versions = Some(api_versions);
+    Ok(plan(history, app, &request)?.refused(app).map(|e| e.to_string()))
 }
 
 /// What a release printed: its manifest, less the objects a rollback left

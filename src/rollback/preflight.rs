@@ -53,6 +53,11 @@ impl ApiVersions {
         }
     }
 
+    /// What the API server's discovery listed (`kubeclient::discovery`), labelled as such.
+    pub fn discovered(entries: &[String]) -> (ApiVersions, String) {
+        (ApiVersions::parse(&entries.join(",")), FROM_DISCOVERY.to_string())
+    }
+
     /// Whether nothing is listed (Argo CD leaves the list empty without runtime state).
     pub fn is_empty(&self) -> bool {
         self.versions.is_empty() && self.kinds.is_empty()

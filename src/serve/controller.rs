@@ -12,9 +12,8 @@ use crate::argocd::client::{Applications, CONTROLLER_FIELD_MANAGER};
 use crate::error::{Error, Result};
 use crate::history::History;
 use crate::kubeclient::events::EventType;
-use crate::release::{AppKey, ReleaseMeta, SourceInfo, Status, Trigger};
-use crate::rollback::preflight::FROM_DISCOVERY;
-use crate::rollback::{ApiVersions, Request, Target, plan as rollback_plan};
+use crate::release::{AppKey, ReleaseMeta, Status, Trigger};
+use crate::rollback::{ApiVersions, auto_refusal};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -450,12 +449,9 @@ impl Controller {
     /// Why the rollback checks refuse an automatic rollback of `key` to
     /// `target`, if they do; the cluster's API versions from its discovery.
     fn refusal(&self, key: &AppKey, target: u64) -> Result<Option<String>> {
-        let history = History::new(self.store.as_ref());
         let served = self.applications.served_api_versions().map_err(|e| self.api_error(e))?;
-        let mut request = Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
-        request.preflight.api_versions = Some((ApiVersions::parse(&served.join(",")), FROM_DISCOVERY.to_string()));
-        let checked = rollback_plan(&history, key, &request).map_err(|e| self.store_error(e))?;
-        Ok(checked.refused(key).map(|e| e.to_string()))
+        auto_refusal(&History::new(self.store.as_ref()), key, target, ApiVersions::discovered(&served))
+            .map_err(|e| self.store_error(e))
     }
 }
 

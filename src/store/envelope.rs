@@ -42,11 +42,6 @@ impl Envelope {
         Envelope { inner, keys }
     }
 
-    /// Whether new releases are encrypted.
-    pub fn encrypts(&self) -> bool {
-        self.keys.is_some()
-    }
-
     fn keys_for(&self, stored: &StoredRelease, e: &Encryption) -> Result<&Keyring> {
         let meta = &stored.meta;
         let keys = self.keys.as_deref().ok_or_else(|| {

@@ -142,18 +142,27 @@ impl Keyring {
         (DataKey { cipher: Aes256Gcm::new(&key) }, B64.encode(wrapped))
     }
 
-    /// Unwraps a data key wrapped under key `id` for `context`. `None` when
-    /// the key is not in the file; `Err(DoesNotOpen)` when it does not open (wrong key
-    /// bytes, tampered or moved wrapping).
+    /// Opens a data key wrapped under key `id` for `context`: `None` when the
+    /// file does not list `id`; `Err(DoesNotOpen)` when it does not open (wrong
+    /// key bytes, tampered or moved wrapping).
+    fn open_wrapped(
+        &self,
+        id: &str,
+        wrapped: &str,
+        context: &[u8],
+    ) -> Option<std::result::Result<Vec<u8>, DoesNotOpen>> {
+        let kek = self.keys.iter().find(|k| k.id == id)?;
+        Some(B64.decode(wrapped).map_err(|_| DoesNotOpen).and_then(|w| open(&kek.cipher, &w, context)))
+    }
+
+    /// Unwraps a data key wrapped under key `id` for `context` (see `open_wrapped`).
     pub fn unwrap_key(
         &self,
         id: &str,
         wrapped: &str,
         context: &[u8],
     ) -> Option<std::result::Result<DataKey, DoesNotOpen>> {
-        let kek = self.keys.iter().find(|k| k.id == id)?;
-        let opened = B64.decode(wrapped).map_err(|_| DoesNotOpen).and_then(|w| open(&kek.cipher, &w, context));
-        Some(opened.and_then(|key| {
+        Some(self.open_wrapped(id, wrapped, context)?.and_then(|key| {
             if key.len() == KEY_BYTES {
                 Ok(DataKey { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)) })
             } else {
@@ -164,9 +173,7 @@ impl Keyring {
 
     /// Wraps an unwrapped data key again, under the current key.
     pub fn rewrap(&self, id: &str, wrapped: &str, context: &[u8]) -> Option<std::result::Result<String, DoesNotOpen>> {
-        let kek = self.keys.iter().find(|k| k.id == id)?;
-        let opened = B64.decode(wrapped).map_err(|_| DoesNotOpen).and_then(|w| open(&kek.cipher, &w, context));
-        Some(opened.map(|key| B64.encode(seal(&self.keys[0].cipher, &key, context))))
+        Some(self.open_wrapped(id, wrapped, context)?.map(|key| B64.encode(seal(&self.keys[0].cipher, &key, context))))
     }
 }
 

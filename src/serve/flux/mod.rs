@@ -24,10 +24,9 @@ use crate::history::History;
 use crate::kubeclient::Connection;
 use crate::kubeclient::events::EventType;
 use crate::manifest::Limits;
-use crate::release::{AppKey, ReleaseMeta, SourceInfo, Status, Trigger, now_rfc3339};
+use crate::release::{AppKey, ReleaseMeta, Status, now_rfc3339};
 use crate::render::Renderers;
-use crate::rollback::preflight::FROM_DISCOVERY;
-use crate::rollback::{ApiVersions, Request, Target, plan as rollback_plan};
+use crate::rollback::{ApiVersions, auto_refusal};
 use crate::store::Store;
 use serde_json::json;
 use std::collections::HashMap;
@@ -278,9 +277,9 @@ impl FluxWorker {
         };
     }
 
-    fn served_api_versions(&self) -> Result<ApiVersions> {
+    fn served_api_versions(&self) -> Result<(ApiVersions, String)> {
         let served = self.block(self.api.served_api_versions()).map_err(|e| self.api_error(e))?;
-        Ok(ApiVersions::parse(&served.join(",")))
+        Ok(ApiVersions::discovered(&served))
     }
 
     fn block<F: Future>(&self, f: F) -> F::Output {
@@ -622,12 +621,8 @@ impl FluxWorker {
         // The checks the rollback release will pass, run first: a refusal pins nothing.
         let refused = match rollback {
             Rollback::Pin(target) => {
-                let mut request =
-                    Request::new(Target::Revision(target), SourceInfo::default(), usize::MAX, Trigger::Auto);
-                request.preflight.api_versions = Some((self.served_api_versions()?, FROM_DISCOVERY.to_string()));
-                let checked = rollback_plan(&History::new(self.store.as_ref()), key, &request)
-                    .map_err(|e| self.store_error(e))?;
-                checked.refused(key).map(|e| e.to_string())
+                auto_refusal(&History::new(self.store.as_ref()), key, target, self.served_api_versions()?)
+                    .map_err(|e| self.store_error(e))?
             }
             _ => None,
         };
