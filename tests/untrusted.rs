@@ -143,6 +143,18 @@ fn a_repository_cannot_run_commands_redirect_the_store_or_read_another_app() {
             vec![("ARGOCD_ENV_REWIND_RENDERERS_FILE", "/tmp/attacker-renderers.yaml".into())],
             "REWIND_RENDERERS_FILE",
         ),
+        (
+            "an S3 endpoint from the plugin env",
+            "app: whatever\n".into(),
+            vec![("ARGOCD_ENV_REWIND_S3_ENDPOINT", "http://attacker.example.com".into())],
+            "REWIND_S3_ENDPOINT",
+        ),
+        (
+            "the encryption key file from the plugin env",
+            "app: whatever\n".into(),
+            vec![("ARGOCD_ENV_REWIND_ENCRYPTION_KEY_FILE", "/tmp/attacker-keys.yaml".into())],
+            "REWIND_ENCRYPTION_KEY_FILE",
+        ),
     ];
     for (what, rewind_yaml, env, needle) in attacks {
         let dir = app_dir(tmp.path(), "attacker", &[("cm.yaml", CONFIGMAP), ("rewind.yaml", &rewind_yaml)]);
