@@ -71,14 +71,18 @@ pub(super) fn annotate(objects: &mut [Object], default_namespace: &str) -> HashR
         }
     }
 
-    // Pass 2: digest what each workload sees and annotate its template.
+    // Pass 2: digest what each workload sees and annotate its template. A
+    // config seen whole by many workloads is digested once.
+    let mut whole: HashMap<usize, String> = HashMap::new();
     for (i, seen) in seen_by {
         let mut hasher = Sha256::new();
         for (key, keys) in &seen {
-            let config = &objects[configs[key]];
+            let config = configs[key];
             let digest = match keys {
-                Keys::All => content_digest(key.1, &config.body),
-                Keys::Only(keys) => keys_digest(&config.body, keys),
+                Keys::All => {
+                    whole.entry(config).or_insert_with(|| content_digest(key.1, &objects[config].body)).clone()
+                }
+                Keys::Only(keys) => keys_digest(&objects[config].body, keys),
             };
             hasher.update(format!("{}\0{}\0{digest}\n", key.1.as_str(), key.2).as_bytes());
         }

@@ -98,18 +98,20 @@ fn is_opted_in(obj: &Object) -> bool {
 /// A digest of what a pod can see of a config object: its data, binaryData,
 /// stringData and (for Secrets) type. Key order does not matter.
 pub fn content_digest(kind: ConfigKind, body: &Map<String, Value>) -> String {
-    let mut seen = Map::new();
-    for key in ["data", "binaryData", "stringData"] {
-        if let Some(v) = body.get(key) {
-            seen.insert(key.to_string(), v.clone());
+    // The canonical JSON of the object {binaryData, data, stringData, type}
+    // holding what is present, written in place (keys in sorted order).
+    let opaque = Value::String("Opaque".into());
+    let ty = (kind == ConfigKind::Secret).then(|| body.get("type").unwrap_or(&opaque));
+    let fields = ["binaryData", "data", "stringData"].map(|key| (key, body.get(key)));
+    let mut buf = vec![b'{'];
+    for (i, (key, value)) in fields.into_iter().chain([("type", ty)]).filter_map(|(k, v)| Some((k, v?))).enumerate() {
+        if i > 0 {
+            buf.push(b',');
         }
+        buf.extend_from_slice(format!("\"{key}\":").as_bytes());
+        canonical_json(value, &mut buf);
     }
-    if kind == ConfigKind::Secret {
-        let ty = body.get("type").cloned().unwrap_or_else(|| Value::String("Opaque".into()));
-        seen.insert("type".into(), ty);
-    }
-    let mut buf = Vec::new();
-    canonical_json(&Value::Object(seen), &mut buf);
+    buf.push(b'}');
     hex::encode(Sha256::digest(&buf))
 }
 
@@ -124,7 +126,7 @@ pub fn canonical_json(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(serde_json::to_string(k).expect("string").as_bytes());
+                serde_json::to_writer(&mut *out, k).expect("a string key serializes");
                 out.push(b':');
                 canonical_json(&map[k], out);
             }
@@ -140,7 +142,7 @@ pub fn canonical_json(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a scalar serializes"),
     }
 }
 

@@ -1,27 +1,84 @@
 //! Objects → a YAML stream or a JSON `List`. Output depends only on the objects
 //! (key order as read), so rendering twice gives the same bytes.
 
-use super::Object;
+use super::{Object, threads as worker_threads};
 use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Emits objects as a YAML stream, documents separated by `---`.
 ///
 /// Strings that YAML 1.1 readers (Kubernetes' own) would take for booleans,
 /// numbers or null are quoted: `"on"`, `"yes"`, `"y"`, `"1_000"`, `"0755"`.
+/// Many objects are emitted on every core (`REWIND_THREADS`); the bytes are the same.
 pub fn to_yaml(objects: &[Object]) -> Result<String> {
     let mut out = String::new();
-    for (i, obj) in objects.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
+    let threads = if objects.len() < PARALLEL_OBJECTS { 1 } else { worker_threads() };
+    if threads < 2 {
+        // One at a time, so the stream is the only copy of the output held.
+        for (i, obj) in objects.iter().enumerate() {
+            append(&mut out, i, &emit_one(obj)?);
         }
-        let doc = serde_saphyr::to_string(&obj.body)
-            .map_err(|e| Error::Config(format!("{}: cannot emit {} as YAML: {e}", obj.origin, obj.display_id())))?;
-        out.push_str(&doc);
-        if !doc.ends_with('\n') {
-            out.push('\n');
-        }
+        return Ok(out);
+    }
+    let docs = emit_each(objects, threads)?;
+    out.reserve(docs.iter().map(|d| d.len() + 5).sum());
+    for (i, doc) in docs.iter().enumerate() {
+        append(&mut out, i, doc);
     }
     Ok(out)
+}
+
+/// Adds document `i` to the stream.
+fn append(out: &mut String, i: usize, doc: &str) {
+    if i > 0 {
+        out.push_str("---\n");
+    }
+    out.push_str(doc);
+    if !doc.ends_with('\n') {
+        out.push('\n');
+    }
+}
+
+/// Below this many objects, one thread emits them all: threads would cost more than they save.
+const PARALLEL_OBJECTS: usize = 48;
+
+fn emit_one(obj: &Object) -> Result<String> {
+    serde_saphyr::to_string(&obj.body)
+        .map_err(|e| Error::Config(format!("{}: cannot emit {} as YAML: {e}", obj.origin, obj.display_id())))
+}
+
+/// Each object's YAML, in order. With `threads` > 1, threads take the next
+/// object as they finish one, since objects vary from a few lines to a
+/// megabyte-sized CRD; the first error in object order is the one returned.
+fn emit_each(objects: &[Object], threads: usize) -> Result<Vec<String>> {
+    if threads < 2 || objects.len() < PARALLEL_OBJECTS {
+        return objects.iter().map(emit_one).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(obj) = objects.get(i) else { return done };
+            done.push((i, emit_one(obj)));
+        }
+    };
+    let mut slots: Vec<Option<Result<String>>> = (0..objects.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        // Under tight address-space limits a thread may not start: the others (and this one) do its share.
+        let helpers: Vec<_> =
+            (1..threads).filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
+        for (i, doc) in work() {
+            slots[i] = Some(doc);
+        }
+        for helper in helpers {
+            // A panicking emitter leaves its objects unset; they are emitted again below.
+            for (i, doc) in helper.join().unwrap_or_default() {
+                slots[i] = Some(doc);
+            }
+        }
+    });
+    slots.into_iter().zip(objects).map(|(slot, obj)| slot.unwrap_or_else(|| emit_one(obj))).collect()
 }
 
 /// Emits objects as one JSON `List` object (what `kubectl get -o json` prints).
@@ -49,6 +106,19 @@ mod tests {
         let again = parse_stream(&out, "t", &Limits::default()).unwrap();
         assert_eq!(objs[0].body, again[0].body);
         assert_eq!(to_yaml(&again).unwrap(), out);
+    }
+
+    /// Emitting on threads gives the bytes of one thread, errors included.
+    #[test]
+    fn parallel_emit_matches_one_thread() {
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/argocd-install/install.yaml");
+        let objects = parse_stream(&std::fs::read_to_string(corpus).unwrap(), "t", &Limits::default()).unwrap();
+        assert!(objects.len() >= PARALLEL_OBJECTS);
+        let one = emit_each(&objects, 1).unwrap();
+        for threads in [2, 3, 8] {
+            assert_eq!(emit_each(&objects, threads).unwrap(), one, "{threads} threads");
+        }
     }
 
     #[test]

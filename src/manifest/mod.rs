@@ -2,11 +2,14 @@
 //! Limits against hostile input live here because this is where bytes become data.
 
 mod emit;
+mod events;
 mod limits;
 mod object;
 mod parse;
+mod workers;
 
 pub use emit::{to_json_list, to_yaml};
 pub use limits::Limits;
 pub use object::{Object, Origin};
-pub use parse::{MAX_NAME_LEN, decode_utf8, parse_stream, parse_threads};
+pub use parse::{MAX_NAME_LEN, decode_utf8, parse_stream};
+pub use workers::{run_parts, threads};

@@ -1,7 +1,7 @@
 //! YAML/JSON stream → objects, with the hostile-input limits enforced by the
 //! parser itself (serde-saphyr's budget), so nothing unbounded is ever built.
 
-use super::{Limits, Object, Origin};
+use super::{Limits, Object, Origin, events};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use serde_saphyr::{Budget, Options, Spanned};
@@ -90,14 +90,14 @@ fn parse_documents(
     documents_before: usize,
     lines_before: usize,
 ) -> Result<(Vec<Object>, usize)> {
-    let docs: Vec<Spanned<Value>> =
-        serde_saphyr::from_multiple_with_options(text, parser_options(limits)).map_err(|e| {
-            Error::input(source, format!("invalid YAML: {}{}", one_line(&e.to_string()), advice(&e.to_string())))
-        })?;
+    let docs = match events::parse(text, limits) {
+        Some(docs) => docs,
+        None => full_parse(text, source, limits)?,
+    };
     let count = docs.len();
     let mut out = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
-        let line = match doc.referenced.line() as usize {
+        let line = match doc.line {
             0 => 0,
             n => n + lines_before,
         };
@@ -121,27 +121,29 @@ fn parse_documents(
     Ok((out, count))
 }
 
-/// How many threads parsing may use: `REWIND_THREADS`, else the machine's cores.
-pub fn parse_threads() -> usize {
-    parallel::threads()
+/// The full parser (serde-saphyr, with its budget): every stream the fast
+/// path in [`events`] gives up on, and the reference for its errors.
+fn full_parse(text: &str, source: &str, limits: &Limits) -> Result<Vec<events::Document>> {
+    let docs: Vec<Spanned<Value>> =
+        serde_saphyr::from_multiple_with_options(text, parser_options(limits)).map_err(|e| {
+            Error::input(source, format!("invalid YAML: {}{}", one_line(&e.to_string()), advice(&e.to_string())))
+        })?;
+    Ok(docs.into_iter().map(|d| events::Document { line: d.referenced.line() as usize, value: d.value }).collect())
+}
+
+#[cfg(test)]
+pub(super) fn full_parse_for_test(text: &str, limits: &Limits) -> Result<Vec<events::Document>> {
+    full_parse(text, "t.yaml", limits)
 }
 
 /// Parsing a large stream on every core: split at document markers, parse
 /// the groups at once, number documents and lines as one pass would.
 mod parallel {
+    use super::super::workers::{run_parts, threads};
     use super::{Error, Limits, Object, Result, parse_documents};
 
     /// Below this a stream is parsed in one pass: threads would cost more than they save.
     const MIN_BYTES: usize = 256 * 1024;
-
-    /// How many threads parse: `REWIND_THREADS`, else the machine's cores.
-    pub(in crate::manifest) fn threads() -> usize {
-        std::env::var("REWIND_THREADS")
-            .ok()
-            .and_then(|t| t.parse::<usize>().ok())
-            .filter(|t| *t > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-    }
 
     /// Whether a `---` line starts a document here (as the document count above counts them).
     fn is_marker(line: &str) -> bool {
@@ -154,12 +156,15 @@ mod parallel {
     /// (`%YAML`, `%TAG`) bind across a marker, and anchors make the alias
     /// budget a whole-stream one (any `&` before a non-blank counts, URLs too).
     pub fn parts(text: &str) -> Option<Vec<(&str, usize)>> {
+        if text.len() < MIN_BYTES {
+            return None;
+        }
         split(text, threads(), MIN_BYTES)
     }
 
     /// [`parts`] for `threads` threads and streams of `min_bytes` or more.
     pub fn split(text: &str, threads: usize, min_bytes: usize) -> Option<Vec<(&str, usize)>> {
-        if threads < 2 || text.len() < min_bytes {
+        if text.len() < min_bytes || threads < 2 {
             return None;
         }
         let bytes = text.as_bytes();
@@ -200,26 +205,12 @@ mod parallel {
 
     /// Parses the groups on threads of their own; objects in stream order.
     pub fn parse(parts: &[(&str, usize)], source: &str, limits: &Limits) -> Result<Vec<Object>> {
-        let results: Vec<Result<(Vec<Object>, usize)>> = std::thread::scope(|scope| {
-            let mut handles = Vec::new();
-            for (text, lines) in parts {
-                // Under tight address-space limits a thread may not start: then one pass does it all.
-                let spawned = std::thread::Builder::new()
-                    .spawn_scoped(scope, move || parse_documents(text, source, limits, 0, *lines))
-                    .map_err(|e| Error::io("cannot start a parser thread", e));
-                handles.push(spawned);
-            }
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.and_then(|h| h.join().unwrap_or_else(|_| Err(Error::Config("a parser thread panicked".into()))))
-                })
-                .collect()
-        });
+        let results =
+            run_parts(parts, |(text, _)| text.len(), |(text, lines)| parse_documents(text, source, limits, 0, *lines));
         let mut objects = Vec::new();
         let mut documents_before = 0;
         for result in results {
-            let (mut group, count) = result?;
+            let (mut group, count) = result.unwrap_or_else(|| Err(Error::Config("a parser thread panicked".into())))?;
             for obj in &mut group {
                 obj.origin.document += documents_before;
             }

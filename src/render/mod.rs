@@ -11,7 +11,7 @@ pub use substitute::{is_var_name, substitute, substitute_from};
 pub use walk::{APP_CONFIG_FILE, SourceFile, collect, read_root_file};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Limits, Object, decode_utf8, parse_stream};
+use crate::manifest::{Limits, Object, decode_utf8, parse_stream, run_parts};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
@@ -105,9 +105,12 @@ const PARALLEL_FILES_BYTES: usize = 256 * 1024;
 /// groups of about equal bytes, a group per core. The caller reports the
 /// first error in file order, as parsing one by one would.
 fn parse_files(inputs: &[SourceFile], opts: &RenderOptions) -> Vec<Result<Vec<Object>>> {
-    let threads = crate::manifest::parse_threads().min(inputs.len());
     let total: usize = inputs.iter().map(|f| f.bytes.len()).sum();
-    if threads < 2 || total < PARALLEL_FILES_BYTES {
+    if total < PARALLEL_FILES_BYTES || inputs.len() < 2 {
+        return inputs.iter().map(|f| parse_file(f, opts)).collect();
+    }
+    let threads = crate::manifest::threads().min(inputs.len());
+    if threads < 2 {
         return inputs.iter().map(|f| parse_file(f, opts)).collect();
     }
     let mut groups: Vec<&[SourceFile]> = Vec::with_capacity(threads);
@@ -120,25 +123,11 @@ fn parse_files(inputs: &[SourceFile], opts: &RenderOptions) -> Vec<Result<Vec<Ob
         }
     }
     groups.push(&inputs[start..]);
-    std::thread::scope(|scope| {
-        let spawned: Vec<_> = groups
-            .iter()
-            .map(|group| {
-                let work = move || group.iter().map(|f| parse_file(f, opts)).collect::<Vec<_>>();
-                // Under tight address-space limits a thread may not start: then this one does the work.
-                std::thread::Builder::new().spawn_scoped(scope, work).map_err(|_| group)
-            })
-            .collect();
-        spawned
-            .into_iter()
-            .flat_map(|s| match s {
-                Ok(handle) => {
-                    handle.join().unwrap_or_else(|_| vec![Err(Error::Config("a parser thread panicked".into()))])
-                }
-                Err(group) => group.iter().map(|f| parse_file(f, opts)).collect(),
-            })
-            .collect()
-    })
+    let bytes = |group: &&[SourceFile]| group.iter().map(|f| f.bytes.len()).sum();
+    run_parts(&groups, bytes, |group| group.iter().map(|f| parse_file(f, opts)).collect::<Vec<_>>())
+        .into_iter()
+        .flat_map(|done| done.unwrap_or_else(|| vec![Err(Error::Config("a parser thread panicked".into()))]))
+        .collect()
 }
 
 /// Runs the renderer; a failure shows its stderr, capped and with the Secret

@@ -1,0 +1,516 @@
+//! The fast path of parsing: objects built straight from the YAML parser's
+//! event stream, without serde's `deserialize_any` layer (which doubles the
+//! cost of parsing).
+//!
+//! It covers the shape nearly every manifest has: mappings, sequences and
+//! scalars, no anchors, aliases, tags, merge keys or directives. Anything else
+//! — and every error, limit or doubt — makes it give up on the whole stream
+//! (`None`), and the caller parses with serde-saphyr, whose result or error is
+//! the reference. So every guard of that path (alias and merge budgets, depth,
+//! duplicate keys, tags) still decides whatever this path does not build
+//! itself. Scalars resolve exactly as serde-saphyr resolves them into
+//! `serde_json::Value` (YAML 1.1 booleans, its integer and float spellings);
+//! a differential test over the corpus, the fuzz corpus and generated edge
+//! cases holds the two paths to the same objects.
+
+use super::Limits;
+use serde_json::{Map, Number, Value};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span, StrInput};
+
+/// One non-null document: its value and the line its root node starts on.
+pub(super) struct Document {
+    pub value: Value,
+    pub line: usize,
+}
+
+/// The documents of `text` (null and empty ones skipped, as serde-saphyr
+/// skips them), or `None` when the stream needs the full parser.
+pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+    // The full parser's budget counts these bytes; at its limit, it decides.
+    if text.len() as u64 >= limits.max_file_bytes {
+        return None;
+    }
+    let events = Parser::new_from_str_with_options(text, parser_options(limits));
+    let mut builder = Builder { events, limits, scalar_bytes: 0, entries: Vec::new(), items: Vec::new() };
+    let mut docs = Vec::new();
+    let mut started = 0usize;
+    loop {
+        match builder.next()?.0 {
+            Event::StreamStart | Event::DocumentEnd => {}
+            Event::StreamEnd => return Some(docs),
+            // A `%YAML` directive may change how scalars resolve.
+            Event::DocumentStart(_, Some(_)) => return None,
+            Event::DocumentStart(_, None) => {
+                started += 1;
+                if started + 1 >= limits.max_documents {
+                    return None;
+                }
+                let (event, span) = builder.next()?;
+                let value = builder.node(event, 1)?;
+                if !value.is_null() {
+                    docs.push(Document { value, line: span.start.line() });
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The parser settings serde-saphyr uses under rewind's limits, so both paths
+/// accept exactly the same syntax.
+fn parser_options(limits: &Limits) -> serde_saphyr::granit_parser::Options {
+    let budget = serde_saphyr::Budget::default();
+    let mut options = serde_saphyr::granit_parser::Options::default();
+    options.simple_key_max_lookahead = budget.simple_key_max_lookahead;
+    options.flow_nesting_limit = budget.flow_nesting_limit;
+    options.block_nesting_limit = options.block_nesting_limit.max(limits.max_depth.saturating_add(1));
+    options.emit_comments = false;
+    options
+}
+
+struct Builder<'a> {
+    events: Parser<'a, StrInput<'a>>,
+    limits: &'a Limits,
+    /// Bytes of scalar text so far, which the full parser's budget also counts.
+    scalar_bytes: u64,
+    /// The entries and items of the open mappings and sequences, innermost
+    /// last: each becomes a map or list of exactly its size when it closes,
+    /// instead of growing one reallocation at a time.
+    entries: Vec<(String, Value)>,
+    items: Vec<Value>,
+}
+
+impl<'a> Builder<'a> {
+    /// The next event; `None` on a syntax error (the full parser reports it).
+    fn next(&mut self) -> Option<(Event<'a>, Span)> {
+        let (event, span) = self.events.next()?.ok()?;
+        if let Event::Scalar(text, ..) = &event {
+            self.scalar_bytes += text.len() as u64;
+            if self.scalar_bytes >= self.limits.max_file_bytes {
+                return None;
+            }
+        }
+        Some((event, span))
+    }
+
+    /// The node that `event` starts, `depth` levels deep.
+    fn node(&mut self, event: Event<'a>, depth: usize) -> Option<Value> {
+        // Near the depth limit the full parser decides, with its own count.
+        if depth + 2 >= self.limits.max_depth {
+            return None;
+        }
+        match event {
+            Event::Scalar(text, style, 0, None) => scalar(&text, style),
+            Event::SequenceStart(_, 0, None) => {
+                let start = self.items.len();
+                loop {
+                    match self.next()?.0 {
+                        Event::SequenceEnd => return Some(Value::Array(self.items.drain(start..).collect())),
+                        item => {
+                            let value = self.node(item, depth + 1)?;
+                            self.items.push(value);
+                        }
+                    }
+                }
+            }
+            Event::MappingStart(_, 0, None) => {
+                let start = self.entries.len();
+                loop {
+                    let key = match self.next()?.0 {
+                        Event::MappingEnd => break,
+                        Event::Scalar(text, style, 0, None) => key(text.into_owned(), style)?,
+                        _ => return None,
+                    };
+                    let (event, _) = self.next()?;
+                    let value = self.node(event, depth + 1)?;
+                    self.entries.push((key, value));
+                }
+                let mut map = Map::with_capacity(self.entries.len() - start);
+                for (key, value) in self.entries.drain(start..) {
+                    // Duplicate keys are refused by the full parser, with its message.
+                    if map.insert(key, value).is_some() {
+                        return None;
+                    }
+                }
+                Some(Value::Object(map))
+            }
+            // Anchors, aliases, tags.
+            _ => None,
+        }
+    }
+}
+
+/// A mapping key: only keys that are strings to serde-saphyr too; `<<` is a merge key.
+fn key(text: String, style: ScalarStyle) -> Option<String> {
+    if text == "<<" || (style == ScalarStyle::Plain && !matches!(scalar(&text, style)?, Value::String(_))) {
+        return None;
+    }
+    Some(text)
+}
+
+/// What serde-saphyr's `deserialize_any` makes of an untagged scalar: quoted
+/// and block scalars are strings; plain ones may be null, a YAML 1.1 boolean,
+/// an integer or a float. `None` for a non-finite float (which it refuses).
+fn scalar(text: &str, style: ScalarStyle) -> Option<Value> {
+    if style != ScalarStyle::Plain {
+        return Some(Value::String(text.to_owned()));
+    }
+    let t = text.trim_matches([' ', '\t', '\r', '\n']);
+    if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+        return Some(Value::Null);
+    }
+    if let Some(b) = yaml11_bool(t) {
+        return Some(Value::Bool(b));
+    }
+    // Numbers start with a digit, a sign or a dot; most strings do not.
+    if !t.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')) {
+        return Some(Value::String(text.to_owned()));
+    }
+    let int = if t.starts_with('-') {
+        int_signed(t).and_then(|i| i64::try_from(i).ok()).map(Number::from)
+    } else {
+        int_unsigned(t).and_then(|u| u64::try_from(u).ok()).map(Number::from)
+    };
+    if let Some(n) = int {
+        return Some(Value::Number(n));
+    }
+    match float(t) {
+        Some(f) if f.is_finite() => Some(Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        Some(_) => None,
+        None => Some(Value::String(text.to_owned())),
+    }
+}
+
+fn yaml11_bool(t: &str) -> Option<bool> {
+    if t.len() > 5 {
+        return None;
+    }
+    if ["true", "yes", "y", "on"].iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(true)
+    } else if ["false", "no", "n", "off"].iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Radix and digits after an optional sign: `0x`, `0o`, `0b` prefixes, else decimal.
+fn radix_and_digits(rest: &str) -> (u32, &str) {
+    for (prefixes, radix) in [(["0x", "0X"], 16), (["0o", "0O"], 8), (["0b", "0B"], 2)] {
+        if let Some(digits) = prefixes.iter().find_map(|p| rest.strip_prefix(p)) {
+            return (radix, digits);
+        }
+    }
+    (10, rest)
+}
+
+/// Digits in `radix` with single underscores between them, as serde-saphyr reads them.
+fn digits_u128(digits: &str, radix: u32) -> Option<u128> {
+    let bytes = digits.as_bytes();
+    let mut value: u128 = 0;
+    let mut saw = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'_' {
+            if i == 0 || bytes[i - 1] == b'_' || i + 1 >= bytes.len() || bytes[i + 1] == b'_' {
+                return None;
+            }
+            continue;
+        }
+        let d = char::from(b).to_digit(16).filter(|d| *d < radix)?;
+        value = value.checked_mul(u128::from(radix))?.checked_add(u128::from(d))?;
+        saw = true;
+    }
+    saw.then_some(value)
+}
+
+/// A decimal spelling with a redundant leading zero (`0127`) is no integer.
+fn decimal_digits(digits: &str) -> Option<&str> {
+    (!(digits.starts_with('0') && digits != "0")).then_some(digits)
+}
+
+fn int_unsigned(t: &str) -> Option<u128> {
+    let rest = t.strip_prefix('+').unwrap_or(t);
+    match radix_and_digits(rest) {
+        (10, digits) => digits_u128(decimal_digits(digits)?, 10),
+        (radix, digits) => digits_u128(digits, radix),
+    }
+}
+
+fn int_signed(t: &str) -> Option<i128> {
+    let rest = t.strip_prefix('-')?;
+    let magnitude = match radix_and_digits(rest) {
+        (10, digits) => digits_u128(decimal_digits(digits)?, 10)?,
+        (radix, digits) => digits_u128(digits, radix)?,
+    };
+    if magnitude == i128::MAX as u128 + 1 {
+        return Some(i128::MIN);
+    }
+    i128::try_from(magnitude).ok()?.checked_neg()
+}
+
+/// YAML 1.2 `.inf`/`.nan` spellings, then Rust's float syntax for numerals
+/// (a literal that overflows to infinity counts as a float, as there).
+fn float(t: &str) -> Option<f64> {
+    let (negative, unsigned) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    match unsigned {
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        ".inf" | ".Inf" | ".INF" => return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY }),
+        _ => {}
+    }
+    let parsed = t.parse::<f64>().ok()?;
+    (parsed.is_finite() || unsigned.starts_with(|c: char| c.is_ascii_digit())).then_some(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::full_parse_for_test as full;
+    use super::*;
+    use std::path::Path;
+
+    /// The fast path agrees with the full parser, or leaves the stream to it:
+    /// same values, same lines; never `Some` where the full parser refuses.
+    fn agree(text: &str, limits: &Limits) -> bool {
+        let reference = full(text, limits);
+        match (parse(text, limits), reference) {
+            (None, _) => false,
+            (Some(fast), Ok(full)) => {
+                let fast: Vec<_> = fast.into_iter().map(|d| (d.value, d.line)).collect();
+                let full: Vec<_> = full.into_iter().map(|d| (d.value, d.line)).collect();
+                assert_eq!(fast, full, "the fast path differs on:\n{text}");
+                true
+            }
+            (Some(_), Err(e)) => panic!("the fast path accepted what the full parser refuses ({e}):\n{text}"),
+        }
+    }
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn real_manifests_take_the_fast_path_and_agree() {
+        let limits = Limits::default();
+        for file in ["argocd-install/install.yaml", "online-boutique/kubernetes-manifests.yaml"] {
+            let text = std::fs::read_to_string(root().join("../shared/corpus").join(file)).unwrap();
+            assert!(agree(&text, &limits), "{file} left the fast path");
+        }
+        let mut fixtures = 0;
+        for dir in ["examples/guestbook", "manifests"] {
+            for entry in walk(&root().join(dir)) {
+                if let Ok(text) = std::fs::read_to_string(&entry) {
+                    fixtures += usize::from(agree(&text, &limits));
+                }
+            }
+        }
+        assert!(fixtures > 5, "only {fixtures} fixtures took the fast path");
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    /// Every input of the parser's fuzz corpus, under the fuzz target's limits.
+    #[test]
+    fn fuzz_corpus_agrees() {
+        let limits = Limits {
+            max_file_bytes: 1 << 20,
+            max_total_bytes: 1 << 20,
+            max_depth: 64,
+            max_documents: 1000,
+            max_alias_events: 10_000,
+        };
+        let (mut fast, mut all) = (0, 0);
+        for entry in std::fs::read_dir(root().join("fuzz/corpus/parse_manifest")).unwrap() {
+            let Ok(text) = std::fs::read_to_string(entry.unwrap().path()) else { continue };
+            all += 1;
+            fast += usize::from(agree(&text, &limits));
+        }
+        assert!(all > 1000 && fast > all / 4, "{fast} of {all} fuzz inputs took the fast path");
+    }
+
+    /// Plain scalars of every spelling serde-saphyr resolves (and near misses).
+    const PLAINS: &[&str] = &[
+        "",
+        "~",
+        "null",
+        "Null",
+        "NULL",
+        "nULL",
+        "true",
+        "True",
+        "TRUE",
+        "tRuE",
+        "yes",
+        "Yes",
+        "Y",
+        "y",
+        "n",
+        "N",
+        "no",
+        "NO",
+        "on",
+        "On",
+        "ON",
+        "off",
+        "OFF",
+        "false",
+        "yess",
+        "0",
+        "-0",
+        "+0",
+        "00",
+        "07",
+        "0755",
+        "-0755",
+        "+0755",
+        "08",
+        "09",
+        "1",
+        "-1",
+        "+1",
+        "12",
+        "1_000",
+        "1__0",
+        "_1",
+        "1_",
+        "0x1F",
+        "0X1f",
+        "-0x1F",
+        "+0x1F",
+        "0x",
+        "0xg",
+        "0o17",
+        "0O17",
+        "0o8",
+        "0b101",
+        "0B2",
+        "-0b1",
+        "0x_1",
+        "0b1_0",
+        "1.5",
+        "-1.5",
+        "+1.5",
+        ".5",
+        "-.5",
+        "5.",
+        "1e3",
+        "1E3",
+        "1e+3",
+        "1e-3",
+        "-1e3",
+        "1e999",
+        "-1e999",
+        "1e",
+        "e3",
+        ".",
+        "-",
+        "+",
+        "--",
+        ".inf",
+        ".Inf",
+        ".INF",
+        "-.inf",
+        "+.inf",
+        ".nan",
+        ".NaN",
+        ".NAN",
+        "-.nan",
+        "inf",
+        "-inf",
+        "+inf",
+        "nan",
+        "NaN",
+        "infinity",
+        "-Infinity",
+        "1.2.3",
+        "10Mi",
+        "100m",
+        "0.0.0.0",
+        "0.0.0.0:8080",
+        "--port=80",
+        "-c",
+        "v1",
+        "apps/v1",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551615",
+        "18446744073709551616",
+        "0xFFFFFFFFFFFFFFFF",
+        "0x10000000000000000",
+        "-0x8000000000000000",
+        "-0x8000000000000001",
+        "1,5",
+        "1 000",
+        "12:30",
+        "2024-01-01",
+        "0.1e1_0",
+        "1_0.5",
+        "٣",
+    ];
+
+    /// Plain scalars of every spelling serde-saphyr resolves, as values, keys,
+    /// flow items and quoted; and documents around the depth limit.
+    #[test]
+    fn generated_scalars_and_depths_agree() {
+        let limits = Limits::default();
+        let mut plains: Vec<String> = PLAINS.iter().map(|s| (*s).to_string()).collect();
+        plains.push("1".repeat(45));
+        plains.push(format!("-{}", "9".repeat(40)));
+        let mut fast = 0;
+        for p in &plains {
+            let as_value = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: {p}\n");
+            let in_flow = format!("{{a: [{p}], b: {{c: {p}}}}}\n");
+            let as_key = format!("k:\n  {p}: v\n");
+            let quoted = format!("k: '{p}'\nq: \"{p}\"\nb: |\n  {p}\nf: >-\n  {p}\n");
+            let root = format!("---\n{p}\n---\na: 1\n");
+            for text in [as_value, in_flow, as_key, quoted, root] {
+                fast += usize::from(agree(&text, &limits));
+            }
+        }
+        assert!(fast > plains.len() * 3, "only {fast} generated documents took the fast path");
+        // The full parser recurses per level: give it the main thread's stack.
+        std::thread::Builder::new().stack_size(64 << 20).spawn(depths_agree).unwrap().join().unwrap();
+        // What the fast path leaves to the full parser.
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "<<: {a: 1}\n",
+            "a: 1\na: 2\n",
+            "%YAML 1.1\n---\na: 1\n",
+            "? [a]\n: 1\n",
+            "1: a\n",
+            "a: .inf\n",
+            "a: [\n",
+        ] {
+            assert!(parse(text, &limits).is_none(), "{text}");
+        }
+    }
+
+    /// Documents around the depth limit.
+    fn depths_agree() {
+        let limits = Limits::default();
+        for depth in [limits.max_depth - 4, limits.max_depth - 2, limits.max_depth, limits.max_depth + 1] {
+            agree(&format!("a: {}1{}\n", "[".repeat(depth), "]".repeat(depth)), &limits);
+            let mut block = String::new();
+            for i in 0..depth {
+                block.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+            }
+            block.push_str(&format!("{}v\n", "  ".repeat(depth)));
+            agree(&block, &limits);
+        }
+    }
+}
