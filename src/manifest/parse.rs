@@ -1,5 +1,7 @@
 //! YAML/JSON stream → objects, with the hostile-input limits enforced by the
 //! parser itself (serde-saphyr's budget), so nothing unbounded is ever built.
+//! Plain streams take the fast path in [`super::events`], which builds the
+//! same values and leaves everything else, and every error, to serde-saphyr.
 
 use super::{Limits, Object, Origin, events};
 use crate::error::{Error, Result};
