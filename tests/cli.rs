@@ -28,6 +28,24 @@ fn render_records_into_the_default_store_and_is_deterministic() {
     assert!(text.contains("rewind.dev/config-hash"));
 }
 
+/// An unquoted `defaultMode: 0644` is YAML 1.1 octal to kubectl (420); read as
+/// a decimal it would be 644, which the API server refuses as a file mode.
+#[test]
+fn render_reads_octal_file_modes_as_kubectl_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("d.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      volumes:\n      \
+         - {name: a, secret: {secretName: s, defaultMode: 0644}}\n      - {name: b, configMap: {name: c, defaultMode: 0400}}\n",
+    )
+    .unwrap();
+    let out = ok(&command(tmp.path()).args(["render", &app.display().to_string(), "--no-record"]).output().unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("defaultMode: 420") && text.contains("defaultMode: 256"), "{text}");
+}
+
 #[test]
 fn render_stdin_json_output_and_set() {
     let tmp = tempfile::tempdir().unwrap();

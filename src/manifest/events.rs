@@ -9,7 +9,7 @@
 //! the reference. So every guard of that path (alias and merge budgets, depth,
 //! duplicate keys, tags) still decides whatever this path does not build
 //! itself. Scalars resolve exactly as serde-saphyr resolves them into
-//! `serde_json::Value` (YAML 1.1 booleans, its integer and float spellings);
+//! `serde_json::Value` (YAML 1.1 booleans and octal, its integer and float spellings);
 //! a differential test over the corpus, the fuzz corpus and generated edge
 //! cases holds the two paths to the same objects.
 
@@ -194,14 +194,20 @@ fn yaml11_bool(t: &str) -> Option<bool> {
     }
 }
 
-/// Radix and digits after an optional sign: `0x`, `0o`, `0b` prefixes, else decimal.
+/// Radix and digits after an optional sign: `0x`, `0o`, `0b` prefixes, a
+/// leading `0` for YAML 1.1 octal (`0644`), else decimal; one `_` may follow
+/// a prefix (serde-saphyr's `legacy_octal_numbers`).
 fn radix_and_digits(rest: &str) -> (u32, &str) {
     for (prefixes, radix) in [(["0x", "0X"], 16), (["0o", "0O"], 8), (["0b", "0B"], 2)] {
         if let Some(digits) = prefixes.iter().find_map(|p| rest.strip_prefix(p)) {
-            return (radix, digits);
+            return (radix, digits.strip_prefix('_').unwrap_or(digits));
         }
     }
-    (10, rest)
+    match rest.strip_prefix('0') {
+        Some("") => (8, "0"),
+        Some(digits) => (8, digits.strip_prefix('_').unwrap_or(digits)),
+        None => (10, rest),
+    }
 }
 
 /// Digits in `radix` with single underscores between them, as serde-saphyr reads them.
@@ -223,25 +229,14 @@ fn digits_u128(digits: &str, radix: u32) -> Option<u128> {
     saw.then_some(value)
 }
 
-/// A decimal spelling with a redundant leading zero (`0127`) is no integer.
-fn decimal_digits(digits: &str) -> Option<&str> {
-    (!(digits.starts_with('0') && digits != "0")).then_some(digits)
-}
-
 fn int_unsigned(t: &str) -> Option<u128> {
-    let rest = t.strip_prefix('+').unwrap_or(t);
-    match radix_and_digits(rest) {
-        (10, digits) => digits_u128(decimal_digits(digits)?, 10),
-        (radix, digits) => digits_u128(digits, radix),
-    }
+    let (radix, digits) = radix_and_digits(t.strip_prefix('+').unwrap_or(t));
+    digits_u128(digits, radix)
 }
 
 fn int_signed(t: &str) -> Option<i128> {
-    let rest = t.strip_prefix('-')?;
-    let magnitude = match radix_and_digits(rest) {
-        (10, digits) => digits_u128(decimal_digits(digits)?, 10)?,
-        (radix, digits) => digits_u128(digits, radix)?,
-    };
+    let (radix, digits) = radix_and_digits(t.strip_prefix('-')?);
+    let magnitude = digits_u128(digits, radix)?;
     if magnitude == i128::MAX as u128 + 1 {
         return Some(i128::MIN);
     }
@@ -373,6 +368,8 @@ mod tests {
         "00",
         "07",
         "0755",
+        "0_644",
+        "0o_7",
         "-0755",
         "+0755",
         "08",

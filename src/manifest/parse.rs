@@ -31,6 +31,9 @@ fn parser_options(limits: &Limits) -> Options {
     options.emit_comments = false;
     // A custom tag would be dropped silently, changing what the manifest means.
     options.reject_unsupported_tags = true;
+    // `defaultMode: 0644` is octal to Kubernetes' YAML 1.1 reader (420), as
+    // its docs say; read as a decimal float it becomes 644, which the API refuses.
+    options.legacy_octal_numbers = true;
     options
 }
 
@@ -398,6 +401,23 @@ mod tests {
         assert!(parallel::split("a: &x 1\n---\nb: *x\n", 2, 0).is_none());
         assert!(parallel::split("%YAML 1.1\n---\na: 1\n---\nb: 2\n", 2, 0).is_none());
         assert!(parallel::split("a: 'x && y'\n---\nb: 2\n", 2, 0).is_some());
+    }
+
+    /// Kubernetes reads YAML 1.1 octal (`defaultMode: 0644` is 420); so does
+    /// rewind, on both parsing paths (the anchor forces the full parser).
+    #[test]
+    fn yaml_11_octal_is_read_as_kubernetes_reads_it() {
+        for anchor in ["", "&m "] {
+            let text = format!(
+                "apiVersion: v1\nkind: X\nmetadata: {{name: x}}\nm: {anchor}[0644, -0644, 0o644, 0x1A4, 00, 0, 08, 0_644, 1_000, \"0644\"]\n"
+            );
+            let objs = parse(&text).unwrap();
+            assert_eq!(
+                objs[0].body["m"],
+                serde_json::json!([420, -420, 420, 420, 0, 0, 8.0, 420, 1000, "0644"]),
+                "anchor {anchor:?}"
+            );
+        }
     }
 
     #[test]
