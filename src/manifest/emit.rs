@@ -51,7 +51,7 @@ fn emit_one(obj: &Object) -> Result<String> {
 /// object as they finish one, since objects vary from a few lines to a
 /// megabyte-sized CRD; the first error in object order is the one returned.
 fn emit_each(objects: &[Object], threads: usize) -> Result<Vec<String>> {
-    if threads < 2 || objects.len() < PARALLEL_OBJECTS {
+    if threads < 2 {
         return objects.iter().map(emit_one).collect();
     }
     let next = AtomicUsize::new(0);
@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(to_yaml(&again).unwrap(), out);
     }
 
-    /// Emitting on threads gives the bytes of one thread, errors included.
+    /// Emitting on threads gives the bytes of one thread.
     #[test]
     fn parallel_emit_matches_one_thread() {
         let corpus =

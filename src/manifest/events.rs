@@ -100,7 +100,7 @@ impl<'a> Builder<'a> {
             return None;
         }
         match event {
-            Event::Scalar(text, style, 0, None) => scalar(&text, style),
+            Event::Scalar(text, style, 0, None) => scalar(text.into_owned(), style),
             Event::SequenceStart(_, 0, None) => {
                 let start = self.items.len();
                 loop {
@@ -142,7 +142,7 @@ impl<'a> Builder<'a> {
 
 /// A mapping key: only keys that are strings to serde-saphyr too; `<<` is a merge key.
 fn key(text: String, style: ScalarStyle) -> Option<String> {
-    if text == "<<" || (style == ScalarStyle::Plain && !matches!(scalar(&text, style)?, Value::String(_))) {
+    if text == "<<" || (style == ScalarStyle::Plain && !matches!(plain(&text)?, Plain::String)) {
         return None;
     }
     Some(text)
@@ -151,20 +151,34 @@ fn key(text: String, style: ScalarStyle) -> Option<String> {
 /// What serde-saphyr's `deserialize_any` makes of an untagged scalar: quoted
 /// and block scalars are strings; plain ones may be null, a YAML 1.1 boolean,
 /// an integer or a float. `None` for a non-finite float (which it refuses).
-fn scalar(text: &str, style: ScalarStyle) -> Option<Value> {
+fn scalar(text: String, style: ScalarStyle) -> Option<Value> {
     if style != ScalarStyle::Plain {
-        return Some(Value::String(text.to_owned()));
+        return Some(Value::String(text));
     }
+    Some(match plain(&text)? {
+        Plain::String => Value::String(text),
+        Plain::Other(value) => value,
+    })
+}
+
+/// What a plain scalar is, without copying it when it is a string (most are).
+enum Plain {
+    String,
+    Other(Value),
+}
+
+/// How serde-saphyr resolves a plain scalar; `None` for a non-finite float.
+fn plain(text: &str) -> Option<Plain> {
     let t = text.trim_matches([' ', '\t', '\r', '\n']);
     if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
-        return Some(Value::Null);
+        return Some(Plain::Other(Value::Null));
     }
     if let Some(b) = yaml11_bool(t) {
-        return Some(Value::Bool(b));
+        return Some(Plain::Other(Value::Bool(b)));
     }
     // Numbers start with a digit, a sign or a dot; most strings do not.
     if !t.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')) {
-        return Some(Value::String(text.to_owned()));
+        return Some(Plain::String);
     }
     let int = if t.starts_with('-') {
         int_signed(t).and_then(|i| i64::try_from(i).ok()).map(Number::from)
@@ -172,12 +186,12 @@ fn scalar(text: &str, style: ScalarStyle) -> Option<Value> {
         int_unsigned(t).and_then(|u| u64::try_from(u).ok()).map(Number::from)
     };
     if let Some(n) = int {
-        return Some(Value::Number(n));
+        return Some(Plain::Other(Value::Number(n)));
     }
     match float(t) {
-        Some(f) if f.is_finite() => Some(Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        Some(f) if f.is_finite() => Some(Plain::Other(Number::from_f64(f).map_or(Value::Null, Value::Number))),
         Some(_) => None,
-        None => Some(Value::String(text.to_owned())),
+        None => Some(Plain::String),
     }
 }
 

@@ -106,10 +106,8 @@ const PARALLEL_FILES_BYTES: usize = 256 * 1024;
 /// first error in file order, as parsing one by one would.
 fn parse_files(inputs: &[SourceFile], opts: &RenderOptions) -> Vec<Result<Vec<Object>>> {
     let total: usize = inputs.iter().map(|f| f.bytes.len()).sum();
-    if total < PARALLEL_FILES_BYTES || inputs.len() < 2 {
-        return inputs.iter().map(|f| parse_file(f, opts)).collect();
-    }
-    let threads = crate::manifest::threads().min(inputs.len());
+    // The thread count is only looked up where threads could pay.
+    let threads = if total < PARALLEL_FILES_BYTES { 1 } else { crate::manifest::threads().min(inputs.len()) };
     if threads < 2 {
         return inputs.iter().map(|f| parse_file(f, opts)).collect();
     }
