@@ -30,14 +30,13 @@ pub(super) fn annotate(objects: &mut [Object], default_namespace: &str) -> HashR
     let mut report = HashReport::default();
     let mut warned = BTreeSet::new();
     for (i, obj) in objects.iter_mut().enumerate() {
-        let (group, kind) = (obj.group().to_string(), obj.kind().to_string());
-        // Most objects have no pod template: find that out before anything else.
-        if pod_template_mut(&group, &kind, &mut obj.body).is_none() || is_opted_out(obj) {
+        if is_opted_out(obj) {
             continue;
         }
         let ns = obj.namespace().unwrap_or(default_namespace).to_string();
         let id = obj.display_id();
         let opted_in = is_opted_in(obj);
+        let (group, kind) = (obj.group().to_string(), obj.kind().to_string());
         let Some((template, mutability)) = pod_template_mut(&group, &kind, &mut obj.body) else { continue };
         if mutability == Mutability::Immutable && !opted_in {
             continue;
