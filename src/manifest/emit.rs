@@ -20,7 +20,8 @@ pub fn to_yaml(objects: &[Object]) -> Result<String> {
         }
         return Ok(out);
     }
-    let docs = emit_each(objects, threads)?;
+    // Never more threads than objects, whatever REWIND_THREADS says.
+    let docs = emit_each(objects, threads.min(objects.len()))?;
     out.reserve(docs.iter().map(|d| d.len() + 5).sum());
     for (i, doc) in docs.iter().enumerate() {
         append(&mut out, i, doc);
