@@ -126,6 +126,15 @@ def run(cmd, shell=False, timeout=None):
     return elapsed, usage.ru_maxrss
 
 
+def peak_rss(cmd):
+    """Peak RSS in KiB of one run. A child forked from this Python starts with
+    Python's pages counted in its peak, so GNU time (a small process) runs it."""
+    if not os.path.exists("/usr/bin/time"):
+        return run(cmd)[1]
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    return int(out.stderr.decode().strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rewind", required=True)
@@ -161,13 +170,17 @@ def main():
         cat = "cat " + " ".join(f"'{f}'" for f in files) + " | sha256sum"
         times = {"rewind": [], "kustomize": [], "floor": []}
         rss = 0
+        # The main job: render and record into the file store (the first run
+        # writes a release; the rest find it unchanged, as a CMP sidecar does).
+        store = os.path.join(root, "store")
+        shutil.rmtree(store, ignore_errors=True)
+        job = [rewind, "--store", f"file://{store}", "render", app, "--app", "bench"]
         for _ in range(args.runs):
-            t, m = run([rewind, "render", app, "--app", "bench", "--no-record"])
-            times["rewind"].append(t)
-            rss = max(rss, m)
+            times["rewind"].append(run(job)[0])
             if None not in times["kustomize"]:
                 times["kustomize"].append(run(["kubectl", "kustomize", root], timeout=args.kustomize_timeout)[0])
             times["floor"].append(run(cat, shell=True)[0])
+        rss = peak_rss(job)
         timed_out = None in times["kustomize"]
         if timed_out:
             times["kustomize"] = [args.kustomize_timeout]

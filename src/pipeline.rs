@@ -7,11 +7,11 @@ use crate::context::{
     ALLOW_EMPTY_SETTING, AppConfig, HASH_MODE_SETTING, HISTORY_MAX_SETTING, RENDERER_SETTING, bool_setting,
 };
 use crate::error::{Error, Result};
-use crate::hash::{DEFAULT_KEEP_VERSIONS, HashMode, HashOptions, apply};
+use crate::hash::{DEFAULT_KEEP_VERSIONS, HashMode, HashOptions, apply, prepare};
 use crate::history::{DEFAULT_HISTORY_MAX, History, NewRelease, Recorded};
-use crate::manifest::{Limits, Object, parse_stream, to_yaml};
+use crate::manifest::{Limits, Object, give_back, parse_stream, take_yaml};
 use crate::release::{AppKey, RollbackClass, SourceInfo};
-use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render, substitution_active};
+use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render_with, substitution_active};
 use crate::rollback;
 use std::collections::BTreeMap;
 
@@ -32,6 +32,10 @@ pub struct Job {
     pub source_info: SourceInfo,
     /// The rollback class `rewind.yaml` declares (objects may add to it).
     pub class: Option<RollbackClass>,
+    /// Whether [`Rendered::objects`] keep their whole bodies (for JSON
+    /// output). Else, in annotation mode, each object is emitted as soon as
+    /// it is parsed and only its metadata stays (see [`crate::hash::prepare`]).
+    pub keep_bodies: bool,
 }
 
 /// The flags of `render` and `generate` that shape a job.
@@ -131,6 +135,7 @@ pub fn resolve(
         source,
         source_info,
         class: configured_class(config)?,
+        keep_bodies: false,
     })
 }
 
@@ -153,7 +158,7 @@ fn configured_class(config: &AppConfig) -> Result<Option<RollbackClass>> {
 /// The result of rendering.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// The objects, hashed.
+    /// The objects, hashed: whole unless the job says otherwise ([`Job::keep_bodies`]).
     pub objects: Vec<Object>,
     /// The YAML stream: what is printed and stored.
     pub manifest: Vec<u8>,
@@ -162,9 +167,16 @@ pub struct Rendered {
 /// Renders and hashes. `previous` holds earlier releases' objects, newest
 /// first (see [`previous_objects`]); only suffix mode reads them.
 pub fn build(job: &Job, previous: &[Object]) -> Result<Rendered> {
-    let mut objects = render(&job.source, &job.render)?;
-    apply(&mut objects, &job.hash, previous);
-    let manifest = to_yaml(&objects)?.into_bytes();
+    let namespace = job.hash.default_namespace.as_str();
+    let mut objects = if job.hash.mode == HashMode::Annotation && !job.keep_bodies {
+        render_with(&job.source, &job.render, &|obj| prepare(obj, namespace))?
+    } else {
+        render_with(&job.source, &job.render, &|obj| obj)?
+    };
+    // Source files and trees were freed in between the prepared objects.
+    give_back();
+    apply(&mut objects, &job.hash, previous)?;
+    let manifest = take_yaml(&mut objects)?.into_bytes();
     Ok(Rendered { objects, manifest })
 }
 
@@ -190,17 +202,22 @@ pub fn previous_objects(history: Option<&History>, job: &Job) -> Result<Vec<Obje
 }
 
 /// Records a rendered manifest as a `pending` release (deduped by digest).
-pub fn record_rendered(history: &History, job: &Job, rendered: &Rendered, description: &str) -> Result<Recorded> {
+/// The manifest is lent to the history, not copied: it is back in `rendered`
+/// when this returns, whatever happened.
+pub fn record_rendered(history: &History, job: &Job, rendered: &mut Rendered, description: &str) -> Result<Recorded> {
+    let class = rollback::class::of_release(job.class.clone(), &rendered.objects)?;
     let new = NewRelease {
         app: job.app.clone(),
-        manifest: rendered.manifest.clone(),
+        manifest: std::mem::take(&mut rendered.manifest),
         source: job.source_info.clone(),
         rollback_of: None,
         description: description.to_string(),
-        class: rollback::class::of_release(job.class.clone(), &rendered.objects)?,
+        class,
         evidence: None,
     };
-    history.record(new, job.history_max)
+    let recorded = history.record(&new, job.history_max);
+    rendered.manifest = new.manifest;
+    recorded
 }
 
 /// History limit: the first of flag, Application setting, `rewind.yaml`, default.
@@ -294,5 +311,218 @@ mod tests {
         assert_eq!((j.history_max, j.render.vars["A"].as_str(), j.render.substitute), (2, "flag", false));
         let bad = Application { settings: BTreeMap::from([("hash-mode".into(), "md5".into())]), ..application };
         assert!(job(&config, &Flags::default(), &bad).unwrap_err().to_string().contains("REWIND_HASH_MODE"));
+    }
+
+    /// Edge cases of preparing objects on the parser's threads: configs after
+    /// their workloads, missing and opted-out configs, immutable templates,
+    /// templates without metadata or annotations, an annotation already set,
+    /// shapes that cannot be prepared, a List, namespaces, and a workload whose
+    /// own text holds the placeholder's line.
+    const PREPARE_CASES: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: early}
+spec:
+  template:
+    spec:
+      containers: [{name: c, envFrom: [{configMapRef: {name: late}}], env: [{name: P, valueFrom: {secretKeyRef: {name: s, key: p}}}]}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: late}
+data: {a: "1", b: "on"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData: {p: x, q: y}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: missing}
+spec:
+  template:
+    metadata: {labels: {a: b}}
+    spec: {containers: [{name: c, envFrom: [{secretRef: {name: elsewhere}}]}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: has-annotations}
+spec:
+  template:
+    metadata: {annotations: {x: y}}
+    spec: {volumes: [{name: v, configMap: {name: late, items: [{key: b, path: b}]}}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: already}
+spec:
+  template:
+    metadata: {annotations: {rewind.dev/config-hash: set-by-hand}}
+    spec: {containers: [{name: c, envFrom: [{configMapRef: {name: late}}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: odd-metadata}
+spec:
+  template:
+    metadata: {annotations: null}
+    spec: {containers: [{name: c, envFrom: [{configMapRef: {name: late}}]}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: job}
+spec: {template: {spec: {containers: [{name: c, envFrom: [{configMapRef: {name: late}}]}]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pod, annotations: {rewind.dev/hash: "true"}}
+spec: {containers: [{name: c, envFrom: [{secretRef: {name: s}}]}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: cron, namespace: other}
+spec:
+  schedule: "* * * * *"
+  jobTemplate: {spec: {template: {spec: {containers: [{name: c, envFrom: [{configMapRef: {name: late}}]}]}}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: late, namespace: other}
+data: {a: "2"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: opted-off, annotations: {rewind.dev/hash: "false"}}
+data: {a: "3"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sees-opted-out}
+spec: {template: {spec: {containers: [{name: c, envFrom: [{configMapRef: {name: opted-off}}]}]}}}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: in-list
+    annotations: {note: "rewind.dev/config-hash: rewind-config-hash-placeholder-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nline 2\n"}
+  spec:
+    template:
+      spec:
+        containers:
+        - name: c
+          envFrom: [{configMapRef: {name: late}}]
+- apiVersion: v1
+  kind: Service
+  metadata: {name: svc}
+  spec: {ports: [{port: 80}]}
+"#;
+
+    /// Output bytes of `build` on `dir`, with objects kept whole or prepared.
+    fn built(dir: &std::path::Path, keep_bodies: bool) -> Vec<u8> {
+        let mut job = job(&AppConfig::default(), &Flags::default(), &Application::default()).unwrap();
+        job.source = Source::Dir(dir.to_path_buf());
+        job.keep_bodies = keep_bodies;
+        let rendered = build(&job, &[]).unwrap();
+        assert_eq!(rendered.objects.iter().any(Object::is_prepared), !keep_bodies);
+        rendered.manifest
+    }
+
+    #[test]
+    fn prepared_objects_give_the_bytes_of_whole_ones() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        let mut dirs = vec![root.join("argocd-install"), root.join("online-boutique")];
+        let cases = tempfile::tempdir().unwrap();
+        std::fs::write(cases.path().join("cases.yaml"), PREPARE_CASES).unwrap();
+        dirs.push(cases.path().to_path_buf());
+        for dir in &dirs {
+            let whole = built(dir, true);
+            assert_eq!(built(dir, false), whole, "{}", dir.display());
+        }
+        let out = String::from_utf8(built(cases.path(), false)).unwrap();
+        // early, has-annotations, already, odd-metadata, pod, cron, in-list, and in-list's note.
+        assert_eq!(out.matches("rewind.dev/config-hash: ").count(), 8, "{out}");
+        assert_eq!(out.matches("rewind-config-hash-placeholder").count(), 1, "only the one in the note:\n{out}");
+    }
+
+    /// Strings that are hard to write and read back in YAML.
+    const HARD_STRINGS: &[&str] = &[
+        "",
+        " ",
+        "  lead",
+        "trail  ",
+        "a\nb",
+        "a\n",
+        "a\n\n",
+        "\n",
+        "\nlead",
+        "tab\there",
+        "\ttab",
+        "cr\r\nlf",
+        "on",
+        "yes",
+        "~",
+        "null",
+        "0644",
+        "1_000",
+        "1e3",
+        ".inf",
+        "0x1F",
+        "12:30",
+        "2001-12-14",
+        "- item",
+        "key: value",
+        "# comment",
+        "'single'",
+        "\"double\"",
+        "back\\slash",
+        "{flow}",
+        "[seq]",
+        "&anchor",
+        "*alias",
+        "!tag",
+        "%YAML",
+        "---",
+        "...",
+        "emoji 😀",
+        "nel\u{85}ls\u{2028}ps\u{2029}",
+        "bom\u{feff}",
+        "bell\u{7}",
+        "del\u{7f}",
+    ];
+
+    /// A key digest of a prepared config is made from its YAML read back:
+    /// every string must read back as it was, or workloads would get other
+    /// hashes than whole objects give. Fuzz inputs serve as strings too.
+    #[test]
+    fn prepared_configs_read_back_every_string() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/parse_manifest");
+        let mut values: Vec<String> = HARD_STRINGS.iter().map(|s| s.to_string()).collect();
+        for entry in std::fs::read_dir(fuzz).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            values.push(String::from_utf8_lossy(&bytes).replace('\0', ""));
+        }
+        let mut objects = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            objects.push(
+                serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")},
+                "data": {"v": value, "other": "x"}}),
+            );
+            let env = serde_json::json!([{"name": "V", "valueFrom": {"configMapKeyRef": {"name": format!("c{i}"), "key": "v"}}}]);
+            objects.push(
+                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("d{i}")},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "env": env}]}}}}),
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+        // Written by the emitter: JSON text would carry characters YAML does not allow raw.
+        std::fs::write(dir.path().join("app.yaml"), serde_saphyr::to_string(&list).unwrap()).unwrap();
+        let whole = built(dir.path(), true);
+        assert!(values.len() > 1000 && String::from_utf8_lossy(&whole).matches("config-hash").count() == values.len());
+        assert!(built(dir.path(), false) == whole, "a string read back differently");
     }
 }

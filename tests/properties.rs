@@ -58,7 +58,8 @@ fn hashed(src: &str) -> Vec<Object> {
         &mut objects,
         &HashOptions { mode: HashMode::Annotation, default_namespace: "ns".into(), keep_versions: 0 },
         &[],
-    );
+    )
+    .unwrap();
     objects
 }
 
@@ -101,7 +102,7 @@ proptest! {
         for (i, cm) in versions.iter().enumerate() {
             let bytes = to_yaml(&hashed(&manifest(cm, &[("k".into(), i.to_string())], false))).unwrap().into_bytes();
             let new = NewRelease { app: p.clone(), manifest: bytes.clone(), source: SourceInfo::default(), rollback_of: None, description: String::new(), class: None, evidence: None };
-            if let Recorded::Created(m) = History::new(&store).record(new, 10).unwrap() {
+            if let Recorded::Created(m) = History::new(&store).record(&new, 10).unwrap() {
                 printed.push((m.revision, bytes));
             }
         }
@@ -163,9 +164,9 @@ fn unchanged_manifest_costs_one_store_read_and_no_write() {
         evidence: None,
     };
     let history = History::new(&store);
-    history.record(new(), 10).unwrap();
+    history.record(&new(), 10).unwrap();
     let (reads, writes) = (store.reads.load(Ordering::SeqCst), store.writes.load(Ordering::SeqCst));
-    assert!(matches!(history.record(new(), 10).unwrap(), Recorded::Unchanged(_)));
+    assert!(matches!(history.record(&new(), 10).unwrap(), Recorded::Unchanged(_)));
     assert_eq!(store.reads.load(Ordering::SeqCst) - reads, 1, "one store read");
     assert_eq!(store.writes.load(Ordering::SeqCst) - writes, 0, "no write");
 }

@@ -75,7 +75,7 @@ fn record(store: &dyn Store, i: u64) -> u64 {
         class: None,
         evidence: None,
     };
-    History::new(store).record(new, 10).unwrap().meta().revision
+    History::new(store).record(&new, 10).unwrap().meta().revision
 }
 
 fn read(store: &dyn Store, revision: u64) -> rewind::Result<Vec<u8>> {

@@ -27,7 +27,7 @@ fn files_are_private_and_no_temp_files_remain() {
         class: None,
         evidence: None,
     };
-    History::new(&store).record(new, 10).unwrap();
+    History::new(&store).record(&new, 10).unwrap();
     store.set_status(&AppKey::new("a").unwrap(), 1, rewind::release::Status::Deployed).unwrap();
     for entry in std::fs::read_dir(tmp.path().join("s/a")).unwrap() {
         let entry = entry.unwrap();

@@ -53,7 +53,7 @@ fn large_releases_are_chunked_and_a_missing_chunk_is_named() {
         class: None,
         evidence: None,
     };
-    history.record(new, 10).unwrap();
+    history.record(&new, 10).unwrap();
     assert_eq!(history.get(&big_app, 1).unwrap().manifest, big.as_bytes());
 
     let out = server.kubectl(&[

@@ -39,7 +39,8 @@ impl Shared {
             use std::io::Write;
             let line = json!({"user": who.user, "verb": req.verb, "group": req.group, "resource": req.resource,
                 "namespace": req.namespace, "name": req.name, "allowed": decision.is_ok()});
-            let _ = writeln!(audit.lock().unwrap(), "{line}");
+            // One write per line, so a reader never sees half of one.
+            let _ = audit.lock().unwrap().write_all(format!("{line}\n").as_bytes());
         }
         decision
     }

@@ -87,12 +87,12 @@ pub fn generate(env: &ArgoEnv, dir: &Path, store: Result<&dyn Store>, opts: &Gen
         Ok(h) => previous_objects(Some(h), &job)?,
         Err(_) => Vec::new(),
     };
-    let rendered = build(&job, &previous)?;
+    let mut rendered = build(&job, &previous)?;
     let history = match history {
         Ok(h) => h,
         Err(e) => return store_failed(&job.app, None, e, opts, rendered.manifest),
     };
-    match record_rendered(&history, &job, &rendered, "generate") {
+    match record_rendered(&history, &job, &mut rendered, "generate") {
         Ok(recorded) => {
             tracing::info!("app {}: revision {}", job.app, recorded.meta().revision);
             Ok(rendered.manifest)

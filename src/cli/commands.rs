@@ -107,13 +107,14 @@ pub fn render(g: &Globals, a: RenderArgs) -> Result<Vec<u8>> {
         None => (Renderers::default(), Application::default()),
     };
     let source_info = SourceInfo { path: dir.map(|d| d.display().to_string()), ..SourceInfo::default() };
-    let job = resolve(app, source, source_info, &config, &flags, &application, &renderers)?;
+    let mut job = resolve(app, source, source_info, &config, &flags, &application, &renderers)?;
+    job.keep_bodies = matches!(a.output, Format::Json);
     // The store is opened only when used: --no-record without suffix mode's kept versions needs none.
     let store = if !a.no_record || needs_previous(&job) { Some(g.open_store()?) } else { None };
     let history = store.as_deref().map(|s| g.history(s));
-    let rendered = build(&job, &previous_objects(history.as_ref(), &job)?)?;
+    let mut rendered = build(&job, &previous_objects(history.as_ref(), &job)?)?;
     if let Some(history) = history.filter(|_| !a.no_record) {
-        match record_rendered(&history, &job, &rendered, "render")? {
+        match record_rendered(&history, &job, &mut rendered, "render")? {
             Recorded::Created(m) => {
                 eprintln!("recorded {} revision {} in {}", m.app, m.revision, history.store().url())
             }

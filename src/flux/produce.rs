@@ -146,8 +146,8 @@ pub fn produce(source: &RewindSource, p: &Production) -> Result<Served> {
             };
             let flags = Flags { limits: p.limits, ..Flags::default() };
             let job = resolve(key, Source::Dir(dir), info, &config, &flags, &application, p.renderers)?;
-            let rendered = build(&job, &previous_objects(Some(p.history), &job)?)?;
-            (record_rendered(p.history, &job, &rendered, "flux")?, rendered.manifest)
+            let mut rendered = build(&job, &previous_objects(Some(p.history), &job)?)?;
+            (record_rendered(p.history, &job, &mut rendered, "flux")?, rendered.manifest)
         }
     };
     let created = matches!(recorded, Recorded::Created(_));

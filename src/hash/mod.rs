@@ -10,10 +10,12 @@
 
 mod annotate;
 mod kustomize;
+mod prepare;
 mod refs;
 mod suffix;
 
 pub use kustomize::suffix_hash;
+pub use prepare::prepare;
 pub use refs::{ConfigKind, Keys, Mutability, RefSite, pod_template_mut, visit_other_refs, visit_pod_refs};
 pub use suffix::{BASE_NAME_ANNOTATION, KEPT_VERSION_ANNOTATION, suffixed_name};
 
@@ -80,10 +82,21 @@ pub struct HashReport {
 
 /// Applies the configured mode. `previous` holds the objects of earlier
 /// releases, newest first (suffix mode takes kept versions from them).
-pub fn apply(objects: &mut Vec<Object>, opts: &HashOptions, previous: &[Object]) -> HashReport {
+/// Objects may have been [prepared](prepare) in annotation mode; suffix mode
+/// rewrites names across objects and needs every tree.
+pub fn apply(objects: &mut Vec<Object>, opts: &HashOptions, previous: &[Object]) -> crate::error::Result<HashReport> {
     match opts.mode {
         HashMode::Annotation => annotate::annotate(objects, &opts.default_namespace),
-        HashMode::Suffix => suffix::suffix(objects, &opts.default_namespace, previous, opts.keep_versions),
+        HashMode::Suffix => {
+            if let Some(obj) = objects.iter().find(|o| o.is_prepared()) {
+                return Err(Error::Config(format!(
+                    "{}: suffix mode needs the tree of {}, which was dropped; this is a bug in rewind",
+                    obj.origin,
+                    obj.display_id()
+                )));
+            }
+            Ok(suffix::suffix(objects, &opts.default_namespace, previous, opts.keep_versions))
+        }
     }
 }
 
@@ -237,7 +250,7 @@ spec:
     /// The config hash of every workload with a template, by name.
     fn hashes(src: &str) -> std::collections::BTreeMap<String, Option<String>> {
         let mut objs = parse_stream(src, "t", &Limits::default()).unwrap();
-        apply(&mut objs, &opts(HashMode::Annotation), &[]);
+        apply(&mut objs, &opts(HashMode::Annotation), &[]).unwrap();
         let mut out = std::collections::BTreeMap::new();
         for mut o in objs {
             let (g, k, n) = (o.group().to_string(), o.kind().to_string(), o.name().to_string());
@@ -299,7 +312,7 @@ spec:
     fn namespaces_must_match_and_missing_refs_are_reported() {
         let src = APP.replace("metadata: {name: web-config}", "metadata: {name: web-config, namespace: other}");
         let mut objs = parse_stream(&src, "t", &Limits::default()).unwrap();
-        let report = apply(&mut objs, &opts(HashMode::Annotation), &[]);
+        let report = apply(&mut objs, &opts(HashMode::Annotation), &[]).unwrap();
         assert!(report.missing.iter().any(|(w, t)| w == "Deployment/web" && t == "ConfigMap/default/web-config"));
     }
 
@@ -334,7 +347,7 @@ spec:
 
     fn suffixed(src: &str, previous: &[Object]) -> Vec<Object> {
         let mut objs = parse_stream(src, "t", &Limits::default()).unwrap();
-        apply(&mut objs, &opts(HashMode::Suffix), previous);
+        apply(&mut objs, &opts(HashMode::Suffix), previous).unwrap();
         objs
     }
 

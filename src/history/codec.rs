@@ -11,7 +11,11 @@ const ZSTD_LEVEL: i32 = 6;
 
 /// Compresses manifest bytes (zstd).
 pub fn compress(manifest: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(manifest, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer cannot fail")
+    let mut payload =
+        zstd::bulk::compress(manifest, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer cannot fail");
+    // Made as large as the worst case; it is kept while the release is written.
+    payload.shrink_to_fit();
+    payload
 }
 
 /// Decompresses a payload whose record claims `size` bytes and checks them

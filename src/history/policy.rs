@@ -5,7 +5,9 @@
 
 use super::{History, codec};
 use crate::error::{Error, Result};
-use crate::release::{AppKey, Release, ReleaseMeta, RollbackClass, RollbackEvidence, SourceInfo, Status, digest_of};
+use crate::release::{
+    AppKey, ReleaseMeta, RollbackClass, RollbackEvidence, SourceInfo, Status, StoredRelease, digest_of,
+};
 
 /// Revisions kept per app unless configured otherwise (Helm's default too).
 pub const DEFAULT_HISTORY_MAX: usize = 10;
@@ -52,8 +54,10 @@ impl History<'_> {
     /// Records `new` as the next revision unless the newest revision already has
     /// the same digest, then prunes beyond `history_max`. Revisions held by
     /// damaged entries are skipped, never overwritten.
-    pub fn record(&self, new: NewRelease, history_max: usize) -> Result<Recorded> {
+    pub fn record(&self, new: &NewRelease, history_max: usize) -> Result<Recorded> {
         let digest = digest_of(&new.manifest);
+        // Compressed once, whatever the attempts; the manifest is not copied.
+        let mut compressed = None;
         for _ in 0..MAX_ATTEMPTS {
             let listing = self.store.scan(&new.app)?;
             let revision = listing.next_revision();
@@ -64,23 +68,25 @@ impl History<'_> {
             {
                 return Ok(Recorded::Unchanged(latest.clone()));
             }
-            let mut release = Release::pending(
+            let mut meta = ReleaseMeta::pending(
                 &new.app,
                 revision,
-                new.manifest.clone(),
+                &new.manifest,
                 new.source.clone(),
                 new.rollback_of,
                 &new.description,
             );
-            release.meta.class = new.class.clone();
-            release.meta.evidence = new.evidence.clone();
-            match self.store.create(&codec::seal(&release)) {
+            meta.class = new.class.clone();
+            meta.evidence = new.evidence.clone();
+            let payload = compressed.take().unwrap_or_else(|| codec::compress(&new.manifest));
+            let stored = StoredRelease { meta, payload, location: String::new() };
+            match self.store.create(&stored) {
                 Ok(()) => {
                     self.prune(&new.app, history_max)?;
-                    return Ok(Recorded::Created(release.meta));
+                    return Ok(Recorded::Created(stored.meta));
                 }
                 // Another writer took this revision: re-read, it may even be ours.
-                Err(Error::AlreadyExists { .. }) => continue,
+                Err(Error::AlreadyExists { .. }) => compressed = Some(stored.payload),
                 Err(e) => return Err(e),
             }
         }
@@ -191,18 +197,18 @@ mod tests {
     fn records_dedupe_prune_and_supersede() {
         let store = MemoryStore::new();
         let (h, app) = (History::new(&store), key());
-        assert!(matches!(h.record(new(&app, "a"), 2).unwrap(), Recorded::Created(ref m) if m.revision == 1));
-        assert!(matches!(h.record(new(&app, "a"), 2).unwrap(), Recorded::Unchanged(ref m) if m.revision == 1));
+        assert!(matches!(h.record(&new(&app, "a"), 2).unwrap(), Recorded::Created(ref m) if m.revision == 1));
+        assert!(matches!(h.record(&new(&app, "a"), 2).unwrap(), Recorded::Unchanged(ref m) if m.revision == 1));
         h.mark(&app, 1, Status::Deployed).unwrap();
-        h.record(new(&app, "b"), 2).unwrap();
-        h.record(new(&app, "c"), 2).unwrap();
+        h.record(&new(&app, "b"), 2).unwrap();
+        h.record(&new(&app, "c"), 2).unwrap();
         assert_eq!(
             revisions(&h, &app),
             [(1, Status::Deployed), (2, Status::Pending), (3, Status::Pending)],
             "the newest deployed survives pruning"
         );
         h.mark(&app, 3, Status::Deployed).unwrap();
-        h.record(new(&app, "d"), 2).unwrap();
+        h.record(&new(&app, "d"), 2).unwrap();
         assert_eq!(revisions(&h, &app), [(3, Status::Deployed), (4, Status::Pending)], "1 was superseded, then pruned");
         assert!(matches!(h.mark(&app, 9, Status::Failed), Err(Error::NotFound { revision: 9, .. })));
     }
@@ -237,7 +243,7 @@ mod tests {
     fn damaged_revisions_are_skipped_not_reused() {
         let store = WithDamaged(MemoryStore::new());
         let (h, app) = (History::new(&store), key());
-        let first = h.record(new(&app, "a"), 10).unwrap();
+        let first = h.record(&new(&app, "a"), 10).unwrap();
         assert_eq!(first.meta().revision, 3, "revision 2 is held by a damaged entry");
         assert_eq!(h.get(&app, 3).unwrap().manifest, b"a");
     }
@@ -248,16 +254,16 @@ mod tests {
         let (h, app) = (History::new(&store), key());
         let at =
             |path: &str, manifest: &str| NewRelease { source: from("https://git/r.git", path), ..new(&app, manifest) };
-        h.record(at("web", "w1"), 10).unwrap();
-        h.record(at("db", "d1"), 10).unwrap();
-        let err = h.record(at("web", "w2"), 10).unwrap_err().to_string();
+        h.record(&at("web", "w1"), 10).unwrap();
+        h.record(&at("db", "d1"), 10).unwrap();
+        let err = h.record(&at("web", "w2"), 10).unwrap_err().to_string();
         assert!(err.contains("two rewind sources share this key"), "{err}");
         assert_eq!(h.list(&app).unwrap().len(), 2, "nothing recorded");
     }
 
     fn meta(revision: u64, repo: Option<&str>, path: &str) -> ReleaseMeta {
         let source = SourceInfo { repo_url: repo.map(String::from), path: Some(path.into()), ..SourceInfo::default() };
-        Release::pending(&key(), revision, Vec::new(), source, None, "").meta
+        ReleaseMeta::pending(&key(), revision, &[], source, None, "")
     }
 
     fn key() -> AppKey {

@@ -26,18 +26,31 @@ pub(super) struct Document {
 /// The documents of `text` (null and empty ones skipped, as serde-saphyr
 /// skips them), or `None` when the stream needs the full parser.
 pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+    let mut docs = Vec::new();
+    each(text, limits, &mut |doc| {
+        docs.push(doc);
+        true
+    })?;
+    Some(docs)
+}
+
+/// Gives each document of `text` (null and empty ones skipped, as
+/// serde-saphyr skips them) to `take` as soon as it is built, so only one
+/// document's tree is held here at a time. `None` when the stream needs the
+/// full parser, or `take` said stop by returning `false`: the caller then
+/// discards what it took and parses again with the full parser.
+pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
     // The full parser's budget counts these bytes; at its limit, it decides.
     if text.len() as u64 >= limits.max_file_bytes {
         return None;
     }
     let events = Parser::new_from_str_with_options(text, parser_options(limits));
     let mut builder = Builder { events, limits, scalar_bytes: 0, entries: Vec::new(), items: Vec::new() };
-    let mut docs = Vec::new();
     let mut started = 0usize;
     loop {
         match builder.next()?.0 {
             Event::StreamStart | Event::DocumentEnd => {}
-            Event::StreamEnd => return Some(docs),
+            Event::StreamEnd => return Some(()),
             // A `%YAML` directive may change how scalars resolve.
             Event::DocumentStart(_, Some(_)) => return None,
             Event::DocumentStart(_, None) => {
@@ -47,8 +60,8 @@ pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
                 }
                 let (event, span) = builder.next()?;
                 let value = builder.node(event, 1)?;
-                if !value.is_null() {
-                    docs.push(Document { value, line: span.start.line() });
+                if !value.is_null() && !take(Document { value, line: span.start.line() }) {
+                    return None;
                 }
             }
             _ => return None,

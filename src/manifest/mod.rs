@@ -6,10 +6,11 @@ mod events;
 mod limits;
 mod object;
 mod parse;
+mod text;
 mod workers;
 
-pub use emit::{to_json_list, to_yaml};
+pub use emit::{emit_document, give_back, take_yaml, to_json_list, to_yaml};
 pub use limits::Limits;
 pub use object::{Object, Origin};
-pub use parse::{MAX_NAME_LEN, decode_utf8, parse_stream};
+pub use parse::{Finish, MAX_NAME_LEN, decode_utf8, parse_stream, parse_stream_with, read_own};
 pub use workers::{run_parts, threads};

@@ -55,6 +55,28 @@ pub fn decode_utf8<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str> {
 /// Empty and `null` documents are skipped and `kind: List` is flattened.
 /// Every object must have `apiVersion`, `kind` and `metadata.name`.
 pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Object>> {
+    parse_stream_with(text, source, limits, &|obj| obj)
+}
+
+/// The body of the one object in `text`, YAML that rewind emitted itself
+/// (no anchors, tags or directives: the fast path reads it alone, without
+/// the checks a source gets). `None` if it is not that.
+pub fn read_own(text: &str) -> Option<Map<String, Value>> {
+    let mut docs = events::parse(text, &Limits::default().any_size())?;
+    match (docs.pop(), docs.is_empty()) {
+        (Some(events::Document { value: Value::Object(body), .. }), true) => Some(body),
+        _ => None,
+    }
+}
+
+/// What to do with each object as soon as it is parsed and checked, on the
+/// parser's thread, while its tree is fresh: [`Object::prepare`] it, say.
+pub type Finish<'a> = dyn Fn(Object) -> Object + Sync + 'a;
+
+/// [`parse_stream`], passing each object through `finish` as soon as it is
+/// parsed (objects of a stream the fast path gives up on may go through it
+/// twice; the first results are dropped).
+pub fn parse_stream_with(text: &str, source: &str, limits: &Limits, finish: &Finish) -> Result<Vec<Object>> {
     if let Some(pos) = text.find('\0') {
         return Err(Error::input(source, format!("contains a NUL byte at offset {pos}; this is not a YAML text file")));
     }
@@ -78,52 +100,74 @@ pub fn parse_stream(text: &str, source: &str, limits: &Limits) -> Result<Vec<Obj
     // stream the split cannot be trusted on) takes the one-pass path, whose
     // errors are the reference.
     if let Some(parts) = parallel::parts(text)
-        && let Ok(objects) = parallel::parse(&parts, source, limits)
+        && let Ok(objects) = parallel::parse(&parts, source, limits, finish)
     {
         return Ok(objects);
     }
-    Ok(parse_documents(text, source, limits, 0, 0)?.0)
+    Ok(parse_documents(text, source, limits, (0, 0), finish)?.0)
 }
 
 /// Parses `text` (a whole stream, or a group of its documents starting at a
-/// `---` line) into objects; their origins count `documents_before` documents
-/// and `lines_before` lines ahead of it. Also returns how many documents it held.
+/// `---` line) into objects; their origins count `before.0` documents and
+/// `before.1` lines ahead of it. Also returns how many documents it held.
 fn parse_documents(
     text: &str,
     source: &str,
     limits: &Limits,
-    documents_before: usize,
-    lines_before: usize,
+    before: (usize, usize),
+    finish: &Finish,
 ) -> Result<(Vec<Object>, usize)> {
-    let docs = match events::parse(text, limits) {
-        Some(docs) => docs,
-        None => full_parse(text, source, limits)?,
-    };
-    let count = docs.len();
-    let mut out = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.into_iter().enumerate() {
-        let line = match doc.line {
-            0 => 0,
-            n => n + lines_before,
-        };
-        let origin = Origin { source: source.to_string(), document: documents_before + i + 1, line };
-        match doc.value {
-            Value::Null => {}
-            Value::Object(body) => push_object(body, origin, &mut out)?,
-            other => {
-                return Err(Error::input(
-                    &origin.source,
-                    format!(
-                        "document {} (line {}): expected a Kubernetes object (a mapping with apiVersion, kind, metadata), found {}",
-                        origin.document,
-                        origin.line,
-                        type_name(&other)
-                    ),
-                ));
-            }
+    let mut out = Vec::new();
+    let mut count = 0;
+    // Any error (a check that fails included) is found again and reported by the full parser's pass.
+    let fast = events::each(text, limits, &mut |doc| {
+        count += 1;
+        take_document(
+            doc,
+            Origin { source: source.to_string(), document: before.0 + count, line: 0 },
+            before.1,
+            finish,
+            &mut out,
+        )
+        .is_ok()
+    });
+    if fast.is_none() {
+        (out, count) = (Vec::new(), 0);
+        for doc in full_parse(text, source, limits)? {
+            count += 1;
+            let origin = Origin { source: source.to_string(), document: before.0 + count, line: 0 };
+            take_document(doc, origin, before.1, finish, &mut out)?;
         }
     }
     Ok((out, count))
+}
+
+/// Checks one document and adds its objects to `out`; `origin` gets the
+/// document's line, `lines_before` ahead of `text`'s first.
+fn take_document(
+    doc: events::Document,
+    mut origin: Origin,
+    lines_before: usize,
+    finish: &Finish,
+    out: &mut Vec<Object>,
+) -> Result<()> {
+    origin.line = match doc.line {
+        0 => 0,
+        n => n + lines_before,
+    };
+    match doc.value {
+        Value::Null => Ok(()),
+        Value::Object(body) => push_object(body, origin, out, finish),
+        other => Err(Error::input(
+            &origin.source,
+            format!(
+                "document {} (line {}): expected a Kubernetes object (a mapping with apiVersion, kind, metadata), found {}",
+                origin.document,
+                origin.line,
+                type_name(&other)
+            ),
+        )),
+    }
 }
 
 /// The full parser (serde-saphyr, with its budget): every stream the fast
@@ -145,7 +189,7 @@ pub(super) fn full_parse_for_test(text: &str, limits: &Limits) -> Result<Vec<eve
 /// the groups at once, number documents and lines as one pass would.
 mod parallel {
     use super::super::workers::{run_parts, threads};
-    use super::{Error, Limits, Object, Result, parse_documents};
+    use super::{Error, Finish, Limits, Object, Result, parse_documents};
 
     /// Below this a stream is parsed in one pass: threads would cost more than they save.
     const MIN_BYTES: usize = 256 * 1024;
@@ -209,9 +253,12 @@ mod parallel {
     }
 
     /// Parses the groups on threads of their own; objects in stream order.
-    pub fn parse(parts: &[(&str, usize)], source: &str, limits: &Limits) -> Result<Vec<Object>> {
-        let results =
-            run_parts(parts, |(text, _)| text.len(), |(text, lines)| parse_documents(text, source, limits, 0, *lines));
+    pub fn parse(parts: &[(&str, usize)], source: &str, limits: &Limits, finish: &Finish) -> Result<Vec<Object>> {
+        let results = run_parts(
+            parts,
+            |(text, _)| text.len(),
+            |(text, lines)| parse_documents(text, source, limits, (0, *lines), finish),
+        );
         let mut objects = Vec::new();
         let mut documents_before = 0;
         for result in results {
@@ -294,12 +341,12 @@ fn list_items(body: &mut Map<String, Value>) -> Option<Vec<Value>> {
     }
 }
 
-fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Object>) -> Result<()> {
+fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Object>, finish: &Finish) -> Result<()> {
     if let Some(items) = list_items(&mut body) {
         for (j, item) in items.into_iter().enumerate() {
             let item_origin = Origin { source: origin.source.clone(), document: origin.document, line: origin.line };
             match item {
-                Value::Object(b) => validate(b, item_origin, Some(j), out)?,
+                Value::Object(b) => validate(b, item_origin, Some(j), out, finish)?,
                 other => {
                     return Err(Error::input(
                         &origin.source,
@@ -315,10 +362,16 @@ fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Objec
         }
         return Ok(());
     }
-    validate(body, origin, None, out)
+    validate(body, origin, None, out, finish)
 }
 
-fn validate(body: Map<String, Value>, origin: Origin, item: Option<usize>, out: &mut Vec<Object>) -> Result<()> {
+fn validate(
+    body: Map<String, Value>,
+    origin: Origin,
+    item: Option<usize>,
+    out: &mut Vec<Object>,
+    finish: &Finish,
+) -> Result<()> {
     let at = match item {
         Some(j) => format!("document {} (line {}), List item {j}", origin.document, origin.line),
         None => format!("document {} (line {})", origin.document, origin.line),
@@ -361,7 +414,7 @@ fn validate(body: Map<String, Value>, origin: Origin, item: Option<usize>, out: 
     {
         return fail(format!("metadata.namespace must be a string, found {}", type_name(ns)));
     }
-    out.push(Object { body, origin });
+    out.push(finish(Object::new(body, origin)));
     Ok(())
 }
 
@@ -389,12 +442,12 @@ mod tests {
         inputs.push(edgy);
         let limits = Limits::default();
         for text in &inputs {
-            let one = parse_documents(text, "f.yaml", &limits, 0, 0).unwrap().0;
+            let one = parse_documents(text, "f.yaml", &limits, (0, 0), &|o| o).unwrap().0;
             for threads in [2, 3, 7] {
                 let parts = parallel::split(text, threads, 0).expect("splits");
                 assert!(parts.len() > 1);
                 assert_eq!(parts.iter().map(|(t, _)| *t).collect::<String>(), *text, "the parts are the stream");
-                assert_eq!(parallel::parse(&parts, "f.yaml", &limits).unwrap(), one, "{threads} threads");
+                assert_eq!(parallel::parse(&parts, "f.yaml", &limits, &|o| o).unwrap(), one, "{threads} threads");
             }
         }
         // Anchors and directives keep one pass.

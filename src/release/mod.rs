@@ -140,6 +140,32 @@ pub struct Encryption {
 }
 
 impl ReleaseMeta {
+    /// The record of a `pending` release of `manifest` as `revision`, created now.
+    pub fn pending(
+        app: &AppKey,
+        revision: u64,
+        manifest: &[u8],
+        source: SourceInfo,
+        rollback_of: Option<u64>,
+        description: &str,
+    ) -> ReleaseMeta {
+        ReleaseMeta {
+            app: app.clone(),
+            revision,
+            status: Status::Pending,
+            created: now_rfc3339(),
+            source,
+            digest: digest_of(manifest),
+            size: manifest.len() as u64,
+            rollback_of,
+            description: description.to_string(),
+            encryption: None,
+            class: None,
+            deployed_at: None,
+            evidence: None,
+        }
+    }
+
     /// The record as rewind shows it: the wrapped data key left out.
     pub fn shown(&self) -> ReleaseMeta {
         let mut meta = self.clone();
@@ -187,24 +213,7 @@ impl Release {
         rollback_of: Option<u64>,
         description: &str,
     ) -> Release {
-        Release {
-            meta: ReleaseMeta {
-                app: app.clone(),
-                revision,
-                status: Status::Pending,
-                created: now_rfc3339(),
-                source,
-                digest: digest_of(&manifest),
-                size: manifest.len() as u64,
-                rollback_of,
-                description: description.to_string(),
-                encryption: None,
-                class: None,
-                deployed_at: None,
-                evidence: None,
-            },
-            manifest,
-        }
+        Release { meta: ReleaseMeta::pending(app, revision, &manifest, source, rollback_of, description), manifest }
     }
 }
 

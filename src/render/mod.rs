@@ -11,10 +11,11 @@ pub use substitute::{is_var_name, substitute, substitute_from};
 pub use walk::{APP_CONFIG_FILE, SourceFile, collect, read_root_file};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Limits, Object, decode_utf8, parse_stream, run_parts};
+use crate::manifest::{Finish, Limits, Object, decode_utf8, parse_stream, parse_stream_with, run_parts};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// Where manifests come from.
 #[derive(Debug, Clone)]
@@ -54,6 +55,14 @@ pub struct RendererJob {
 
 /// Renders a source into objects, in file order then document order.
 pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
+    render_with(source, opts, &|obj| obj)
+}
+
+/// [`render`], passing each object through `finish` on its parser's thread
+/// as soon as it is parsed (see [`parse_stream_with`]). Not when a renderer
+/// wrote to stderr: showing that needs the Secret values of every object,
+/// which an object `finish` prepared no longer has.
+pub fn render_with(source: &Source, opts: &RenderOptions, finish: &Finish) -> Result<Vec<Object>> {
     let (inputs, stderr): (Vec<SourceFile>, Option<Vec<u8>>) = match (source, &opts.renderer) {
         (Source::Stdin, _) => (vec![SourceFile { rel: "<stdin>".into(), bytes: read_stdin(&opts.limits)? }], None),
         (Source::Dir(dir), Some(job)) => {
@@ -62,8 +71,14 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
         }
         (Source::Dir(dir), None) => (collect(dir, &opts.limits)?, None),
     };
-    let mut objects = Vec::new();
-    for parsed in parse_files(&inputs, opts) {
+    let keep = |obj| obj;
+    let finish = match &stderr {
+        Some(stderr) if !stderr.iter().all(u8::is_ascii_whitespace) => &keep,
+        _ => finish,
+    };
+    let parsed = parse_files(inputs, opts, finish);
+    let mut objects = Vec::with_capacity(parsed.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
+    for parsed in parsed {
         objects.extend(parsed?);
     }
     if let (Some(job), Some(stderr)) = (&opts.renderer, stderr)
@@ -89,12 +104,12 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
 }
 
 /// One file's objects.
-fn parse_file(file: &SourceFile, opts: &RenderOptions) -> Result<Vec<Object>> {
+fn parse_file(file: &SourceFile, opts: &RenderOptions, finish: &Finish) -> Result<Vec<Object>> {
     let text = decode_utf8(&file.bytes, &file.rel)?;
     if opts.substitute && text.contains("${") {
-        parse_substituted(text, &file.rel, opts)
+        parse_substituted(text, &file.rel, opts, finish)
     } else {
-        parse_stream(text, &file.rel, &opts.limits)
+        parse_stream_with(text, &file.rel, &opts.limits, finish)
     }
 }
 
@@ -103,29 +118,33 @@ const PARALLEL_FILES_BYTES: usize = 256 * 1024;
 
 /// Every file's objects, in file order: the files split into contiguous
 /// groups of about equal bytes, a group per core. The caller reports the
-/// first error in file order, as parsing one by one would.
-fn parse_files(inputs: &[SourceFile], opts: &RenderOptions) -> Vec<Result<Vec<Object>>> {
+/// first error in file order, as parsing one by one would. Each file's bytes
+/// are freed once it is parsed, so its memory serves what comes next.
+fn parse_files(inputs: Vec<SourceFile>, opts: &RenderOptions, finish: &Finish) -> Vec<Result<Vec<Object>>> {
     let total: usize = inputs.iter().map(|f| f.bytes.len()).sum();
     // The thread count is only looked up where threads could pay.
     let threads = if total < PARALLEL_FILES_BYTES { 1 } else { crate::manifest::threads().min(inputs.len()) };
     if threads < 2 {
-        return inputs.iter().map(|f| parse_file(f, opts)).collect();
+        return inputs.into_iter().map(|f| parse_file(&f, opts, finish)).collect();
     }
-    let mut groups: Vec<&[SourceFile]> = Vec::with_capacity(threads);
-    let (mut start, mut bytes) = (0, 0);
-    for (i, f) in inputs.iter().enumerate() {
+    let mut groups: Vec<Mutex<Vec<SourceFile>>> = Vec::with_capacity(threads);
+    let (mut group, mut bytes) = (Vec::new(), 0);
+    for f in inputs {
         bytes += f.bytes.len();
+        group.push(f);
         if bytes * threads >= total * (groups.len() + 1) && groups.len() + 1 < threads {
-            groups.push(&inputs[start..=i]);
-            start = i + 1;
+            groups.push(Mutex::new(std::mem::take(&mut group)));
         }
     }
-    groups.push(&inputs[start..]);
-    let bytes = |group: &&[SourceFile]| group.iter().map(|f| f.bytes.len()).sum();
-    run_parts(&groups, bytes, |group| group.iter().map(|f| parse_file(f, opts)).collect::<Vec<_>>())
-        .into_iter()
-        .flat_map(|done| done.unwrap_or_else(|| vec![Err(Error::Config("a parser thread panicked".into()))]))
-        .collect()
+    groups.push(Mutex::new(group));
+    let bytes = |group: &Mutex<Vec<SourceFile>>| group.lock().map_or(0, |g| g.iter().map(|f| f.bytes.len()).sum());
+    run_parts(&groups, bytes, |group| {
+        let files = group.lock().map(|mut g| std::mem::take(&mut *g)).unwrap_or_default();
+        files.into_iter().map(|f| parse_file(&f, opts, finish)).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flat_map(|done| done.unwrap_or_else(|| vec![Err(Error::Config("a parser thread panicked".into()))]))
+    .collect()
 }
 
 /// Runs the renderer; a failure shows its stderr, capped and with the Secret
@@ -177,21 +196,7 @@ pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 /// the middle of a sync; refuse it here, naming it.
 fn check_config_sizes(objects: &[Object]) -> Result<()> {
     for obj in objects {
-        let fields: &[(&str, bool)] = match (obj.api_version(), obj.kind()) {
-            ("v1", "ConfigMap") => &[("data", false), ("binaryData", true)],
-            // Secret `data` is base64: count decoded bytes (3 per 4 characters).
-            ("v1", "Secret") => &[("data", true), ("stringData", false)],
-            _ => continue,
-        };
-        let mut total = 0;
-        for (field, base64) in fields {
-            if let Some(map) = obj.body.get(*field).and_then(serde_json::Value::as_object) {
-                for (k, v) in map {
-                    let len = v.as_str().map_or_else(|| v.to_string().len(), str::len);
-                    total += k.len() + if *base64 { len / 4 * 3 } else { len };
-                }
-            }
-        }
+        let Some(total) = obj.config_bytes() else { continue };
         if total > MAX_CONFIG_BYTES {
             return Err(Error::input(
                 &obj.origin.source,
@@ -221,16 +226,16 @@ pub fn substitution_active(configured: Option<bool>, has_vars: bool) -> bool {
 
 /// Substitutes document by document so objects annotated
 /// `rewind.dev/substitute: disabled` (or Flux's annotation) keep their `${...}`.
-fn parse_substituted(text: &str, source: &str, opts: &RenderOptions) -> Result<Vec<Object>> {
+fn parse_substituted(text: &str, source: &str, opts: &RenderOptions, finish: &Finish) -> Result<Vec<Object>> {
     // First pass finds the documents and their opt-outs. Text that only
     // parses after substitution (e.g. `${X}` inside a flow sequence) is
     // substituted whole.
     let Ok(raw) = parse_stream(text, source, &opts.limits) else {
-        return parse_stream(&substitute(text, &opts.vars, source)?, source, &opts.limits);
+        return parse_stream_with(&substitute(text, &opts.vars, source)?, source, &opts.limits, finish);
     };
     let opted_out = |o: &Object| SUBSTITUTE_OPT_OUT.iter().any(|a| o.annotation(a) == Some("disabled"));
     if !raw.iter().any(opted_out) {
-        return parse_stream(&substitute(text, &opts.vars, source)?, source, &opts.limits);
+        return parse_stream_with(&substitute(text, &opts.vars, source)?, source, &opts.limits, finish);
     }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::with_capacity(text.len());
@@ -260,7 +265,7 @@ fn parse_substituted(text: &str, source: &str, opts: &RenderOptions) -> Result<V
     } else {
         out.push_str(&substitute_at(&chunk, opts, source, done)?)
     }
-    parse_stream(&out, source, &opts.limits)
+    parse_stream_with(&out, source, &opts.limits, finish)
 }
 
 /// Substitutes a chunk that starts at 0-based line `first_line`, keeping line
@@ -328,15 +333,18 @@ mod tests {
         let inputs: Vec<SourceFile> =
             (0..6).map(|f| file(&format!("f{f}.yaml"), format!("{padding}{}", objects(5, &format!("f{f}"))))).collect();
         let opts = RenderOptions { limits: Limits::default(), ..RenderOptions::default() };
-        let names: Vec<String> =
-            parse_files(&inputs, &opts).into_iter().flat_map(|r| r.unwrap()).map(|o| o.name().to_string()).collect();
+        let names: Vec<String> = parse_files(inputs.clone(), &opts, &|o| o)
+            .into_iter()
+            .flat_map(|r| r.unwrap())
+            .map(|o| o.name().to_string())
+            .collect();
         let expected: Vec<String> = (0..6).flat_map(|f| (0..5).map(move |i| format!("f{f}-{i}"))).collect();
         assert_eq!(names, expected);
 
         let mut broken = inputs;
         broken[2] = file("f2.yaml", format!("{padding}a: [\n"));
         broken[5] = file("f5.yaml", format!("{padding}b: {{\n"));
-        let first = parse_files(&broken, &opts).into_iter().find_map(Result::err).unwrap().to_string();
+        let first = parse_files(broken, &opts, &|o| o).into_iter().find_map(Result::err).unwrap().to_string();
         assert!(first.starts_with("f2.yaml:"), "{first}");
     }
 }

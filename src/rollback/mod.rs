@@ -285,7 +285,7 @@ pub fn rollback(history: &History, app: &AppKey, request: &Request) -> Result<Ro
         class: plan.target.meta.class.clone(),
         evidence: Some(evidence),
     };
-    let recorded = history.record(new, request.history_max)?;
+    let recorded = history.record(&new, request.history_max)?;
     let plan_warnings = plan.warnings();
     Ok(RollbackOutcome { target: plan.target, recorded, printed: plan.printed, plan_warnings })
 }

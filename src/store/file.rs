@@ -7,7 +7,7 @@
 //! one app are serialised by an advisory lock on `<root>/<app>/.lock`. Files
 //! are 0600 and directories 0700: releases hold Secret data.
 
-use super::frame::{HEADER_READ, frame, unframe};
+use super::frame::{HEADER_READ, header, unframe};
 use super::{Damaged, Listing, MetaChange, Store, StoreOptions};
 use crate::error::{Error, Result};
 use crate::release::{AppKey, ReleaseMeta, StoredRelease};
@@ -90,7 +90,8 @@ impl FileStore {
     }
 
     /// Writes `bytes` to a fresh fsynced temp file in `dir`.
-    fn write_temp(dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    /// A new temporary file in `dir` holding `parts`, one after another, synced.
+    fn write_temp(dir: &Path, parts: &[&[u8]]) -> Result<PathBuf> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let tmp = dir.join(format!(".tmp.{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let mut f = OpenOptions::new()
@@ -99,7 +100,7 @@ impl FileStore {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::store_io("cannot create", &tmp, e))?;
-        let res = f.write_all(bytes).and_then(|()| f.sync_all());
+        let res = parts.iter().try_for_each(|part| f.write_all(part)).and_then(|()| f.sync_all());
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
             return Err(Error::store_io("cannot write", &tmp, e));
@@ -199,7 +200,8 @@ impl Store for FileStore {
         let (app, revision) = (&release.meta.app, release.meta.revision);
         let path = self.release_path(app, revision);
         let (dir, _lock) = self.lock(app)?;
-        let tmp = Self::write_temp(&dir, &frame(&release.meta, &release.payload))?;
+        // The payload is written as it is, not copied into one buffer with the record.
+        let tmp = Self::write_temp(&dir, &[&header(&release.meta), &release.payload])?;
         fault_point("create");
         // hard_link never replaces: the revision is created at most once.
         let linked = fs::hard_link(&tmp, &path);
@@ -220,7 +222,7 @@ impl Store for FileStore {
             return Ok(());
         };
         super::check_same_release(&meta, &new)?;
-        let tmp = Self::write_temp(&dir, &frame(&new, &bytes[offset..]))?;
+        let tmp = Self::write_temp(&dir, &[&header(&new), &bytes[offset..]])?;
         fault_point("status");
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);

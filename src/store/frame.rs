@@ -14,12 +14,18 @@ pub const HEADER_READ: u64 = MAX_META_BYTES as u64 + 64;
 
 /// A release file: magic, record length (u32, big endian), record JSON, payload.
 pub fn frame(meta: &ReleaseMeta, payload: &[u8]) -> Vec<u8> {
+    let mut out = header(meta);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// What comes before the payload in a release file.
+pub fn header(meta: &ReleaseMeta) -> Vec<u8> {
     let json = serde_json::to_vec(meta).expect("release record serializes");
-    let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + payload.len());
+    let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_be_bytes());
     out.extend_from_slice(&json);
-    out.extend_from_slice(payload);
     out
 }
 

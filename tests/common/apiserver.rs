@@ -111,7 +111,8 @@ impl ApiServer {
     /// The authorization decisions so far: `{user, verb, group, resource, namespace, name, allowed}`.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        // The server may be writing the last line as this reads: only whole lines count.
+        text.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     /// `GET path` with curl (an independent client), with `token` if given: (HTTP status, body).

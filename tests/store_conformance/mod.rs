@@ -48,7 +48,7 @@ fn get(store: &dyn Store, app: &str, revision: u64) -> rewind::Result<Release> {
 }
 
 fn record(store: &dyn Store, new: NewRelease, history_max: usize) -> rewind::Result<Recorded> {
-    History::new(store).record(new, history_max)
+    History::new(store).record(&new, history_max)
 }
 
 fn mark(store: &dyn Store, app: &str, revision: u64, status: Status) -> rewind::Result<()> {

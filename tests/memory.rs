@@ -1,0 +1,74 @@
+//! Memory through the real binary: a render holds its output and the objects'
+//! metadata, not their trees. Measured as the peak RSS the kernel reports for
+//! the child (`wait4`), not as time.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Stdio;
+
+/// Four resources, as `bench/compare.py` makes them: a ConfigMap, a Secret,
+/// a Deployment using both, a Service.
+fn unit(i: usize) -> String {
+    let data: String =
+        (0..5 + i % 16).map(|k| format!("    key_{k}: \"{i:016x}-{}\"\n", "v".repeat(10 + (i * 7 + k) % 50))).collect();
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i}-config\n  labels: {{app: app-{i}, tier: backend}}\ndata:\n{data}---
+apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-{i}-secret\ntype: Opaque\nstringData:\n  password: \"{i:032x}\"\n  token: \"{:032x}\"\n---
+apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  labels: {{app: app-{i}}}\nspec:\n  replicas: 2\n  selector:
+    matchLabels: {{app: app-{i}}}\n  template:\n    metadata:\n      labels: {{app: app-{i}}}\n    spec:\n      containers:
+        - name: app\n          image: registry.example.com/team/app-{i}:1.{}.0\n          ports: [{{containerPort: 8080}}]
+          envFrom:\n            - configMapRef: {{name: app-{i}-config}}\n          env:\n            - name: PASSWORD
+              valueFrom: {{secretKeyRef: {{name: app-{i}-secret, key: password}}}}\n          resources:
+            requests: {{cpu: 100m, memory: 128Mi}}\n            limits: {{memory: 256Mi}}\n---
+apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\nspec:\n  selector: {{app: app-{i}}}\n  ports: [{{port: 80, targetPort: 8080}}]\n",
+        i * 31,
+        i % 40
+    )
+}
+
+/// An app of `units` × 4 resources, 20 per file; its size in bytes.
+fn synthetic(dir: &Path, units: usize) -> u64 {
+    let mut size = 0;
+    for file in 0..units.div_ceil(5) {
+        let text: Vec<String> = (file * 5..(file * 5 + 5).min(units)).map(unit).collect();
+        let text = text.join("---\n");
+        size += text.len() as u64;
+        std::fs::write(dir.join(format!("part{file:04}.yaml")), text).unwrap();
+    }
+    size
+}
+
+/// Peak RSS in bytes of `rewind ARGS`, which must succeed.
+#[expect(clippy::zombie_processes, reason = "wait4 reaps the child, to read its rusage")]
+fn peak_rss(home: &Path, args: &[&str]) -> u64 {
+    let child = command(home).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child, writing into the two locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "rewind {args:?} failed");
+    u64::try_from(usage.ru_maxrss).unwrap() * 1024
+}
+
+/// The release binary's bound (3 × the input + 20 MiB) is measured by
+/// `bench/compare.sh`; tests run the debug binary, whose own pages differ, so
+/// this compares what each render adds to what `rewind --version` takes.
+#[test]
+fn render_holds_the_output_not_the_object_trees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let size = synthetic(&app, 2500);
+    assert!(size > 4 << 20, "{size}");
+    let store = format!("file://{}", tmp.path().join("store").display());
+    let app = app.display().to_string();
+    let base = peak_rss(tmp.path(), &["--version"]);
+    // The main job: render and record (annotation mode, YAML).
+    let streamed = peak_rss(tmp.path(), &["--store", &store, "render", &app, "--app", "m"]) - base;
+    // Whole objects, as JSON output needs them: the trees take about ten times the input.
+    let whole = peak_rss(tmp.path(), &["render", &app, "--app", "m", "--no-record", "--output", "json"]) - base;
+    assert!(streamed < 8 * size, "a render of {size} bytes took {streamed} bytes more than --version");
+    assert!(whole > 3 * streamed, "whole objects took {whole} bytes, prepared ones {streamed}");
+}
