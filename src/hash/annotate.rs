@@ -2,7 +2,7 @@
 //! ConfigMaps and Secrets, written to `rewind.dev/config-hash` on the template.
 //!
 //! Three steps, so the first can run where the tree is at hand: [`facts`]
-//! (one look at an object: its config data, or its template's references),
+//! (one look at an object: a config's digest, or its template's references),
 //! [`hashes`] (which workload sees what, digested), then writing each hash
 //! into a tree, or into the YAML of an object [`prepared`](super::prepare) on
 //! its parser's thread.

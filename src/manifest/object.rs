@@ -44,7 +44,7 @@ struct Prepared {
     /// another in one allocation: an app may have 100,000 objects.
     ids: Box<str>,
     /// Where apiVersion, kind and name end in `ids`.
-    ends: [u32; 3],
+    ends: [usize; 3],
     /// The string-valued annotations, in order.
     annotations: Vec<(String, String)>,
     config_bytes: Option<usize>,
@@ -57,8 +57,8 @@ struct Prepared {
 impl Prepared {
     /// Part `i` of `ids`: apiVersion, kind, name, namespace.
     fn id(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = self.ends.get(i).map_or(self.ids.len(), |e| *e as usize);
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let end = self.ends.get(i).copied().unwrap_or(self.ids.len());
         &self.ids[start..end]
     }
 }
@@ -99,10 +99,9 @@ impl Object {
             .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
             .collect();
         let parts = [self.api_version(), self.kind(), self.name(), self.metadata_str("namespace").unwrap_or("")];
-        let mut ends = [0u32; 3];
+        let mut ends = [0; 3];
         for i in 0..3 {
-            // Names are at most 253 bytes and files at most 4 GiB: these fit.
-            ends[i] = (if i == 0 { 0 } else { ends[i - 1] }) + u32::try_from(parts[i].len()).unwrap_or(u32::MAX);
+            ends[i] = if i == 0 { 0 } else { ends[i - 1] } + parts[i].len();
         }
         let prepared = Prepared {
             ids: parts.concat().into_boxed_str(),
