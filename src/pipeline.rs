@@ -11,7 +11,9 @@ use crate::hash::{DEFAULT_KEEP_VERSIONS, HashMode, HashOptions, apply, prepare};
 use crate::history::{DEFAULT_HISTORY_MAX, History, NewRelease, Recorded};
 use crate::manifest::{Limits, Object, give_back, parse_stream, take_yaml};
 use crate::release::{AppKey, RollbackClass, SourceInfo};
-use crate::render::{RenderOptions, RendererJob, RendererRequest, Renderers, Source, render_with, substitution_active};
+use crate::render::{
+    RenderOptions, RendererJob, RendererRequest, Renderers, Source, render, render_with, substitution_active,
+};
 use crate::rollback;
 use std::collections::BTreeMap;
 
@@ -171,7 +173,7 @@ pub fn build(job: &Job, previous: &[Object]) -> Result<Rendered> {
     let mut objects = if job.hash.mode == HashMode::Annotation && !job.keep_bodies {
         render_with(&job.source, &job.render, &|obj| prepare(obj, namespace))?
     } else {
-        render_with(&job.source, &job.render, &|obj| obj)?
+        render(&job.source, &job.render)?
     };
     // Source files and trees were freed in between the prepared objects.
     give_back();

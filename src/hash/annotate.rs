@@ -8,7 +8,7 @@
 //! its parser's thread.
 
 use super::prepare::{self, Placeholder};
-use super::refs::{ConfigKind, Keys, Mutability, pod_template_mut, visit_pod_refs};
+use super::refs::{ConfigKind, Keys, Mutability, pod_template_of, visit_pod_refs};
 use super::{CONFIG_HASH_ANNOTATION, HashReport, content_digest, is_opted_in, is_opted_out, set_annotation};
 use crate::error::{Error, Result};
 use crate::manifest::{Object, run_parts, threads};
@@ -148,8 +148,7 @@ pub(super) fn facts(obj: &mut Object, default_namespace: &str) -> Facts {
     }
     let id = obj.display_id();
     let opted_in = is_opted_in(obj);
-    let (group, kind) = (obj.group().to_string(), obj.kind().to_string());
-    let Some((template, mutability)) = pod_template_mut(&group, &kind, &mut obj.body) else { return Facts::Other };
+    let Some((template, mutability)) = pod_template_of(obj) else { return Facts::Other };
     if mutability == Mutability::Immutable && !opted_in {
         return Facts::Other;
     }
@@ -199,8 +198,7 @@ pub(super) fn annotate(objects: &mut [Object], default_namespace: &str) -> Resul
         if obj.is_prepared() {
             prepare::fill(obj, &hash)?;
         } else {
-            let (group, kind) = (obj.group().to_string(), obj.kind().to_string());
-            let Some((template, _)) = pod_template_mut(&group, &kind, &mut obj.body) else { continue };
+            let Some((template, _)) = pod_template_of(obj) else { continue };
             set_annotation(template, CONFIG_HASH_ANNOTATION, hash);
         }
         hashed[i] = true;

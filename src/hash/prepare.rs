@@ -8,7 +8,7 @@
 //! known, and [`clear`] takes it out again when the workload sees none of the set.
 
 use super::annotate::{Facts, facts};
-use super::refs::pod_template_mut;
+use super::refs::pod_template_of;
 use super::{CONFIG_HASH_ANNOTATION, set_annotation};
 use crate::error::{Error, Result};
 use crate::manifest::{Limits, Object, emit_document, parse_stream, read_own};
@@ -64,8 +64,7 @@ pub(super) fn facts_of(obj: &Object) -> Option<&Facts> {
 }
 
 fn template(obj: &mut Object) -> Option<&mut Map<String, Value>> {
-    let (group, kind) = (obj.group().to_string(), obj.kind().to_string());
-    pod_template_mut(&group, &kind, &mut obj.body).map(|(t, _)| t)
+    pod_template_of(obj).map(|(t, _)| t)
 }
 
 /// Puts the placeholder where the hash will go, if the template's metadata
@@ -106,9 +105,12 @@ pub(super) fn fill(obj: &mut Object, hash: &str) -> Result<()> {
     let line = format!("{CONFIG_HASH_ANNOTATION}: {PLACEHOLDER}\n");
     // In place when the hash is written as plainly as the placeholder and the
     // placeholder's line is the only one of its kind; else through a tree.
-    let only = obj.with_prepared_yaml(|yaml| match yaml.match_indices(&line).take(2).count() {
-        1 => yaml.find(&line),
-        _ => None,
+    let only = obj.with_prepared_yaml(|yaml| {
+        let mut at = yaml.match_indices(&line).map(|(at, _)| at);
+        match (at.next(), at.next()) {
+            (Some(at), None) => Some(at),
+            _ => None,
+        }
     });
     match only.flatten() {
         Some(at) if emits_plain(hash) => {

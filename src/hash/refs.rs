@@ -3,6 +3,7 @@
 //! and ServiceAccounts. One traversal serves hashing (read the names and
 //! keys) and suffix mode (rewrite the names).
 
+use crate::manifest::Object;
 use serde_json::{Map, Value};
 
 /// The two kinds of config object a pod can reference.
@@ -82,6 +83,12 @@ pub fn pod_template_mut<'a>(
         _ => return None,
     };
     Some((template.as_object_mut()?, mutability))
+}
+
+/// [`pod_template_mut`] of an object, by its own group and kind.
+pub fn pod_template_of(obj: &mut Object) -> Option<(&mut Map<String, Value>, Mutability)> {
+    let (group, kind) = (obj.group().to_string(), obj.kind().to_string());
+    pod_template_mut(&group, &kind, &mut obj.body)
 }
 
 /// Calls `f` for every config reference in a pod template (`{metadata, spec}`).

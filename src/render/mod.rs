@@ -71,20 +71,17 @@ pub fn render_with(source: &Source, opts: &RenderOptions, finish: &Finish) -> Re
         }
         (Source::Dir(dir), None) => (collect(dir, &opts.limits)?, None),
     };
+    // What a renderer said on stderr, if anything.
+    let said = stderr.filter(|stderr| !stderr.iter().all(u8::is_ascii_whitespace));
     let keep = |obj| obj;
-    let finish = match &stderr {
-        Some(stderr) if !stderr.iter().all(u8::is_ascii_whitespace) => &keep,
-        _ => finish,
-    };
+    let finish = if said.is_some() { &keep } else { finish };
     let parsed = parse_files(inputs, opts, finish);
     let mut objects = Vec::with_capacity(parsed.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
     for parsed in parsed {
         objects.extend(parsed?);
     }
-    if let (Some(job), Some(stderr)) = (&opts.renderer, stderr)
-        && !stderr.iter().all(u8::is_ascii_whitespace)
-    {
-        tracing::warn!("{} said: {}", job.renderer.describe(), shown_stderr(&stderr, &objects));
+    if let (Some(job), Some(said)) = (&opts.renderer, said) {
+        tracing::warn!("{} said: {}", job.renderer.describe(), shown_stderr(&said, &objects));
     }
     if objects.is_empty() && !opts.allow_empty {
         let what = match (source, &opts.renderer) {
