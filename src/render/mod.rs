@@ -64,10 +64,10 @@ pub fn render(source: &Source, opts: &RenderOptions) -> Result<Vec<Object>> {
 /// which an object `finish` prepared no longer has.
 pub fn render_with(source: &Source, opts: &RenderOptions, finish: &Finish) -> Result<Vec<Object>> {
     let (inputs, stderr): (Vec<SourceFile>, Option<Vec<u8>>) = match (source, &opts.renderer) {
-        (Source::Stdin, _) => (vec![SourceFile { rel: "<stdin>".into(), bytes: read_stdin(&opts.limits)? }], None),
+        (Source::Stdin, _) => (vec![SourceFile::from_bytes("<stdin>", read_stdin(&opts.limits)?)], None),
         (Source::Dir(dir), Some(job)) => {
             let out = run_renderer(job, dir, opts)?;
-            (vec![SourceFile { rel: format!("<renderer {}>", job.renderer.name), bytes: out.stdout }], Some(out.stderr))
+            (vec![SourceFile::from_bytes(format!("<renderer {}>", job.renderer.name), out.stdout)], Some(out.stderr))
         }
         (Source::Dir(dir), None) => (collect(dir, &opts.limits)?, None),
     };
@@ -100,13 +100,14 @@ pub fn render_with(source: &Source, opts: &RenderOptions, finish: &Finish) -> Re
     Ok(objects)
 }
 
-/// One file's objects.
-fn parse_file(file: &SourceFile, opts: &RenderOptions, finish: &Finish) -> Result<Vec<Object>> {
-    let text = decode_utf8(&file.bytes, &file.rel)?;
+/// One file's objects (reading it first if it was only listed).
+fn parse_file(file: SourceFile, opts: &RenderOptions, finish: &Finish) -> Result<Vec<Object>> {
+    let (rel, bytes) = file.read()?;
+    let text = decode_utf8(&bytes, &rel)?;
     if opts.substitute && text.contains("${") {
-        parse_substituted(text, &file.rel, opts, finish)
+        parse_substituted(text, &rel, opts, finish)
     } else {
-        parse_stream_with(text, &file.rel, &opts.limits, finish)
+        parse_stream_with(text, &rel, &opts.limits, finish)
     }
 }
 
@@ -115,29 +116,31 @@ const PARALLEL_FILES_BYTES: usize = 256 * 1024;
 
 /// Every file's objects, in file order: the files split into contiguous
 /// groups of about equal bytes, a group per core. The caller reports the
-/// first error in file order, as parsing one by one would. Each file's bytes
-/// are freed once it is parsed, so its memory serves what comes next.
+/// first error in file order, as parsing one by one would. Each file is read
+/// by the thread that parses it, and its bytes are freed once it is parsed,
+/// so its memory serves what comes next.
 fn parse_files(inputs: Vec<SourceFile>, opts: &RenderOptions, finish: &Finish) -> Vec<Result<Vec<Object>>> {
-    let total: usize = inputs.iter().map(|f| f.bytes.len()).sum();
+    let size = |f: &SourceFile| usize::try_from(f.len()).unwrap_or(usize::MAX);
+    let total: usize = inputs.iter().map(size).fold(0, usize::saturating_add);
     // The thread count is only looked up where threads could pay.
     let threads = if total < PARALLEL_FILES_BYTES { 1 } else { crate::manifest::threads().min(inputs.len()) };
     if threads < 2 {
-        return inputs.into_iter().map(|f| parse_file(&f, opts, finish)).collect();
+        return inputs.into_iter().map(|f| parse_file(f, opts, finish)).collect();
     }
     let mut groups: Vec<Mutex<Vec<SourceFile>>> = Vec::with_capacity(threads);
     let (mut group, mut bytes) = (Vec::new(), 0);
     for f in inputs {
-        bytes += f.bytes.len();
+        bytes += size(&f);
         group.push(f);
         if bytes * threads >= total * (groups.len() + 1) && groups.len() + 1 < threads {
             groups.push(Mutex::new(std::mem::take(&mut group)));
         }
     }
     groups.push(Mutex::new(group));
-    let bytes = |group: &Mutex<Vec<SourceFile>>| group.lock().map_or(0, |g| g.iter().map(|f| f.bytes.len()).sum());
+    let bytes = |group: &Mutex<Vec<SourceFile>>| group.lock().map_or(0, |g| g.iter().map(size).sum());
     run_parts(&groups, bytes, |group| {
         let files = group.lock().map(|mut g| std::mem::take(&mut *g)).unwrap_or_default();
-        files.into_iter().map(|f| parse_file(&f, opts, finish)).collect::<Vec<_>>()
+        files.into_iter().map(|f| parse_file(f, opts, finish)).collect::<Vec<_>>()
     })
     .into_iter()
     .flat_map(|done| done.unwrap_or_else(|| vec![Err(Error::Config("a parser thread panicked".into()))]))
@@ -313,7 +316,7 @@ mod tests {
     use super::*;
 
     fn file(rel: &str, text: String) -> SourceFile {
-        SourceFile { rel: rel.into(), bytes: text.into_bytes() }
+        SourceFile::from_bytes(rel, text.into_bytes())
     }
 
     /// Files parsed a group per core come back in file order, and the first

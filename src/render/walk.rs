@@ -1,20 +1,64 @@
 //! Finds the manifest files under a source root: deterministic order, hidden
 //! entries skipped, nothing outside the root, nothing but regular files read.
+//! Files are listed first and read by whoever parses them, so that reading
+//! overlaps parsing on every core.
 
 use crate::error::{Error, Result};
 use crate::manifest::Limits;
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// One manifest file, read.
+/// One manifest: bytes already in hand (stdin, a renderer's output), or a
+/// file the walk listed and checked, read by [`SourceFile::read`].
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// Path relative to the source root, `/`-separated.
+    /// Path relative to the source root, `/`-separated (or `<stdin>`…).
     pub rel: String,
-    /// The file's bytes.
-    pub bytes: Vec<u8>,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Bytes(Vec<u8>),
+    /// A regular file of `len` bytes within the root when it was listed.
+    Listed {
+        target: PathBuf,
+        shown: PathBuf,
+        len: u64,
+    },
+}
+
+impl SourceFile {
+    /// A manifest whose bytes are already read.
+    pub fn from_bytes(rel: impl Into<String>, bytes: Vec<u8>) -> Self {
+        SourceFile { rel: rel.into(), body: Body::Bytes(bytes) }
+    }
+
+    /// Its size in bytes (as listed, for a file not read yet).
+    pub fn len(&self) -> u64 {
+        match &self.body {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Listed { len, .. } => *len,
+        }
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bytes, reading the file if it was only listed. A listed file is
+    /// read as what it was when listed: no more than its listed length (so
+    /// the walk's total limit holds), and only if it is still a regular file.
+    pub fn read(self) -> Result<(String, Vec<u8>)> {
+        match self.body {
+            Body::Bytes(bytes) => Ok((self.rel, bytes)),
+            Body::Listed { target, shown, len } => Ok((self.rel, read_listed(&target, &shown, len)?)),
+        }
+    }
 }
 
 /// The app's configuration at the source root: not a manifest.
@@ -108,8 +152,8 @@ impl Walker<'_> {
         if !is_manifest {
             return Ok(());
         }
-        let bytes = read_regular(&target, &meta, &shown, self.limits.max_file_bytes)?;
-        self.total += bytes.len() as u64;
+        check_regular(&meta, &shown, self.limits.max_file_bytes)?;
+        self.total += meta.len();
         if self.total > self.limits.max_total_bytes {
             return Err(Error::input(
                 &shown,
@@ -119,7 +163,7 @@ impl Walker<'_> {
                 ),
             ));
         }
-        self.files.push(SourceFile { rel: rel.to_string(), bytes });
+        self.files.push(SourceFile { rel: rel.to_string(), body: Body::Listed { target, shown, len: meta.len() } });
         Ok(())
     }
 }
@@ -147,8 +191,8 @@ fn resolve(canonical_root: &Path, path: &Path, shown: &Path) -> Result<(PathBuf,
     Ok((target, meta))
 }
 
-/// Reads a regular file of at most `max` bytes (checked before and while reading).
-fn read_regular(target: &Path, meta: &fs::Metadata, shown: &Path, max: u64) -> Result<Vec<u8>> {
+/// Refuses what is not a regular file of at most `max` bytes.
+fn check_regular(meta: &fs::Metadata, shown: &Path, max: u64) -> Result<()> {
     if !meta.is_file() {
         return Err(Error::input(
             shown,
@@ -161,6 +205,38 @@ fn read_regular(target: &Path, meta: &fs::Metadata, shown: &Path, max: u64) -> R
             format!("is {} bytes, over the {max}-byte file limit; raise it with --max-file-bytes", meta.len()),
         ));
     }
+    Ok(())
+}
+
+/// Reads a file listed as a regular file of `len` bytes. It is opened
+/// without following a symlink and without blocking, and checked again
+/// once open: something put in its place since the walk (a link, a FIFO)
+/// is refused, as is a file that grew.
+fn read_listed(target: &Path, shown: &Path, len: u64) -> Result<Vec<u8>> {
+    let changed =
+        || Error::input(shown, "changed while rewind was reading the source tree; render again once it is written");
+    let file =
+        fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(target).map_err(
+            |e| match e.raw_os_error() {
+                Some(libc::ELOOP) => changed(),
+                _ => Error::input(shown, format!("cannot read: {e}")),
+            },
+        )?;
+    let meta = file.metadata().map_err(|e| Error::input(shown, format!("cannot stat: {e}")))?;
+    if !meta.is_file() || meta.size() > len {
+        return Err(changed());
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len + 1).read_to_end(&mut bytes).map_err(|e| Error::input(shown, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > len {
+        return Err(changed());
+    }
+    Ok(bytes)
+}
+
+/// Reads a regular file of at most `max` bytes (checked before and while reading).
+fn read_regular(target: &Path, meta: &fs::Metadata, shown: &Path, max: u64) -> Result<Vec<u8>> {
+    check_regular(meta, shown, max)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     fs::File::open(target)
         .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
@@ -241,6 +317,36 @@ mod tests {
         fs::write(p.join("real.yaml"), "app: x\n").unwrap();
         std::os::unix::fs::symlink("real.yaml", p.join("rewind.yaml")).unwrap();
         assert_eq!(read_root_file(&p, "rewind.yaml", &Limits::default()).unwrap().unwrap(), b"app: x\n");
+    }
+
+    /// Files are read after the walk, by whoever parses them: what took a
+    /// listed file's place since (more bytes, a FIFO, a symlink out of the
+    /// root) is refused, without blocking on the FIFO.
+    #[test]
+    fn listed_files_are_read_as_they_were_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("src");
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join("a.yaml"), "kind: A\n").unwrap();
+        let read = |p: &Path| collect(p, &Limits::default()).unwrap().remove(0).read();
+
+        let listed = collect(&p, &Limits::default()).unwrap().remove(0);
+        assert_eq!(listed.len(), 8);
+        assert_eq!(listed.clone().read().unwrap(), ("a.yaml".to_string(), b"kind: A\n".to_vec()));
+        fs::write(p.join("a.yaml"), "kind: A\nmore: bytes\n").unwrap();
+        let err = listed.clone().read().unwrap_err().to_string();
+        assert!(err.contains("a.yaml") && err.contains("changed while rewind was reading"), "{err}");
+        assert_eq!(read(&p).unwrap().1, b"kind: A\nmore: bytes\n");
+
+        fs::remove_file(p.join("a.yaml")).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(p.join("a.yaml")).status().unwrap().success());
+        let err = listed.clone().read().unwrap_err().to_string();
+        assert!(err.contains("changed while rewind was reading"), "{err}");
+
+        fs::remove_file(p.join("a.yaml")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("a.yaml")).unwrap();
+        let err = listed.read().unwrap_err().to_string();
+        assert!(err.contains("changed while rewind was reading"), "{err}");
     }
 
     #[test]
