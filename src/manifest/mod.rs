@@ -6,6 +6,7 @@ mod events;
 mod limits;
 mod object;
 mod parse;
+mod scan;
 mod text;
 mod workers;
 

@@ -3,6 +3,7 @@
 //! Plain streams take the fast path in [`super::events`], which builds the
 //! same values and leaves everything else, and every error, to serde-saphyr.
 
+use super::scan::Scan;
 use super::{Limits, Object, Origin, events};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -77,15 +78,11 @@ pub type Finish<'a> = dyn Fn(Object) -> Object + Sync + 'a;
 /// parsed (objects of a stream the fast path gives up on may go through it
 /// twice; the first results are dropped).
 pub fn parse_stream_with(text: &str, source: &str, limits: &Limits, finish: &Finish) -> Result<Vec<Object>> {
-    if let Some(pos) = text.find('\0') {
+    let scan = Scan::of(text);
+    if let Some(pos) = scan.nul() {
         return Err(Error::input(source, format!("contains a NUL byte at offset {pos}; this is not a YAML text file")));
     }
-    // A line starting with `---` always starts a document, so this bounds the
-    // count before the parser spends time on a document storm.
-    let markers = text
-        .lines()
-        .filter(|l| l.strip_prefix("---").is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t'])))
-        .count();
+    let markers = scan.documents();
     if markers > limits.max_documents {
         return Err(Error::input(
             source,
@@ -95,11 +92,10 @@ pub fn parse_stream_with(text: &str, source: &str, limits: &Limits, finish: &Fin
             ),
         ));
     }
-    refuse_binary_tags(text, source)?;
     // Large streams are parsed a group of documents per core; any failure (or a
     // stream the split cannot be trusted on) takes the one-pass path, whose
     // errors are the reference.
-    if let Some(parts) = parallel::parts(text)
+    if let Some(parts) = parallel::parts(&scan)
         && let Ok(objects) = parallel::parse(&parts, source, limits, finish)
     {
         return Ok(objects);
@@ -132,6 +128,8 @@ fn parse_documents(
         .is_ok()
     });
     if fast.is_none() {
+        // The fast path refuses every tag, so only a stream it gave up on can hold one.
+        refuse_binary_tags(text, source)?;
         (out, count) = (Vec::new(), 0);
         for doc in full_parse(text, source, limits)? {
             count += 1;
@@ -189,64 +187,46 @@ pub(super) fn full_parse_for_test(text: &str, limits: &Limits) -> Result<Vec<eve
 /// the groups at once, number documents and lines as one pass would.
 mod parallel {
     use super::super::workers::{run_parts, threads};
-    use super::{Error, Finish, Limits, Object, Result, parse_documents};
+    use super::{Error, Finish, Limits, Object, Result, Scan, parse_documents};
 
     /// Below this a stream is parsed in one pass: threads would cost more than they save.
     const MIN_BYTES: usize = 256 * 1024;
-
-    /// Whether a `---` line starts a document here (as the document count above counts them).
-    fn is_marker(line: &str) -> bool {
-        line.strip_prefix("---")
-            .is_some_and(|r| r.trim_end_matches(['\r', '\n']).is_empty() || r.starts_with([' ', '\t']))
-    }
 
     /// The groups (text, lines before it) to parse at once, or `None` when the
     /// stream is small, or the split could change its meaning: directives
     /// (`%YAML`, `%TAG`) bind across a marker, and anchors make the alias
     /// budget a whole-stream one (any `&` before a non-blank counts, URLs too).
-    pub fn parts(text: &str) -> Option<Vec<(&str, usize)>> {
-        if text.len() < MIN_BYTES {
+    pub fn parts<'a>(scan: &Scan<'a>) -> Option<Vec<(&'a str, usize)>> {
+        if scan.text().len() < MIN_BYTES {
             return None;
         }
-        split(text, threads(), MIN_BYTES)
+        split(scan, threads(), MIN_BYTES)
     }
 
     /// [`parts`] for `threads` threads and streams of `min_bytes` or more.
-    pub fn split(text: &str, threads: usize, min_bytes: usize) -> Option<Vec<(&str, usize)>> {
-        if text.len() < min_bytes || threads < 2 {
+    pub fn split<'a>(scan: &Scan<'a>, threads: usize, min_bytes: usize) -> Option<Vec<(&'a str, usize)>> {
+        let text = scan.text();
+        if text.len() < min_bytes || threads < 2 || scan.anchor() || scan.directive() {
             return None;
         }
-        let bytes = text.as_bytes();
-        let anchor = bytes.windows(2).any(|w| w[0] == b'&' && !w[1].is_ascii_whitespace() && w[1] != b'&');
-        if anchor || text.lines().any(|l| l.starts_with('%')) {
-            return None;
-        }
-        // Every document start (byte offset, lines before it); then, for each
-        // even share of the bytes, the start nearest to it: documents vary
-        // from a few lines to a megabyte-sized CRD.
-        let mut markers = Vec::new();
-        let (mut pos, mut lines) = (0, 0);
-        for line in text.split_inclusive('\n') {
-            if pos > 0 && is_marker(line) {
-                markers.push((pos, lines));
-            }
-            pos += line.len();
-            lines += 1;
-        }
-        let mut cuts: Vec<(usize, usize)> = Vec::new();
+        // For each even share of the bytes, the document start nearest to it:
+        // documents vary from a few lines to a megabyte-sized CRD.
+        let markers: Vec<usize> = scan.cuts().collect();
+        let mut cuts: Vec<usize> = Vec::new();
         for k in 1..threads {
             let ideal = text.len() * k / threads;
-            let after = cuts.last().map_or(0, |c| c.0);
-            let nearest = markers.iter().filter(|m| m.0 > after).min_by_key(|m| m.0.abs_diff(ideal));
+            let after = cuts.last().copied().unwrap_or(0);
+            let nearest = markers.iter().filter(|&&m| m > after).min_by_key(|m| m.abs_diff(ideal));
             if let Some(&cut) = nearest {
                 cuts.push(cut);
             }
         }
         let mut parts = Vec::with_capacity(cuts.len() + 1);
         let (mut start, mut lines_before) = (0, 0);
-        for (cut, lines) in cuts {
+        for cut in cuts {
             parts.push((&text[start..cut], lines_before));
-            (start, lines_before) = (cut, lines);
+            lines_before += scan.lines_in(start..cut);
+            start = cut;
         }
         parts.push((&text[start..], lines_before));
         (parts.len() > 1).then_some(parts)
@@ -275,7 +255,8 @@ mod parallel {
 
 /// `!!binary` would be decoded silently into a string (invalid UTF-8 and all);
 /// Kubernetes manifests carry binary data as base64 text instead. Scanned
-/// with the parser's event stream, so the word in a string is no match.
+/// with the parser's event stream, so the word in a string is no match; only
+/// on the full parser's path, as that scan costs a parse of its own.
 fn refuse_binary_tags(text: &str, source: &str) -> Result<()> {
     if !text.contains("binary") {
         return Ok(());
@@ -444,16 +425,39 @@ mod tests {
         for text in &inputs {
             let one = parse_documents(text, "f.yaml", &limits, (0, 0), &|o| o).unwrap().0;
             for threads in [2, 3, 7] {
-                let parts = parallel::split(text, threads, 0).expect("splits");
+                let parts = parallel::split(&Scan::of(text), threads, 0).expect("splits");
                 assert!(parts.len() > 1);
                 assert_eq!(parts.iter().map(|(t, _)| *t).collect::<String>(), *text, "the parts are the stream");
                 assert_eq!(parallel::parse(&parts, "f.yaml", &limits, &|o| o).unwrap(), one, "{threads} threads");
             }
         }
         // Anchors and directives keep one pass.
-        assert!(parallel::split("a: &x 1\n---\nb: *x\n", 2, 0).is_none());
-        assert!(parallel::split("%YAML 1.1\n---\na: 1\n---\nb: 2\n", 2, 0).is_none());
-        assert!(parallel::split("a: 'x && y'\n---\nb: 2\n", 2, 0).is_some());
+        assert!(parallel::split(&Scan::of("a: &x 1\n---\nb: *x\n"), 2, 0).is_none());
+        assert!(parallel::split(&Scan::of("%YAML 1.1\n---\na: 1\n---\nb: 2\n"), 2, 0).is_none());
+        assert!(parallel::split(&Scan::of("a: 'x && y'\n---\nb: 2\n"), 2, 0).is_some());
+    }
+
+    /// `!!binary` is refused at its line in the stream, however the stream is
+    /// parsed (one pass or in parallel groups); the word alone is no tag.
+    #[test]
+    fn binary_tags_are_refused_at_their_line() {
+        let mut text = String::from("# binary data is base64 text\n");
+        for i in 0..4000 {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{k: binary}}\n"
+            ));
+        }
+        assert!(text.len() >= 256 * 1024, "large enough to be split");
+        assert_eq!(parse(&text).unwrap().len(), 4000);
+        let line = text.lines().count();
+        text = text.replacen("data: {k: binary}\n", "data: {k: !!binary aGk=}\n", 4000).replacen(
+            "data: {k: !!binary aGk=}\n",
+            "data: {k: binary}\n",
+            3999,
+        );
+        assert!(text.lines().nth(line - 1).unwrap().contains("!!binary"), "the tag is on the last line");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("line {line}: the !!binary tag")), "{err}");
     }
 
     /// Kubernetes reads YAML 1.1 octal (`defaultMode: 0644` is 420); so does

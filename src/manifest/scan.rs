@@ -1,0 +1,142 @@
+//! One look at a stream's bytes before it is parsed: the NUL byte that
+//! makes it no text, the `---` lines that bound the document count and where
+//! a split may cut, and the directives and anchors that rule a split out.
+//!
+//! Vector search (memchr) finds the few places worth a look, so the lines in
+//! between are never visited one by one: on a 2 MB install, line-by-line
+//! scans cost milliseconds before the first thread could start parsing.
+
+use memchr::memmem;
+
+/// What the bytes of one stream hold, as far as parsing it needs to know first.
+pub(super) struct Scan<'a> {
+    text: &'a str,
+    /// Offsets of the lines that start with `---`.
+    dashes: Vec<usize>,
+}
+
+impl<'a> Scan<'a> {
+    /// Finds the lines of `text` that start with `---`.
+    pub fn of(text: &'a str) -> Self {
+        let bytes = text.as_bytes();
+        let first = bytes.starts_with(b"---").then_some(0);
+        let dashes = first.into_iter().chain(memmem::find_iter(bytes, b"\n---").map(|i| i + 1)).collect();
+        Scan { text, dashes }
+    }
+
+    /// Offset of the first NUL byte, if any.
+    pub fn nul(&self) -> Option<usize> {
+        memchr::memchr(0, self.text.as_bytes())
+    }
+
+    /// Lines that start a document: `---` alone or before a blank, lines
+    /// split as [`str::lines`] splits them. Nothing else starts one, so this
+    /// bounds the document count before the parser spends time on a storm.
+    pub fn documents(&self) -> usize {
+        self.dashes
+            .iter()
+            .filter(|&&at| {
+                let rest = &self.text[at + 3..];
+                let rest = match memchr::memchr(b'\n', rest.as_bytes()) {
+                    Some(end) => rest[..end].strip_suffix('\r').unwrap_or(&rest[..end]),
+                    None => rest,
+                };
+                rest.is_empty() || rest.starts_with([' ', '\t'])
+            })
+            .count()
+    }
+
+    /// Offsets after the first byte where a document starts for sure: a
+    /// `---` line with nothing but blanks or line breaks after the dashes.
+    pub fn cuts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.dashes.iter().copied().filter(|&at| {
+            let rest = &self.text.as_bytes()[at + 3..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            at > 0
+                && (rest[..end].iter().all(|&b| b == b'\r') || rest.first().is_some_and(|&b| b == b' ' || b == b'\t'))
+        })
+    }
+
+    /// Whether a line starts with `%`: a directive (`%YAML`, `%TAG`) that binds
+    /// across document markers.
+    pub fn directive(&self) -> bool {
+        self.text.starts_with('%') || memmem::find(self.text.as_bytes(), b"\n%").is_some()
+    }
+
+    /// Whether an `&` comes before a non-blank that is not another `&`: an
+    /// anchor, maybe (URLs count too), which makes the alias budget one for
+    /// the whole stream.
+    pub fn anchor(&self) -> bool {
+        let bytes = self.text.as_bytes();
+        memchr::memchr_iter(b'&', bytes)
+            .any(|i| bytes.get(i + 1).is_some_and(|&next| !next.is_ascii_whitespace() && next != b'&'))
+    }
+
+    /// The stream.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Line breaks (`\n`) in `range` of the stream.
+    pub fn lines_in(&self, range: std::ops::Range<usize>) -> usize {
+        self.text.as_bytes()[range].iter().filter(|&&b| b == b'\n').count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the line-by-line scans this replaces made of `text`.
+    fn by_lines(text: &str) -> (Option<usize>, usize, Vec<(usize, usize)>, bool, bool) {
+        let documents = text
+            .lines()
+            .filter(|l| l.strip_prefix("---").is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t'])))
+            .count();
+        let mut cuts = Vec::new();
+        let (mut pos, mut lines) = (0, 0);
+        for line in text.split_inclusive('\n') {
+            let marker = line
+                .strip_prefix("---")
+                .is_some_and(|r| r.trim_end_matches(['\r', '\n']).is_empty() || r.starts_with([' ', '\t']));
+            if pos > 0 && marker {
+                cuts.push((pos, lines));
+            }
+            pos += line.len();
+            lines += 1;
+        }
+        let bytes = text.as_bytes();
+        let anchor = bytes.windows(2).any(|w| w[0] == b'&' && !w[1].is_ascii_whitespace() && w[1] != b'&');
+        (text.find('\0'), documents, cuts, text.lines().any(|l| l.starts_with('%')), anchor)
+    }
+
+    fn scanned(text: &str) -> (Option<usize>, usize, Vec<(usize, usize)>, bool, bool) {
+        let scan = Scan::of(text);
+        let cuts = scan.cuts().map(|at| (at, scan.lines_in(0..at))).collect();
+        (scan.nul(), scan.documents(), cuts, scan.directive(), scan.anchor())
+    }
+
+    /// Every string of up to 6 bytes over the characters that matter gives
+    /// what the line-by-line scans gave.
+    #[test]
+    fn one_look_finds_what_the_line_scans_found() {
+        let alphabet = ['-', '\n', '\r', ' ', '\t', 'a', '%', '&', '\0'];
+        let mut text = String::new();
+        fn each(text: &mut String, alphabet: &[char], left: usize, check: &dyn Fn(&str)) {
+            check(text);
+            if left == 0 {
+                return;
+            }
+            for &c in alphabet {
+                text.push(c);
+                each(text, alphabet, left - 1, check);
+                text.pop();
+            }
+        }
+        each(&mut text, &alphabet, 6, &|t| assert_eq!(scanned(t), by_lines(t), "{t:?}"));
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/argocd-install/install.yaml");
+        let install = std::fs::read_to_string(corpus).unwrap();
+        assert_eq!(scanned(&install), by_lines(&install));
+    }
+}
