@@ -195,7 +195,8 @@ mod parallel {
     /// The groups (text, lines before it) to parse at once, or `None` when the
     /// stream is small, or the split could change its meaning: directives
     /// (`%YAML`, `%TAG`) bind across a marker, and anchors make the alias
-    /// budget a whole-stream one (any `&` before a non-blank counts, URLs too).
+    /// budget a whole-stream one (an `&` where a node may start counts; one
+    /// inside a word, as in a URL, does not).
     pub fn parts<'a>(scan: &Scan<'a>) -> Option<Vec<(&'a str, usize)>> {
         if scan.text().len() < MIN_BYTES {
             return None;
@@ -435,6 +436,16 @@ mod tests {
         assert!(parallel::split(&Scan::of("a: &x 1\n---\nb: *x\n"), 2, 0).is_none());
         assert!(parallel::split(&Scan::of("%YAML 1.1\n---\na: 1\n---\nb: 2\n"), 2, 0).is_none());
         assert!(parallel::split(&Scan::of("a: 'x && y'\n---\nb: 2\n"), 2, 0).is_some());
+        // An `&` inside a word is no anchor; one where a node may start is.
+        assert!(parallel::split(&Scan::of("a: http://x/?a=1&b=2\n---\nb: 2\n"), 2, 0).is_some());
+        for anchored in [
+            "a: [1,&x 2]\n---\nb: 2\n",
+            "\u{feff}&x a: 1\n---\nb: 2\n",
+            "{\"a\":&x 1}\n---\nb: 2\n",
+            "&x a: 1\n---\nb: 2\n",
+        ] {
+            assert!(parallel::split(&Scan::of(anchored), 2, 0).is_none(), "{anchored}");
+        }
     }
 
     /// `!!binary` is refused at its line in the stream, however the stream is

@@ -63,13 +63,21 @@ impl<'a> Scan<'a> {
         self.text.starts_with('%') || memmem::find(self.text.as_bytes(), b"\n%").is_some()
     }
 
-    /// Whether an `&` comes before a non-blank that is not another `&`: an
-    /// anchor, maybe (URLs count too), which makes the alias budget one for
-    /// the whole stream.
+    /// Whether an `&` could start an anchor, which makes the alias budget one
+    /// for the whole stream: before a non-blank that is not another `&`, and
+    /// where a node's properties may start (the stream's start, after a blank,
+    /// a line break or a flow indicator; after `:` too, as in `{"a":&x 1}`;
+    /// after a byte order mark, whose last byte is 0xBF).
+    /// An `&` inside a word (`?a=1&b=2` in a URL) is no anchor; one in a
+    /// quoted string still counts, which only costs the split.
     pub fn anchor(&self) -> bool {
         let bytes = self.text.as_bytes();
-        memchr::memchr_iter(b'&', bytes)
-            .any(|i| bytes.get(i + 1).is_some_and(|&next| !next.is_ascii_whitespace() && next != b'&'))
+        memchr::memchr_iter(b'&', bytes).any(|i| {
+            let after = bytes.get(i + 1).is_some_and(|&next| !next.is_ascii_whitespace() && next != b'&');
+            let before =
+                i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':' | 0xBF);
+            after && before
+        })
     }
 
     /// The stream.
@@ -106,7 +114,13 @@ mod tests {
             lines += 1;
         }
         let bytes = text.as_bytes();
-        let anchor = bytes.windows(2).any(|w| w[0] == b'&' && !w[1].is_ascii_whitespace() && w[1] != b'&');
+        // As before, but an `&` inside a word is no anchor.
+        let anchor = (0..bytes.len().saturating_sub(1)).any(|i| {
+            bytes[i] == b'&'
+                && !bytes[i + 1].is_ascii_whitespace()
+                && bytes[i + 1] != b'&'
+                && (i == 0 || b" \t\n\r[{,:\xBF".contains(&bytes[i - 1]))
+        });
         (text.find('\0'), documents, cuts, text.lines().any(|l| l.starts_with('%')), anchor)
     }
 
@@ -120,7 +134,7 @@ mod tests {
     /// what the line-by-line scans gave.
     #[test]
     fn one_look_finds_what_the_line_scans_found() {
-        let alphabet = ['-', '\n', '\r', ' ', '\t', 'a', '%', '&', '\0'];
+        let alphabet = ['-', '\n', '\r', ' ', '\t', 'a', '%', '&', '\0', ':'];
         let mut text = String::new();
         fn each(text: &mut String, alphabet: &[char], left: usize, check: &dyn Fn(&str)) {
             check(text);
