@@ -36,12 +36,11 @@ impl<'a> Scan<'a> {
         self.dashes
             .iter()
             .filter(|&&at| {
-                let rest = &self.text[at + 3..];
-                let rest = match memchr::memchr(b'\n', rest.as_bytes()) {
-                    Some(end) => rest[..end].strip_suffix('\r').unwrap_or(&rest[..end]),
-                    None => rest,
-                };
-                rest.is_empty() || rest.starts_with([' ', '\t'])
+                let rest = self.after_dashes(at);
+                // `str::lines` drops a `\r` only before a `\n`.
+                let broken = at + 3 + rest.len() < self.text.len();
+                let rest = if broken { rest.strip_suffix(b"\r").unwrap_or(rest) } else { rest };
+                rest.is_empty() || starts_blank(rest)
             })
             .count()
     }
@@ -50,11 +49,15 @@ impl<'a> Scan<'a> {
     /// `---` line with nothing but blanks or line breaks after the dashes.
     pub fn cuts(&self) -> impl Iterator<Item = usize> + '_ {
         self.dashes.iter().copied().filter(|&at| {
-            let rest = &self.text.as_bytes()[at + 3..];
-            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            at > 0
-                && (rest[..end].iter().all(|&b| b == b'\r') || rest.first().is_some_and(|&b| b == b' ' || b == b'\t'))
+            let rest = self.after_dashes(at);
+            at > 0 && (rest.iter().all(|&b| b == b'\r') || starts_blank(rest))
         })
+    }
+
+    /// The rest of the `---` line at `at`, after the dashes, without its `\n`.
+    fn after_dashes(&self, at: usize) -> &'a [u8] {
+        let rest = &self.text.as_bytes()[at + 3..];
+        &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
     }
 
     /// Whether a line starts with `%`: a directive (`%YAML`, `%TAG`) that binds
@@ -89,6 +92,10 @@ impl<'a> Scan<'a> {
     pub fn lines_in(&self, range: std::ops::Range<usize>) -> usize {
         self.text.as_bytes()[range].iter().filter(|&&b| b == b'\n').count()
     }
+}
+
+fn starts_blank(bytes: &[u8]) -> bool {
+    matches!(bytes.first(), Some(b' ' | b'\t'))
 }
 
 #[cfg(test)]
