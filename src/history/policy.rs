@@ -1,7 +1,7 @@
 //! The history policy, written once for every store: record with dedupe and
 //! optimistic concurrency (create-if-absent, re-read and retry on a lost
-//! race), prune beyond the limit but never the newest deployed release, and
-//! status transitions.
+//! race; a number that pruning freed is never given out again), prune beyond
+//! the limit but never the newest deployed release, and status transitions.
 
 use super::{History, codec};
 use crate::error::{Error, Result};
@@ -82,7 +82,19 @@ impl History<'_> {
             let stored = StoredRelease { meta, payload, location: String::new() };
             match self.store.create(&stored) {
                 Ok(()) => {
-                    self.prune(&new.app, history_max)?;
+                    let listing = self.store.scan(&new.app)?;
+                    // A revision above ours means ours was free only because pruning had
+                    // deleted it while we worked: a number is never given out again, so
+                    // ours goes and the next free number is tried.
+                    if listing.next_revision() > revision + 1 {
+                        match self.store.delete(&new.app, revision) {
+                            Ok(()) | Err(Error::NotFound { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                        compressed = Some(stored.payload);
+                        continue;
+                    }
+                    self.prune(&new.app, listing.into_releases(&new.app), history_max)?;
                     return Ok(Recorded::Created(stored.meta));
                 }
                 // Another writer took this revision: re-read, it may even be ours.
@@ -98,9 +110,8 @@ impl History<'_> {
 
     /// Deletes the oldest revisions beyond `history_max`, never the newest
     /// `deployed` one. Returns the deleted revisions.
-    pub fn prune(&self, app: &AppKey, history_max: usize) -> Result<Vec<u64>> {
+    fn prune(&self, app: &AppKey, metas: Vec<ReleaseMeta>, history_max: usize) -> Result<Vec<u64>> {
         let history_max = history_max.max(1);
-        let metas = self.store.list(app)?;
         if metas.len() <= history_max {
             return Ok(Vec::new());
         }
@@ -237,6 +248,50 @@ mod tests {
         fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
             self.0.delete(app, revision)
         }
+    }
+
+    /// A store whose first scan is from before 16 releases were recorded and
+    /// the oldest pruned, as a slow writer's would be.
+    struct StaleFirstScan(MemoryStore, std::sync::atomic::AtomicBool);
+
+    impl Store for StaleFirstScan {
+        fn url(&self) -> String {
+            self.0.url()
+        }
+        fn scan(&self, app: &AppKey) -> Result<Listing> {
+            if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Listing::default());
+            }
+            self.0.scan(app)
+        }
+        fn get(&self, app: &AppKey, revision: u64) -> Result<crate::release::StoredRelease> {
+            self.0.get(app, revision)
+        }
+        fn create(&self, release: &crate::release::StoredRelease) -> Result<()> {
+            self.0.create(release)
+        }
+        fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
+            self.0.update_meta(app, revision, change)
+        }
+        fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
+            self.0.delete(app, revision)
+        }
+    }
+
+    #[test]
+    fn a_pruned_revision_is_never_given_out_again() {
+        let store = StaleFirstScan(MemoryStore::new(), false.into());
+        let (h, app) = (History::new(&store), key());
+        for i in 0..16 {
+            h.record(&new(&app, &format!("m{i}")), 10).unwrap();
+        }
+        assert_eq!(revisions(&h, &app).first(), Some(&(7, Status::Pending)), "1 to 6 were pruned");
+        store.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        let late = h.record(&new(&app, "late"), 10).unwrap();
+        assert_eq!(late.meta().revision, 17, "revision 1 was free again, but is not reused");
+        let kept: Vec<u64> = revisions(&h, &app).iter().map(|r| r.0).collect();
+        assert_eq!(kept, (8..=17).collect::<Vec<_>>());
+        assert_eq!(h.get(&app, 17).unwrap().manifest, b"late");
     }
 
     #[test]
