@@ -83,10 +83,13 @@ impl History<'_> {
             match self.store.create(&stored) {
                 Ok(()) => {
                     let listing = self.store.scan(&new.app)?;
-                    // A revision above ours means ours was free only because pruning had
-                    // deleted it while we worked: a number is never given out again, so
-                    // ours goes and the next free number is tried.
-                    if listing.next_revision() > revision + 1 {
+                    // With `history_max` newer releases already there, ours would be pruned at
+                    // once: its number was free only because pruning had deleted it while we
+                    // worked (or we were outrun). Numbers are never given out twice, and the
+                    // printed manifest must be recorded, so ours goes and the next free
+                    // number is tried. A newer release or two is just a concurrent writer.
+                    let newer = listing.releases.iter().filter(|m| m.revision > revision).count();
+                    if newer >= history_max.max(1) {
                         match self.store.delete(&new.app, revision) {
                             Ok(()) | Err(Error::NotFound { .. }) => {}
                             Err(e) => return Err(e),
@@ -250,48 +253,69 @@ mod tests {
         }
     }
 
-    /// A store whose first scan is from before 16 releases were recorded and
-    /// the oldest pruned, as a slow writer's would be.
-    struct StaleFirstScan(MemoryStore, std::sync::atomic::AtomicBool);
+    /// A store that can play the other writers of a race: a scan from before
+    /// 16 releases were recorded and the oldest pruned, as a slow writer's
+    /// would be; or a writer that records the next revision right after a create.
+    #[derive(Default)]
+    struct Racing {
+        store: MemoryStore,
+        stale_scan: std::sync::atomic::AtomicBool,
+        next_right_after: std::sync::atomic::AtomicBool,
+    }
 
-    impl Store for StaleFirstScan {
+    impl Store for Racing {
         fn url(&self) -> String {
-            self.0.url()
+            self.store.url()
         }
         fn scan(&self, app: &AppKey) -> Result<Listing> {
-            if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            if self.stale_scan.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 return Ok(Listing::default());
             }
-            self.0.scan(app)
+            self.store.scan(app)
         }
         fn get(&self, app: &AppKey, revision: u64) -> Result<crate::release::StoredRelease> {
-            self.0.get(app, revision)
+            self.store.get(app, revision)
         }
         fn create(&self, release: &crate::release::StoredRelease) -> Result<()> {
-            self.0.create(release)
+            self.store.create(release)?;
+            if self.next_right_after.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                let (app, revision) = (&release.meta.app, release.meta.revision + 1);
+                let meta = ReleaseMeta::pending(app, revision, b"other", SourceInfo::default(), None, "");
+                let payload = codec::compress(b"other");
+                self.store.create(&crate::release::StoredRelease { meta, payload, location: String::new() })?;
+            }
+            Ok(())
         }
         fn update_meta(&self, app: &AppKey, revision: u64, change: &MetaChange<'_>) -> Result<()> {
-            self.0.update_meta(app, revision, change)
+            self.store.update_meta(app, revision, change)
         }
         fn delete(&self, app: &AppKey, revision: u64) -> Result<()> {
-            self.0.delete(app, revision)
+            self.store.delete(app, revision)
         }
     }
 
     #[test]
     fn a_pruned_revision_is_never_given_out_again() {
-        let store = StaleFirstScan(MemoryStore::new(), false.into());
+        let store = Racing::default();
         let (h, app) = (History::new(&store), key());
         for i in 0..16 {
             h.record(&new(&app, &format!("m{i}")), 10).unwrap();
         }
         assert_eq!(revisions(&h, &app).first(), Some(&(7, Status::Pending)), "1 to 6 were pruned");
-        store.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        store.stale_scan.store(true, std::sync::atomic::Ordering::SeqCst);
         let late = h.record(&new(&app, "late"), 10).unwrap();
         assert_eq!(late.meta().revision, 17, "revision 1 was free again, but is not reused");
         let kept: Vec<u64> = revisions(&h, &app).iter().map(|r| r.0).collect();
         assert_eq!(kept, (8..=17).collect::<Vec<_>>());
         assert_eq!(h.get(&app, 17).unwrap().manifest, b"late");
+
+        // A writer that records the next revision while ours is being checked is no reason to move ours.
+        store.next_right_after.store(true, std::sync::atomic::Ordering::SeqCst);
+        let ours = h.record(&new(&app, "ours"), 10).unwrap();
+        assert_eq!(ours.meta().revision, 18);
+        let kept: Vec<u64> = revisions(&h, &app).iter().map(|r| r.0).collect();
+        assert_eq!(kept, (10..=19).collect::<Vec<_>>(), "18 kept, beside the other writer's 19");
+        assert_eq!(h.get(&app, 18).unwrap().manifest, b"ours");
     }
 
     #[test]
