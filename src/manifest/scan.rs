@@ -5,12 +5,20 @@
 //! Vector search (memchr) finds the few places worth a look, so the lines in
 //! between are never visited one by one: on a 2 MB install, line-by-line
 //! scans cost milliseconds before the first thread could start parsing.
+//! A small stream is searched with the standard library's searches instead:
+//! memchr's first call asks the CPU for its features (`cpuid`, which a virtual
+//! machine traps: about 60 µs here), more than searching a small stream takes.
 
 use memchr::memmem;
+
+/// Streams of at least this many bytes are searched with memchr.
+const VECTOR_MIN_BYTES: usize = 64 << 10;
 
 /// What the bytes of one stream hold, as far as parsing it needs to know first.
 pub(super) struct Scan<'a> {
     text: &'a str,
+    /// Whether to search with memchr (see [`VECTOR_MIN_BYTES`]).
+    vector: bool,
     /// Offsets of the lines that start with `---`.
     dashes: Vec<usize>,
 }
@@ -18,15 +26,27 @@ pub(super) struct Scan<'a> {
 impl<'a> Scan<'a> {
     /// Finds the lines of `text` that start with `---`.
     pub fn of(text: &'a str) -> Self {
-        let bytes = text.as_bytes();
-        let first = bytes.starts_with(b"---").then_some(0);
-        let dashes = first.into_iter().chain(memmem::find_iter(bytes, b"\n---").map(|i| i + 1)).collect();
-        Scan { text, dashes }
+        Self::searching(text, text.len() >= VECTOR_MIN_BYTES)
+    }
+
+    fn searching(text: &'a str, vector: bool) -> Self {
+        let first = text.starts_with("---").then_some(0);
+        let dashes = if vector {
+            first.into_iter().chain(memmem::find_iter(text.as_bytes(), b"\n---").map(|i| i + 1)).collect()
+        } else {
+            first.into_iter().chain(text.match_indices("\n---").map(|(i, _)| i + 1)).collect()
+        };
+        Scan { text, vector, dashes }
+    }
+
+    /// Offset of the first `byte` in `hay`, if any.
+    fn find(&self, byte: u8, hay: &[u8]) -> Option<usize> {
+        if self.vector { memchr::memchr(byte, hay) } else { hay.iter().position(|&b| b == byte) }
     }
 
     /// Offset of the first NUL byte, if any.
     pub fn nul(&self) -> Option<usize> {
-        memchr::memchr(0, self.text.as_bytes())
+        if self.vector { self.find(0, self.text.as_bytes()) } else { self.text.find('\0') }
     }
 
     /// Lines that start a document: `---` alone or before a blank, lines
@@ -57,13 +77,18 @@ impl<'a> Scan<'a> {
     /// The rest of the `---` line at `at`, after the dashes, without its `\n`.
     fn after_dashes(&self, at: usize) -> &'a [u8] {
         let rest = &self.text.as_bytes()[at + 3..];
-        &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+        &rest[..self.find(b'\n', rest).unwrap_or(rest.len())]
     }
 
     /// Whether a line starts with `%`: a directive (`%YAML`, `%TAG`) that binds
     /// across document markers.
     pub fn directive(&self) -> bool {
-        self.text.starts_with('%') || memmem::find(self.text.as_bytes(), b"\n%").is_some()
+        self.text.starts_with('%')
+            || if self.vector {
+                memmem::find(self.text.as_bytes(), b"\n%").is_some()
+            } else {
+                self.text.contains("\n%")
+            }
     }
 
     /// Whether an `&` could start an anchor, which makes the alias budget one
@@ -75,12 +100,17 @@ impl<'a> Scan<'a> {
     /// quoted string still counts, which only costs the split.
     pub fn anchor(&self) -> bool {
         let bytes = self.text.as_bytes();
-        memchr::memchr_iter(b'&', bytes).any(|i| {
+        let anchor = |i: usize| {
             let after = bytes.get(i + 1).is_some_and(|&next| !next.is_ascii_whitespace() && next != b'&');
             let before =
                 i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':' | 0xBF);
             after && before
-        })
+        };
+        if self.vector {
+            memchr::memchr_iter(b'&', bytes).any(anchor)
+        } else {
+            bytes.iter().enumerate().any(|(i, &b)| b == b'&' && anchor(i))
+        }
     }
 
     /// The stream.
@@ -131,10 +161,15 @@ mod tests {
         (text.find('\0'), documents, cuts, text.lines().any(|l| l.starts_with('%')), anchor)
     }
 
+    /// What both ways of searching make of `text`, which must be the same.
     fn scanned(text: &str) -> (Option<usize>, usize, Vec<(usize, usize)>, bool, bool) {
-        let scan = Scan::of(text);
-        let cuts = scan.cuts().map(|at| (at, scan.lines_in(0..at))).collect();
-        (scan.nul(), scan.documents(), cuts, scan.directive(), scan.anchor())
+        let [vector, standard] = [true, false].map(|vector| {
+            let scan = Scan::searching(text, vector);
+            let cuts = scan.cuts().map(|at| (at, scan.lines_in(0..at))).collect::<Vec<_>>();
+            (scan.nul(), scan.documents(), cuts, scan.directive(), scan.anchor())
+        });
+        assert_eq!(vector, standard, "memchr and the standard library disagree on {text:?}");
+        vector
     }
 
     /// Every string of up to 6 bytes over the characters that matter gives
