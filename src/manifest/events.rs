@@ -154,7 +154,7 @@ impl<'a> Builder<'a> {
 }
 
 /// A mapping key: only keys that are strings to serde-saphyr too; `<<` is a merge key.
-fn key(text: String, style: ScalarStyle) -> Option<String> {
+pub(super) fn key(text: String, style: ScalarStyle) -> Option<String> {
     if text == "<<" || (style == ScalarStyle::Plain && !matches!(plain(&text)?, Plain::String)) {
         return None;
     }
@@ -164,7 +164,7 @@ fn key(text: String, style: ScalarStyle) -> Option<String> {
 /// What serde-saphyr's `deserialize_any` makes of an untagged scalar: quoted
 /// and block scalars are strings; plain ones may be null, a YAML 1.1 boolean,
 /// an integer or a float. `None` for a non-finite float (which it refuses).
-fn scalar(text: String, style: ScalarStyle) -> Option<Value> {
+pub(super) fn scalar(text: String, style: ScalarStyle) -> Option<Value> {
     if style != ScalarStyle::Plain {
         return Some(Value::String(text));
     }

@@ -4,6 +4,7 @@
 mod emit;
 mod events;
 mod limits;
+mod lines;
 mod object;
 mod parse;
 mod scan;

@@ -4,7 +4,7 @@
 //! same values and leaves everything else, and every error, to serde-saphyr.
 
 use super::scan::Scan;
-use super::{Limits, Object, Origin, events};
+use super::{Limits, Object, Origin, events, lines};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use serde_saphyr::{Budget, Options, Spanned};
@@ -116,18 +116,22 @@ fn parse_documents(
     let mut out = Vec::new();
     let mut count = 0;
     // Any error (a check that fails included) is found again and reported by the full parser's pass.
-    let fast = events::each(text, limits, &mut |doc| {
-        count += 1;
-        take_document(
-            doc,
-            Origin { source: source.to_string(), document: before.0 + count, line: 0 },
-            before.1,
-            finish,
-            &mut out,
-        )
-        .is_ok()
-    });
-    if fast.is_none() {
+    // The line reader first, then the event stream: each starts over from nothing.
+    let mut fast = |each: Each| {
+        (out, count) = (Vec::new(), 0);
+        each(text, limits, &mut |doc| {
+            count += 1;
+            take_document(
+                doc,
+                Origin { source: source.to_string(), document: before.0 + count, line: 0 },
+                before.1,
+                finish,
+                &mut out,
+            )
+            .is_ok()
+        })
+    };
+    if fast(lines::each).or_else(|| fast(events::each)).is_none() {
         // The fast path refuses every tag, so only a stream it gave up on can hold one.
         refuse_binary_tags(text, source)?;
         (out, count) = (Vec::new(), 0);
@@ -139,6 +143,9 @@ fn parse_documents(
     }
     Ok((out, count))
 }
+
+/// A fast path: each document of a stream to a callback, or `None` to give up.
+type Each = fn(&str, &Limits, &mut dyn FnMut(events::Document) -> bool) -> Option<()>;
 
 /// Checks one document and adds its objects to `out`; `origin` gets the
 /// document's line, `lines_before` ahead of `text`'s first.

@@ -1,0 +1,935 @@
+//! The quickest path of parsing: the block-style YAML nearly every manifest
+//! is written in, read line by line, without a tokenizer. On small inputs
+//! the YAML parser's tokens and events were a third of a render's time.
+//!
+//! It reads block mappings and sequences (a sequence may sit at its key's
+//! indentation), plain scalars (over several lines too, as CRD descriptions
+//! are), quoted scalars (single-quoted ones over several lines), literal and
+//! folded block scalars, flow collections that close on their line
+//! (`{app: web}`, `[{containerPort: 80}]`) and comments. Anything else —
+//! anchors, aliases, tags, directives, `...`, complex keys, tabs, `\r`, rare
+//! escapes, keep chomping, control characters, any doubt — gives up on the
+//! whole stream (`None`), and the event-stream path in [`super::events`]
+//! reads it, falling back in turn on serde-saphyr, which stays the reference
+//! for every error. Scalars and keys resolve through that path's functions,
+//! and differential tests (the corpus, the fixtures, the fuzz corpus,
+//! mutated corpus documents, generated line shapes) hold this reader to the
+//! full parser's documents and lines wherever it answers.
+
+use super::Limits;
+use super::events::{Document, key, scalar};
+use serde_json::{Map, Value};
+use serde_saphyr::granit_parser::ScalarStyle;
+
+/// Longest key read here; the parser's simple-key lookahead is 1,024.
+const MAX_KEY_BYTES: usize = 512;
+
+/// Gives each non-null document of `text` to `take` as soon as it is read;
+/// `None` when the stream is not in the subset read here (or `take` said stop).
+pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+    if text.len() as u64 >= limits.max_file_bytes || !plain_characters(text) {
+        return None;
+    }
+    let mut reader = Reader { text, pos: 0, number: 1, limits, entries: Vec::new(), items: Vec::new() };
+    // As the event path counts document starts: never fewer here.
+    let mut documents = 1usize;
+    loop {
+        match reader.peek()? {
+            Next::End => return Some(()),
+            Next::Marker(line) => {
+                reader.consume(&line);
+                documents += 1;
+                if documents + 1 >= limits.max_documents {
+                    return None;
+                }
+            }
+            Next::Content(line) => {
+                if line.is_dash() {
+                    return None;
+                }
+                let value = reader.mapping(line, 1)?;
+                // A document ends at a marker or at the end, not at a smaller indentation.
+                if let Next::Content(_) = reader.peek()? {
+                    return None;
+                }
+                if !take(Document { value, line: line.number }) {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// No tab, `\r`, byte order mark, control or non-printable character, and
+/// no line separator that YAML 1.1 and 1.2 read differently.
+fn plain_characters(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.iter().any(|&b| (b < b' ' && b != b'\n') || b == 0x7F) {
+        return false;
+    }
+    text.is_ascii()
+        || !text
+            .chars()
+            .any(|c| matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'))
+}
+
+/// One line that holds more than blanks or a comment.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    /// Column of `body`'s first byte.
+    indent: usize,
+    /// The line after its indentation, trailing blanks cut.
+    body: &'a str,
+    /// 1-based line number.
+    number: usize,
+    /// Offset just past the line's `\n` (or the end of the text).
+    end: usize,
+}
+
+impl Line<'_> {
+    /// Whether the line starts a sequence entry.
+    fn is_dash(&self) -> bool {
+        self.body == "-" || self.body.starts_with("- ")
+    }
+}
+
+enum Next<'a> {
+    Content(Line<'a>),
+    /// A `---` line.
+    Marker(Line<'a>),
+    End,
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    /// Offset of the next line not read yet, and its number.
+    pos: usize,
+    number: usize,
+    limits: &'a Limits,
+    /// Entries and items of the open mappings and sequences, innermost last.
+    entries: Vec<(String, Value)>,
+    items: Vec<Value>,
+}
+
+impl<'a> Reader<'a> {
+    /// The next raw line from `pos`: (text without `\n`, offset after it, whether it had a `\n`).
+    fn raw(&self, pos: usize) -> Option<(&'a str, usize, bool)> {
+        let rest = self.text.get(pos..).filter(|r| !r.is_empty())?;
+        Some(match rest.find('\n') {
+            Some(i) => (&rest[..i], pos + i + 1, true),
+            None => (rest, self.text.len(), false),
+        })
+    }
+
+    /// The next line with content, skipping blank and comment lines; `None`
+    /// for what this reader does not read (`...`, a `---` with content).
+    fn peek(&self) -> Option<Next<'a>> {
+        let (mut pos, mut number) = (self.pos, self.number);
+        while let Some((raw, end, _)) = self.raw(pos) {
+            let body = raw.trim_start_matches(' ');
+            let indent = raw.len() - body.len();
+            let body = body.trim_end_matches(' ');
+            if !body.is_empty() && !body.starts_with('#') {
+                let line = Line { indent, body, number, end };
+                if indent == 0 && (body.starts_with("---") || body.starts_with("...")) {
+                    let rest = &body[3..];
+                    // `...`, `--- value` and `---x` are left to the parser.
+                    let marker = body.starts_with("---") && (rest.is_empty() || ends_line(rest));
+                    return marker.then_some(Next::Marker(line));
+                }
+                return Some(Next::Content(line));
+            }
+            (pos, number) = (end, number + 1);
+        }
+        Some(Next::End)
+    }
+
+    fn consume(&mut self, line: &Line) {
+        (self.pos, self.number) = (line.end, line.number + 1);
+    }
+
+    /// The next line with content if it is more indented than `indent`.
+    fn deeper(&self, indent: usize) -> Option<Option<Line<'a>>> {
+        Some(match self.peek()? {
+            Next::Content(line) if line.indent > indent => Some(line),
+            _ => None,
+        })
+    }
+
+    fn too_deep(&self, depth: usize) -> bool {
+        depth + 2 >= self.limits.max_depth
+    }
+
+    /// The block mapping whose first entry is `first` (for a mapping in a
+    /// sequence entry, `first` is the rest of the `- ` line).
+    fn mapping(&mut self, first: Line<'a>, depth: usize) -> Option<Value> {
+        if self.too_deep(depth) {
+            return None;
+        }
+        let indent = first.indent;
+        let start = self.entries.len();
+        let mut line = first;
+        loop {
+            let (name, rest) = split_key(line.body)??;
+            self.consume(&line);
+            let value = self.value(rest, indent, depth + 1, false)?;
+            self.entries.push((name, value));
+            match self.peek()? {
+                Next::Content(next) if next.indent == indent && !next.is_dash() => line = next,
+                // A sequence entry or more indentation where the mapping goes on is an error.
+                Next::Content(next) if next.indent >= indent => return None,
+                _ => break,
+            }
+        }
+        let mut map = Map::with_capacity(self.entries.len() - start);
+        for (name, value) in self.entries.drain(start..) {
+            // Duplicate keys are refused by the full parser, with its message.
+            if map.insert(name, value).is_some() {
+                return None;
+            }
+        }
+        Some(Value::Object(map))
+    }
+
+    /// The block sequence whose first entry line is `first`.
+    fn sequence(&mut self, first: Line<'a>, depth: usize) -> Option<Value> {
+        if self.too_deep(depth) {
+            return None;
+        }
+        let indent = first.indent;
+        let start = self.items.len();
+        let mut line = first;
+        loop {
+            let rest = line.body[1..].trim_start_matches(' ');
+            let column = indent + line.body.len() - rest.len();
+            self.consume(&line);
+            let item = if rest.is_empty() || rest.starts_with('#') {
+                self.value(rest, indent, depth + 1, true)?
+            } else if rest == "-" || rest.starts_with("- ") {
+                return None;
+            } else if split_key(rest)?.is_some() {
+                // A mapping that starts on the entry's line.
+                self.mapping(Line { indent: column, body: rest, ..line }, depth + 1)?
+            } else {
+                self.value(rest, indent, depth + 1, true)?
+            };
+            self.items.push(item);
+            match self.peek()? {
+                Next::Content(next) if next.indent == indent && next.is_dash() => line = next,
+                Next::Content(next) if next.indent > indent => return None,
+                _ => break,
+            }
+        }
+        Some(Value::Array(self.items.drain(start..).collect()))
+    }
+
+    /// The value after a key's `:` or an entry's `- ` (`rest`, blanks cut),
+    /// whose parent is at column `indent`.
+    fn value(&mut self, rest: &str, indent: usize, depth: usize, in_sequence: bool) -> Option<Value> {
+        if self.too_deep(depth) {
+            return None;
+        }
+        if rest.is_empty() || rest.starts_with('#') {
+            return match self.peek()? {
+                Next::Content(next) if next.indent > indent => self.node(next, depth),
+                // A sequence may sit at its key's indentation.
+                Next::Content(next) if next.indent == indent && next.is_dash() && !in_sequence => {
+                    self.sequence(next, depth)
+                }
+                _ => scalar(String::new(), ScalarStyle::Plain),
+            };
+        }
+        let value = match rest.as_bytes()[0] {
+            b'|' | b'>' => return self.block_scalar(rest, indent).map(Value::String),
+            b'"' | b'\'' => match quoted(rest)? {
+                Some((text, after)) if ends_line(after) => Value::String(text),
+                Some(_) => return None,
+                None => Value::String(self.quoted_lines(rest, if in_sequence { indent + 1 } else { indent })?),
+            },
+            b'[' | b'{' => match self.flow(rest, depth)? {
+                (value, after) if ends_line(after) => value,
+                _ => return None,
+            },
+            _ => {
+                let (text, commented) = plain_value(rest)?;
+                let more = if in_sequence { indent + 1 } else { indent };
+                let text = if commented { text.to_string() } else { self.plain_lines(text, more)? };
+                scalar(text, ScalarStyle::Plain)?
+            }
+        };
+        // More indented lines after a one-line scalar continue it, or are an error.
+        if self.deeper(indent)?.is_some() {
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A plain scalar that starts with `first` and goes on over the lines
+    /// after it that are more indented than `indent`: lines joined by a
+    /// space, blank lines kept as line breaks (as a CRD's long description).
+    fn plain_lines(&mut self, first: &str, indent: usize) -> Option<String> {
+        let mut text = first.to_string();
+        let (mut pos, mut number, mut breaks) = (self.pos, self.number, 0);
+        while let Some((raw, end, _)) = self.raw(pos) {
+            let body = raw.trim_start_matches(' ');
+            let spaces = raw.len() - body.len();
+            let body = body.trim_end_matches(' ');
+            (pos, number) = (end, number + 1);
+            if body.is_empty() {
+                breaks += 1;
+                continue;
+            }
+            if spaces <= indent || body.starts_with('#') {
+                break;
+            }
+            // A key, a comment or an indicator on a continued line: the parser decides.
+            let indicator =
+                matches!(body.as_bytes()[0], b'-' | b'?' | b':') && body.as_bytes().get(1).is_none_or(|&b| b == b' ');
+            if indicator || colon(body).is_some() || body.contains(" #") {
+                return None;
+            }
+            match breaks {
+                0 => text.push(' '),
+                n => text.extend(std::iter::repeat_n('\n', n)),
+            }
+            text.push_str(body);
+            breaks = 0;
+            (self.pos, self.number) = (pos, number);
+        }
+        Some(text)
+    }
+
+    /// A single-quoted scalar that does not close on its first line (`rest`)
+    /// and goes on over lines more indented than `indent`: folded as plain
+    /// lines are, blanks around line breaks cut.
+    fn quoted_lines(&mut self, rest: &str, indent: usize) -> Option<String> {
+        let first = rest.strip_prefix('\'')?.trim_end_matches(' ');
+        if first.is_empty() {
+            return None;
+        }
+        let mut text = first.replace("''", "'");
+        let mut breaks = 0;
+        while let Some((raw, end, _)) = self.raw(self.pos) {
+            let body = raw.trim_start_matches(' ');
+            let spaces = raw.len() - body.len();
+            (self.pos, self.number) = (end, self.number + 1);
+            if body.trim_end_matches(' ').is_empty() {
+                breaks += 1;
+                continue;
+            }
+            if spaces <= indent {
+                return None;
+            }
+            match breaks {
+                0 => text.push(' '),
+                n => text.extend(std::iter::repeat_n('\n', n)),
+            }
+            breaks = 0;
+            match closing_quote(body) {
+                Some(at) => {
+                    text.push_str(&body[..at].replace("''", "'"));
+                    return ends_line(&body[at + 1..]).then_some(text);
+                }
+                None => text.push_str(&body.trim_end_matches(' ').replace("''", "'")),
+            }
+        }
+        None
+    }
+
+    /// A flow node that starts `text` and ends on its line (`{app: web}`,
+    /// `[{containerPort: 80}]`): its value and the rest of the line. Keys
+    /// are `key: ` pairs; implicit pairs in sequences, empty values and
+    /// JSON's `"key":value` are left to the parser.
+    fn flow(&self, text: &'a str, depth: usize) -> Option<(Value, &'a str)> {
+        if self.too_deep(depth) {
+            return None;
+        }
+        let close = match text.as_bytes().first()? {
+            b'{' => b'}',
+            b'[' => b']',
+            _ => {
+                let (value, style, rest) = flow_scalar(text)?;
+                let value = if style == ScalarStyle::Plain { scalar(value, style)? } else { Value::String(value) };
+                return Some((value, rest));
+            }
+        };
+        let (mut map, mut items) = (Map::new(), Vec::new());
+        let mut rest = text[1..].trim_start_matches(' ');
+        loop {
+            if let Some(after) = rest.strip_prefix(char::from(close)) {
+                let value = if close == b'}' { Value::Object(map) } else { Value::Array(items) };
+                return Some((value, after));
+            }
+            let after = if close == b'}' {
+                let (name, style, after) = flow_scalar(rest)?;
+                let after = after.trim_start_matches(' ').strip_prefix(": ")?;
+                let (value, after) = self.flow(after.trim_start_matches(' '), depth + 1)?;
+                if map.insert(key(name, style)?, value).is_some() {
+                    return None;
+                }
+                after
+            } else {
+                let (item, after) = self.flow(rest, depth + 1)?;
+                items.push(item);
+                after
+            };
+            let after = after.trim_start_matches(' ');
+            rest = match after.as_bytes().first()? {
+                b',' => after[1..].trim_start_matches(' '),
+                &b if b == close => after,
+                _ => return None,
+            };
+        }
+    }
+
+    /// A nested mapping or sequence starting at `line`.
+    fn node(&mut self, line: Line<'a>, depth: usize) -> Option<Value> {
+        if line.is_dash() { self.sequence(line, depth) } else { self.mapping(line, depth) }
+    }
+
+    /// A literal (`|`) or folded (`>`) scalar: `header` is the rest of its
+    /// line, the content the lines after it more indented than `indent`.
+    fn block_scalar(&mut self, header: &str, indent: usize) -> Option<String> {
+        let literal = header.starts_with('|');
+        let (strip, after) = match header.as_bytes().get(1) {
+            Some(b'-') => (true, &header[2..]),
+            // Keep (`+`) and indentation indicators are left to the parser.
+            Some(b'+' | b'0'..=b'9') => return None,
+            _ => (false, &header[1..]),
+        };
+        if !ends_line(after) {
+            return None;
+        }
+        let mut lines: Vec<&str> = Vec::new();
+        let mut content_indent = None;
+        let mut leading_spaces = 0;
+        while let Some((raw, end, broken)) = self.raw(self.pos) {
+            let spaces = raw.len() - raw.trim_start_matches(' ').len();
+            let blank = spaces == raw.len();
+            let text = match content_indent {
+                _ if blank => {
+                    // A blank line with spaces past the content is content; the parser decides.
+                    if content_indent.is_some_and(|c| spaces > c) {
+                        return None;
+                    }
+                    leading_spaces = leading_spaces.max(spaces);
+                    ""
+                }
+                None if spaces <= indent => break,
+                None => {
+                    if leading_spaces > spaces {
+                        return None;
+                    }
+                    content_indent = Some(spaces);
+                    &raw[spaces..]
+                }
+                Some(c) if spaces < c => break,
+                Some(c) => &raw[c..],
+            };
+            if !broken {
+                // The last line without a line break: chomping differs.
+                return None;
+            }
+            lines.push(text);
+            (self.pos, self.number) = (end, self.number + 1);
+        }
+        content_indent?;
+        let last = lines.iter().rposition(|l| !l.is_empty())?;
+        // Blank lines after the content belong to what follows.
+        let mut out = String::new();
+        if literal {
+            for (i, line) in lines[..=last].iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str(line);
+            }
+        } else {
+            // Folding, for content with no more-indented lines and no leading blank line.
+            if lines[0].is_empty() || lines[..=last].iter().any(|l| l.starts_with(' ')) {
+                return None;
+            }
+            let mut breaks = 0;
+            for line in &lines[..=last] {
+                if line.is_empty() {
+                    breaks += 1;
+                    continue;
+                }
+                if !out.is_empty() {
+                    match breaks {
+                        0 => out.push(' '),
+                        n => out.extend(std::iter::repeat_n('\n', n)),
+                    }
+                }
+                breaks = 0;
+                out.push_str(line);
+            }
+        }
+        if !strip {
+            out.push('\n');
+        }
+        Some(out)
+    }
+}
+
+/// Whether `after` (what follows a value on its line) is nothing or a comment.
+fn ends_line(after: &str) -> bool {
+    after.is_empty() || (after.starts_with(' ') && after.trim_start().starts_with('#'))
+}
+
+/// Splits `body` into a key and the rest after its `:` (blanks cut):
+/// `Some(None)` when `body` is no `key:` line, `None` when it is one this
+/// reader leaves to the parser (or an error).
+#[allow(clippy::option_option)]
+fn split_key(body: &str) -> Option<Option<(String, &str)>> {
+    let (name, style, after) = match body.as_bytes()[0] {
+        b'"' | b'\'' => {
+            let Some((name, after)) = quoted(body)? else { return Some(None) };
+            let after = after.trim_start_matches(' ');
+            match after.strip_prefix(':') {
+                Some(rest) if rest.is_empty() || rest.starts_with(' ') => {}
+                _ => return Some(None),
+            }
+            let style = if body.starts_with('"') { ScalarStyle::DoubleQuoted } else { ScalarStyle::SingleQuoted };
+            (name, style, &after[1..])
+        }
+        _ => {
+            // Not a plain key: a value, which the caller reads or leaves to the parser.
+            if !plain_start(body) {
+                return Some(None);
+            }
+            let Some(at) = colon(body) else { return Some(None) };
+            let name = body[..at].trim_end_matches(' ');
+            if name.contains(" #") {
+                return None;
+            }
+            (name.to_string(), ScalarStyle::Plain, &body[at + 1..])
+        }
+    };
+    if name.len() > MAX_KEY_BYTES {
+        return None;
+    }
+    Some(Some((key(name, style)?, after.trim_start_matches(' '))))
+}
+
+/// Offset of the first `:` followed by a blank or the end of the line.
+fn colon(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut from = 0;
+    while let Some(i) = body[from..].find(':') {
+        let at = from + i;
+        if bytes.get(at + 1).is_none_or(|&b| b == b' ') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Whether a plain scalar may start `body` (in block context).
+fn plain_start(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    match bytes[0] {
+        b'-' | b'?' | b':' => bytes.get(1).is_some_and(|&b| b != b' '),
+        b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@'
+        | b'`' => false,
+        _ => true,
+    }
+}
+
+/// A plain value's first line: up to a comment, blanks cut; `None` where it
+/// could hold a mapping value (`: `, a final `:`) or cannot start plain.
+/// Also whether a comment ended it.
+fn plain_value(rest: &str) -> Option<(&str, bool)> {
+    if !plain_start(rest) {
+        return None;
+    }
+    let (text, commented) = match rest.find(" #") {
+        Some(at) => (rest[..at].trim_end_matches(' '), true),
+        None => (rest, false),
+    };
+    (colon(text).is_none()).then_some((text, commented))
+}
+
+/// A quoted or plain scalar in a flow collection: its text, style and the
+/// rest of the line. A plain one ends before `,[]{}` or a `:` that is
+/// followed by a blank or one of those; a comment is left to the parser.
+fn flow_scalar(text: &str) -> Option<(String, ScalarStyle, &str)> {
+    if text.starts_with(['"', '\'']) {
+        let style = if text.starts_with('"') { ScalarStyle::DoubleQuoted } else { ScalarStyle::SingleQuoted };
+        let (value, rest) = quoted(text)??;
+        return Some((value, style, rest));
+    }
+    if !plain_start(text) {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut end = text.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        let indicator = match b {
+            b',' | b'[' | b']' | b'{' | b'}' => true,
+            b':' => bytes.get(i + 1).is_none_or(|&n| matches!(n, b' ' | b',' | b'[' | b']' | b'{' | b'}')),
+            b'#' if bytes[i - 1] == b' ' => return None,
+            _ => false,
+        };
+        if indicator {
+            end = i;
+            break;
+        }
+    }
+    let value = text[..end].trim_end_matches(' ');
+    (!value.is_empty()).then(|| (value.to_string(), ScalarStyle::Plain, &text[end..]))
+}
+
+/// Offset of the `'` that closes a single-quoted scalar in `body` (`''` is a quote).
+fn closing_quote(body: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = body[from..].find('\'') {
+        let at = from + i;
+        if body.as_bytes().get(at + 1) != Some(&b'\'') {
+            return Some(at);
+        }
+        from = at + 2;
+    }
+    None
+}
+
+/// A quoted scalar that ends on its line: its text and what follows the
+/// closing quote. `Some(None)` when it does not close there or holds an
+/// escape left to the parser.
+#[allow(clippy::option_option)]
+fn quoted(body: &str) -> Option<Option<(String, &str)>> {
+    let quote = body.as_bytes()[0];
+    let mut out = String::new();
+    let mut rest = &body[1..];
+    loop {
+        if quote == b'\'' {
+            let Some(at) = rest.find('\'') else { return Some(None) };
+            out.push_str(&rest[..at]);
+            rest = &rest[at + 1..];
+            match rest.strip_prefix('\'') {
+                Some(more) => {
+                    out.push('\'');
+                    rest = more;
+                }
+                None => return Some(Some((out, rest))),
+            }
+        } else {
+            let Some(at) = rest.find(['"', '\\']) else { return Some(None) };
+            out.push_str(&rest[..at]);
+            if rest.as_bytes()[at] == b'"' {
+                return Some(Some((out, &rest[at + 1..])));
+            }
+            let escaped = rest[at + 1..].chars().next()?;
+            rest = &rest[at + 1 + escaped.len_utf8()..];
+            match escaped {
+                '\\' | '"' | '/' => out.push(escaped),
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'u' => {
+                    let hex = rest.get(..4).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+                    out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+                    rest = &rest[4..];
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::full_parse_for_test as full;
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn read(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+        let mut docs = Vec::new();
+        each(text, limits, &mut |doc| {
+            docs.push(doc);
+            true
+        })?;
+        Some(docs)
+    }
+
+    /// The reader agrees with the full parser, or leaves the stream to it:
+    /// same values, same lines; never `Some` where the full parser refuses.
+    fn agree(text: &str, limits: &Limits) -> bool {
+        let Some(fast) = read(text, limits) else { return false };
+        match full(text, limits) {
+            Ok(full) => {
+                let fast: Vec<_> = fast.into_iter().map(|d| (d.value, d.line)).collect();
+                let full: Vec<_> = full.into_iter().map(|d| (d.value, d.line)).collect();
+                assert_eq!(fast, full, "the line reader differs on:\n{text}");
+                true
+            }
+            Err(e) => panic!("the line reader accepted what the full parser refuses ({e}):\n{text}"),
+        }
+    }
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn corpus() -> Vec<String> {
+        ["argocd-install/install.yaml", "online-boutique/kubernetes-manifests.yaml"]
+            .iter()
+            .map(|f| std::fs::read_to_string(root().join("../shared/corpus").join(f)).unwrap())
+            .collect()
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn real_manifests_are_read_here_and_agree() {
+        let limits = Limits::default();
+        for text in corpus() {
+            assert!(agree(&text, &limits), "a corpus file left the line reader");
+        }
+        let mut fixtures = 0;
+        for dir in ["examples", "manifests", "tests"] {
+            for path in walk(&root().join(dir)) {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    fixtures += usize::from(agree(&text, &limits));
+                }
+            }
+        }
+        assert!(fixtures > 5, "only {fixtures} fixtures were read here");
+    }
+
+    /// Every input of the parser's fuzz corpus, under the fuzz target's limits.
+    #[test]
+    fn fuzz_corpus_agrees() {
+        let limits = Limits {
+            max_file_bytes: 1 << 20,
+            max_total_bytes: 1 << 20,
+            max_depth: 64,
+            max_documents: 1000,
+            max_alias_events: 10_000,
+        };
+        let (mut read_here, mut all) = (0, 0);
+        for entry in std::fs::read_dir(root().join("fuzz/corpus/parse_manifest")).unwrap() {
+            let Ok(text) = std::fs::read_to_string(entry.unwrap().path()) else { continue };
+            all += 1;
+            read_here += usize::from(agree(&text, &limits));
+        }
+        assert!(all > 1000 && read_here > all / 20, "{read_here} of {all} fuzz inputs were read here");
+    }
+
+    /// The shapes this reader takes on, each read here and as the parser reads it.
+    #[test]
+    fn block_shapes_agree() {
+        let limits = Limits::default();
+        let read_here = [
+            "a: 1\nb:\n- x\n- w: 1\n  z: [] # c\n  v: {}\nc: ~\n",
+            "# head\n---\n---   # c\nk: v # comment\nq: 'it''s' \nd: \"tab\\there \\u00e9 \\\"q\\\" \\\\ \\/\"\n",
+            "k: |\n  line 1\n\n    more\n  last\n\nm: 1\n",
+            "k: |-\n  one\n  two\n",
+            "k: >\n  folded\n  text\n\n  para\nm: 2\n",
+            "k: >-\n  a\n  b\n\n\n  c\n",
+            "s:\n  - a\n  -\n  - x\n",
+            "s:\n  -\n    m: 1\n  - \"q\": 2\n    r: 3\n",
+            "a: b:c\nd: http://x/y?z=1#frag\ne: -1\nf: 0755\ng: yes\nh: 1e3\ni: .5\nj: -x\n",
+            "  indented: root\n  second: 2\n",
+            "a:\n  b:\n    c:\n      d: deep\n",
+            "ports:\n- containerPort: 8080\n  name: http\n- 9090\nenv: []\n",
+            "x: a b  c\nv: 'a # b'\nz: \"a: b\"\n",
+            "k: |  # comment\n  text\n",
+            "---\napiVersion: v1\n---\nkind: K\n",
+            "k:\n\n  - 1\n\n  - 2\n",
+            "é: ü\n\"k:\": 1\n'a b': 2\n'y': 3\n",
+            "k: a\n b\n\n  c\n\n\n  d\nm: 1\n",
+            "k: a\n  \"b\"\n  [c] {d} &e *f !g |h >i 'j %k @l `m\n",
+            "s:\n- a\n  b\n- 'c\n  d ''e''\n\n  f'\n",
+            "k: 'a\n  b'\nm: 'c\n   # d\n   - e'\n",
+            "k: a\n  :b\n",
+            "l: {app: web, tier: 'back end', c: 1, e: [], m: {}}\np: [{containerPort: 8080, name: \"h\"}, 2, x]\n",
+            "k: {name: a, u: http://x:80/y} # c\nq: [a, [b, {c: d}], ]\n",
+            "r: {a: 1,}\n",
+        ];
+        let mut refused = Vec::new();
+        for text in read_here {
+            if !agree(text, &limits) {
+                refused.push(text);
+            }
+        }
+        let left_to_parser = [
+            "a: &x 1\nb: *x\n",
+            "a: !t 1\n",
+            "a: {b: 1\n  c: 2}\n",
+            "a: [1,\n  2]\n",
+            "a: [b: 1]\n",
+            "a: {b}\n",
+            "a: {\"b\":1}\n",
+            "a: {b: }\n",
+            "a: [b #c]\n",
+            "a: [,]\n",
+            "%YAML 1.2\n---\na: 1\n",
+            "a:\tb\n",
+            "a: 1\r\n",
+            "? a\n: b\n",
+            "a: b: c\n",
+            "a: 1\na: 2\n",
+            "<<: {}\n",
+            "on: 1\n",
+            "80: http\n",
+            "k: |+\n  kept\n\n",
+            "k: 1\n...\n",
+            "s:\n- - x\n",
+            "y: 1\n",
+            "k: |2\n   x\n",
+            "k: |\n  text",
+            "- a\n- b\n",
+            "just a scalar\n",
+            "--- {a: 1}\n",
+            "a: \"\\x41\"\n",
+            "a: \"\\ud83d\\ude00\"\n",
+            "a: 1\n b: 2\n",
+            "a:\n  - 1\n - 2\n",
+            "a: 1\n- 2\n",
+            "k: >\n  a\n    more\n  b\n",
+            "k: |\n    \n  x\n",
+            "a: x #c\n  y\n",
+            "---x: 1\n",
+            "k: a\n  - b\n",
+            "k: a\n  ? b\n",
+            "- a\n b\n",
+            "k: \"a\n  b\"\n",
+        ];
+        for text in left_to_parser {
+            assert!(read(text, &limits).is_none(), "read here: {text:?}");
+            let _ = full(text, &limits);
+        }
+        assert!(refused.is_empty(), "left to the parser: {refused:#?}");
+    }
+
+    /// Documents of the corpus, changed at random places by what matters in
+    /// YAML: wherever the reader answers, the parser gives the same.
+    #[test]
+    fn mutated_documents_agree() {
+        let limits = Limits::default();
+        let docs: Vec<String> = corpus()
+            .iter()
+            .flat_map(|t| t.split("\n---\n").map(str::to_string).collect::<Vec<_>>())
+            .filter(|d| d.len() < 3000)
+            .collect();
+        let pieces = [
+            ": ", "- ", "-", " #", "#", "'", "\"", "|", "|-", ">", "\n", " ", "  ", "[]", "{}", "[", "{", "---\n",
+            "\\", "\\u00", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":", "''", "\\n", "~", "0x", "é",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut read_here, mut all) = (0, 0);
+        for _ in 0..3000 {
+            let mut text = docs[next(docs.len())].clone();
+            for _ in 0..1 + next(3) {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if next(3) == 0 {
+                    let mut end = (at + 1 + next(4)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                } else {
+                    text.insert_str(at, pieces[next(pieces.len())]);
+                }
+            }
+            all += 1;
+            read_here += usize::from(agree(&text, &limits));
+        }
+        assert!(read_here > all / 4, "only {read_here} of {all} mutated documents were read here");
+    }
+
+    /// Small documents of random lines at random indentations, built from
+    /// the shapes this reader takes on and their near misses: wherever the
+    /// reader answers, the parser gives the same.
+    #[test]
+    fn generated_line_shapes_agree() {
+        let limits = Limits::default();
+        let shapes = [
+            "k: v",
+            "k:",
+            "k2: 1",
+            "- v",
+            "-",
+            "- k: v",
+            "- k:",
+            "k: |",
+            "k: |-",
+            "k: >",
+            "k: >-",
+            "text",
+            "more text",
+            "'q",
+            "q'",
+            "k: 'a",
+            "b'",
+            "k: \"a\"",
+            "# c",
+            "",
+            "  ",
+            "k: v # c",
+            "- 'x'",
+            "k: []",
+            "- {}",
+            "---",
+            "k: a: b",
+            "--x",
+            "k: -1",
+            ": v",
+            "? k",
+            "k: 'it''s",
+            "k: \"a\\n\"",
+            "'k': v",
+            "k: {a: 1, b: [x, 'y']}",
+            "- [a, {b: c}, ]",
+            "k: {a: b",
+            "k: [a,",
+            "k: [a: b]",
+            "- {a: {b: [c, d]}}",
+            "k: {a: http://x:1}",
+            "k: [x, y] # c",
+            "{a: 1}: b",
+            "k: [{a: 1}, {b: 2}]",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut read_here, mut all) = (0, 0);
+        for _ in 0..50_000 {
+            let mut text = String::from("a: 1\n");
+            for _ in 0..1 + next(7) {
+                text.push_str(&" ".repeat(next(7)));
+                text.push_str(shapes[next(shapes.len())]);
+                text.push('\n');
+            }
+            all += 1;
+            read_here += usize::from(agree(&text, &limits));
+        }
+        assert!(read_here > all / 40, "only {read_here} of {all} generated documents were read here");
+    }
+}
