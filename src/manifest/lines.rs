@@ -4,10 +4,10 @@
 //!
 //! It reads block mappings and sequences (a sequence may sit at its key's
 //! indentation), plain scalars (over several lines too, as CRD descriptions
-//! are), quoted scalars (single-quoted ones over several lines), literal and
+//! are), quoted scalars (over several lines too), literal and
 //! folded block scalars, flow collections that close on their line
 //! (`{app: web}`, `[{containerPort: 80}]`) and comments. Anything else —
-//! anchors, aliases, tags, directives, `...`, complex keys, tabs, `\r`, rare
+//! anchors, aliases, tags, directives, `...`, complex keys, tabs, a `\r` outside `\r\n`, rare
 //! escapes, keep chomping, control characters, any doubt — gives up on the
 //! whole stream (`None`), and the event-stream path in [`super::events`]
 //! reads it, falling back in turn on serde-saphyr, which stays the reference
@@ -64,7 +64,12 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
 /// no line separator that YAML 1.1 and 1.2 read differently.
 fn plain_characters(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.iter().any(|&b| (b < b' ' && b != b'\n') || b == 0x7F) {
+    if bytes.iter().any(|&b| (b < b' ' && b != b'\n' && b != b'\r') || b == 0x7F) {
+        return false;
+    }
+    // `\r` only as part of a `\r\n` line break.
+    if bytes.contains(&b'\r') && bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+    {
         return false;
     }
     text.is_ascii()
@@ -116,7 +121,8 @@ impl<'a> Reader<'a> {
     fn raw(&self, pos: usize) -> Option<(&'a str, usize, bool)> {
         let rest = self.text.get(pos..).filter(|r| !r.is_empty())?;
         Some(match rest.find('\n') {
-            Some(i) => (&rest[..i], pos + i + 1, true),
+            // A `\r\n` line break is one break, as for the parser.
+            Some(i) => (rest[..i].strip_suffix('\r').unwrap_or(&rest[..i]), pos + i + 1, true),
             None => (rest, self.text.len(), false),
         })
     }
@@ -244,7 +250,15 @@ impl<'a> Reader<'a> {
             b'"' | b'\'' => match quoted(rest)? {
                 Some((text, after)) if ends_line(after) => Value::String(text),
                 Some(_) => return None,
-                None => Value::String(self.quoted_lines(rest, if in_sequence { indent + 1 } else { indent })?),
+                None => {
+                    let more = if in_sequence { indent + 1 } else { indent };
+                    let text = if rest.starts_with('"') {
+                        self.double_lines(rest, more)
+                    } else {
+                        self.quoted_lines(rest, more)
+                    };
+                    Value::String(text?)
+                }
             },
             b'[' | b'{' => match self.flow(rest, depth)? {
                 (value, after) if ends_line(after) => value,
@@ -331,6 +345,48 @@ impl<'a> Reader<'a> {
                     return ends_line(&body[at + 1..]).then_some(text);
                 }
                 None => text.push_str(&body.trim_end_matches(' ').replace("''", "'")),
+            }
+        }
+        None
+    }
+
+    /// A double-quoted scalar over several lines, as [`Self::quoted_lines`],
+    /// where a line may end in an escaped line break (`\`), which joins the
+    /// lines with nothing between them.
+    fn double_lines(&mut self, rest: &str, indent: usize) -> Option<String> {
+        // `rest` has lost its trailing blanks, so a backslash ending it may have
+        // escaped one of them: the parser decides.
+        let (mut text, mut escaped) = open_double_line(rest.strip_prefix('"')?)?;
+        if text.is_empty() || escaped {
+            return None;
+        }
+        let mut breaks = 0;
+        while let Some((raw, end, _)) = self.raw(self.pos) {
+            let body = raw.trim_start_matches(' ');
+            let spaces = raw.len() - body.len();
+            (self.pos, self.number) = (end, self.number + 1);
+            if body.trim_end_matches(' ').is_empty() {
+                breaks += 1;
+                continue;
+            }
+            if spaces <= indent {
+                return None;
+            }
+            match (escaped, breaks) {
+                (true, n) | (false, n @ 1..) => text.extend(std::iter::repeat_n('\n', n)),
+                (false, 0) => text.push(' '),
+            }
+            breaks = 0;
+            match double_line(body)? {
+                (line, Some(after), _) => {
+                    text.push_str(&line);
+                    return ends_line(after).then_some(text);
+                }
+                _ => {
+                    let (line, escapes) = open_double_line(body)?;
+                    text.push_str(&line);
+                    escaped = escapes;
+                }
             }
         }
         None
@@ -529,7 +585,8 @@ fn colon(body: &str) -> Option<usize> {
 /// Whether a plain scalar may start `body` (in block context).
 fn plain_start(body: &str) -> bool {
     let bytes = body.as_bytes();
-    match bytes[0] {
+    let Some(&first) = bytes.first() else { return false };
+    match first {
         b'-' | b'?' | b':' => bytes.get(1).is_some_and(|&b| b != b' '),
         b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@'
         | b'`' => false,
@@ -615,26 +672,59 @@ fn quoted(body: &str) -> Option<Option<(String, &str)>> {
                 None => return Some(Some((out, rest))),
             }
         } else {
-            let Some(at) = rest.find(['"', '\\']) else { return Some(None) };
-            out.push_str(&rest[..at]);
-            if rest.as_bytes()[at] == b'"' {
-                return Some(Some((out, &rest[at + 1..])));
-            }
-            let escaped = rest[at + 1..].chars().next()?;
-            rest = &rest[at + 1 + escaped.len_utf8()..];
-            match escaped {
-                '\\' | '"' | '/' => out.push(escaped),
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'r' => out.push('\r'),
-                'u' => {
-                    let hex = rest.get(..4).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
-                    out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
-                    rest = &rest[4..];
-                }
-                _ => return None,
-            }
+            return Some(match double_line(rest)? {
+                (text, Some(after), _) => Some((text, after)),
+                (_, None, _) => None,
+            });
         }
+    }
+}
+
+/// One line of a double-quoted scalar, unescaped up to its closing quote:
+/// the text, what follows the quote (`None` if the line does not close it)
+/// and whether the line ends in an escaped line break (`\`). `None` for an
+/// escape left to the parser.
+fn double_line(line: &str) -> Option<(String, Option<&str>, bool)> {
+    let mut out = String::new();
+    let mut rest = line;
+    loop {
+        let Some(at) = rest.find(['"', '\\']) else {
+            out.push_str(rest);
+            return Some((out, None, false));
+        };
+        out.push_str(&rest[..at]);
+        if rest.as_bytes()[at] == b'"' {
+            return Some((out, Some(&rest[at + 1..]), false));
+        }
+        let Some(escaped) = rest[at + 1..].chars().next() else { return Some((out, None, true)) };
+        rest = &rest[at + 1 + escaped.len_utf8()..];
+        match escaped {
+            '\\' | '"' | '/' => out.push(escaped),
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'r' => out.push('\r'),
+            'u' => {
+                let hex = rest.get(..4).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+                out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+                rest = &rest[4..];
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A line of a double-quoted scalar that does not close it: its text
+/// without the blanks before the line break, and whether that break is
+/// escaped. `None` where trailing blanks follow a backslash (an escaped
+/// blank, or a break escaped before blanks: the parser decides).
+fn open_double_line(content: &str) -> Option<(String, bool)> {
+    let trimmed = content.trim_end_matches(' ');
+    if trimmed.len() < content.len() && trimmed.ends_with('\\') {
+        return None;
+    }
+    match double_line(trimmed)? {
+        (text, None, escaped) => Some((text, escaped)),
+        _ => None,
     }
 }
 
@@ -697,6 +787,8 @@ mod tests {
         let limits = Limits::default();
         for text in corpus() {
             assert!(agree(&text, &limits), "a corpus file left the line reader");
+            // Written on Windows.
+            assert!(agree(&text.replace('\n', "\r\n"), &limits), "a corpus file with \\r\\n left the line reader");
         }
         let mut fixtures = 0;
         for dir in ["examples", "manifests", "tests"] {
@@ -755,6 +847,7 @@ mod tests {
             "s:\n- a\n  b\n- 'c\n  d ''e''\n\n  f'\n",
             "k: 'a\n  b'\nm: 'c\n   # d\n   - e'\n",
             "k: a\n  :b\n",
+            "k: \"a  \n  b\\\n  c \\\n\n  d\n\n\n  e \\u00e9\"\nm: \"x\n   y\" # c\n",
             "l: {app: web, tier: 'back end', c: 1, e: [], m: {}}\np: [{containerPort: 8080, name: \"h\"}, 2, x]\n",
             "k: {name: a, u: http://x:80/y} # c\nq: [a, [b, {c: d}], ]\n",
             "r: {a: 1,}\n",
@@ -778,7 +871,8 @@ mod tests {
             "a: [,]\n",
             "%YAML 1.2\n---\na: 1\n",
             "a:\tb\n",
-            "a: 1\r\n",
+            "a: 1\r",
+            "a: 1\rb: 2\n",
             "? a\n: b\n",
             "a: b: c\n",
             "a: 1\na: 2\n",
@@ -806,7 +900,11 @@ mod tests {
             "k: a\n  - b\n",
             "k: a\n  ? b\n",
             "- a\n b\n",
-            "k: \"a\n  b\"\n",
+            "a: {b: 1,\n",
+            "a: {b: 1, \n",
+            "a: [b,\n",
+            "k: \"a\\ \n  b\"\n",
+            "k: \"a\\   \n  b\"\n",
         ];
         for text in left_to_parser {
             assert!(read(text, &limits).is_none(), "read here: {text:?}");
@@ -837,7 +935,7 @@ mod tests {
             (seed % n as u64) as usize
         };
         let (mut read_here, mut all) = (0, 0);
-        for _ in 0..3000 {
+        for _ in 0..20_000 {
             let mut text = docs[next(docs.len())].clone();
             for _ in 0..1 + next(3) {
                 let mut at = next(text.len() + 1);
@@ -911,6 +1009,14 @@ mod tests {
             "k: [x, y] # c",
             "{a: 1}: b",
             "k: [{a: 1}, {b: 2}]",
+            "k: \"a",
+            "k: \"a \\",
+            "b\\",
+            "b\"",
+            "c \\ d\"",
+            "\\\"",
+            "k: \"\\",
+            "x \\n\"  # c",
         ];
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = |n: usize| {
@@ -926,6 +1032,12 @@ mod tests {
                 text.push_str(&" ".repeat(next(7)));
                 text.push_str(shapes[next(shapes.len())]);
                 text.push('\n');
+            }
+            if next(4) == 0 {
+                text = text.replace('\n', "\r\n");
+            }
+            if next(8) == 0 {
+                text.insert(next(text.len()), '\r');
             }
             all += 1;
             read_here += usize::from(agree(&text, &limits));
