@@ -288,77 +288,34 @@ fn float(t: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::full_parse_for_test as full;
+    use super::super::testdata;
     use super::*;
-    use std::path::Path;
 
-    /// The fast path agrees with the full parser, or leaves the stream to it:
-    /// same values, same lines; never `Some` where the full parser refuses.
+    /// The fast path agrees with the full parser, or leaves the stream to it.
     fn agree(text: &str, limits: &Limits) -> bool {
-        let reference = full(text, limits);
-        match (parse(text, limits), reference) {
-            (None, _) => false,
-            (Some(fast), Ok(full)) => {
-                let fast: Vec<_> = fast.into_iter().map(|d| (d.value, d.line)).collect();
-                let full: Vec<_> = full.into_iter().map(|d| (d.value, d.line)).collect();
-                assert_eq!(fast, full, "the fast path differs on:\n{text}");
-                true
-            }
-            (Some(_), Err(e)) => panic!("the fast path accepted what the full parser refuses ({e}):\n{text}"),
-        }
-    }
-
-    fn root() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+        testdata::agree("the fast path", parse(text, limits), text, limits)
     }
 
     #[test]
     fn real_manifests_take_the_fast_path_and_agree() {
         let limits = Limits::default();
-        for file in ["argocd-install/install.yaml", "online-boutique/kubernetes-manifests.yaml"] {
-            let text = std::fs::read_to_string(root().join("../shared/corpus").join(file)).unwrap();
+        for (file, text) in testdata::corpus() {
             assert!(agree(&text, &limits), "{file} left the fast path");
         }
         let mut fixtures = 0;
-        for dir in ["examples/guestbook", "manifests"] {
-            for entry in walk(&root().join(dir)) {
-                if let Ok(text) = std::fs::read_to_string(&entry) {
-                    fixtures += usize::from(agree(&text, &limits));
-                }
-            }
+        for text in testdata::fixtures(&["examples/guestbook", "manifests"]) {
+            fixtures += usize::from(agree(&text, &limits));
         }
         assert!(fixtures > 5, "only {fixtures} fixtures took the fast path");
-    }
-
-    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
-                out.push(path);
-            }
-        }
-        out
     }
 
     /// Every input of the parser's fuzz corpus, under the fuzz target's limits.
     #[test]
     fn fuzz_corpus_agrees() {
-        let limits = Limits {
-            max_file_bytes: 1 << 20,
-            max_total_bytes: 1 << 20,
-            max_depth: 64,
-            max_documents: 1000,
-            max_alias_events: 10_000,
-        };
-        let (mut fast, mut all) = (0, 0);
-        for entry in std::fs::read_dir(root().join("fuzz/corpus/parse_manifest")).unwrap() {
-            let Ok(text) = std::fs::read_to_string(entry.unwrap().path()) else { continue };
-            all += 1;
-            fast += usize::from(agree(&text, &limits));
-        }
+        let limits = testdata::fuzz_limits();
+        let inputs = testdata::fuzz_inputs();
+        let fast = inputs.iter().filter(|text| agree(text, &limits)).count();
+        let all = inputs.len();
         assert!(all > 1000 && fast > all / 4, "{fast} of {all} fuzz inputs took the fast path");
     }
 

@@ -47,7 +47,7 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
                 if line.is_dash() {
                     return None;
                 }
-                let value = reader.mapping(line, 1)?;
+                let value = reader.mapping(line, split_key(line.body)??, 1)?;
                 // A document ends at a marker or at the end, not at a smaller indentation.
                 if let Next::Content(_) = reader.peek()? {
                     return None;
@@ -166,22 +166,26 @@ impl<'a> Reader<'a> {
         depth + 2 >= self.limits.max_depth
     }
 
-    /// The block mapping whose first entry is `first` (for a mapping in a
-    /// sequence entry, `first` is the rest of the `- ` line).
-    fn mapping(&mut self, first: Line<'a>, depth: usize) -> Option<Value> {
+    /// The block mapping whose first entry is `first`, already split into
+    /// `entry` (for a mapping in a sequence entry, `first` is the rest of the
+    /// `- ` line).
+    fn mapping(&mut self, first: Line<'a>, entry: (String, &'a str), depth: usize) -> Option<Value> {
         if self.too_deep(depth) {
             return None;
         }
         let indent = first.indent;
         let start = self.entries.len();
-        let mut line = first;
+        let (mut line, mut entry) = (first, entry);
         loop {
-            let (name, rest) = split_key(line.body)??;
+            let (name, rest) = entry;
             self.consume(&line);
             let value = self.value(rest, indent, depth + 1, false)?;
             self.entries.push((name, value));
             match self.peek()? {
-                Next::Content(next) if next.indent == indent && !next.is_dash() => line = next,
+                Next::Content(next) if next.indent == indent && !next.is_dash() => {
+                    entry = split_key(next.body)??;
+                    line = next;
+                }
                 // A sequence entry or more indentation where the mapping goes on is an error.
                 Next::Content(next) if next.indent >= indent => return None,
                 _ => break,
@@ -213,9 +217,9 @@ impl<'a> Reader<'a> {
                 self.value(rest, indent, depth + 1, true)?
             } else if rest == "-" || rest.starts_with("- ") {
                 return None;
-            } else if split_key(rest)?.is_some() {
+            } else if let Some(entry) = split_key(rest)? {
                 // A mapping that starts on the entry's line.
-                self.mapping(Line { indent: column, body: rest, ..line }, depth + 1)?
+                self.mapping(Line { indent: column, body: rest, ..line }, entry, depth + 1)?
             } else {
                 self.value(rest, indent, depth + 1, true)?
             };
@@ -250,15 +254,7 @@ impl<'a> Reader<'a> {
             b'"' | b'\'' => match quoted(rest)? {
                 Some((text, after)) if ends_line(after) => Value::String(text),
                 Some(_) => return None,
-                None => {
-                    let more = if in_sequence { indent + 1 } else { indent };
-                    let text = if rest.starts_with('"') {
-                        self.double_lines(rest, more)
-                    } else {
-                        self.quoted_lines(rest, more)
-                    };
-                    Value::String(text?)
-                }
+                None => Value::String(self.quoted_lines(rest, if in_sequence { indent + 1 } else { indent })?),
             },
             b'[' | b'{' => match self.flow(rest, depth)? {
                 (value, after) if ends_line(after) => value,
@@ -302,10 +298,7 @@ impl<'a> Reader<'a> {
             if indicator || colon(body).is_some() || body.contains(" #") {
                 return None;
             }
-            match breaks {
-                0 => text.push(' '),
-                n => text.extend(std::iter::repeat_n('\n', n)),
-            }
+            fold(&mut text, breaks);
             text.push_str(body);
             breaks = 0;
             (self.pos, self.number) = (pos, number);
@@ -313,50 +306,16 @@ impl<'a> Reader<'a> {
         Some(text)
     }
 
-    /// A single-quoted scalar that does not close on its first line (`rest`)
-    /// and goes on over lines more indented than `indent`: folded as plain
-    /// lines are, blanks around line breaks cut.
+    /// A quoted scalar that does not close on its first line (`rest`) and
+    /// goes on over lines more indented than `indent`: folded as plain lines
+    /// are, blanks around line breaks cut; in a double-quoted one, a line may
+    /// end in an escaped line break (`\`), which joins the lines with nothing
+    /// between them.
     fn quoted_lines(&mut self, rest: &str, indent: usize) -> Option<String> {
-        let first = rest.strip_prefix('\'')?.trim_end_matches(' ');
-        if first.is_empty() {
-            return None;
-        }
-        let mut text = first.replace("''", "'");
-        let mut breaks = 0;
-        while let Some((raw, end, _)) = self.raw(self.pos) {
-            let body = raw.trim_start_matches(' ');
-            let spaces = raw.len() - body.len();
-            (self.pos, self.number) = (end, self.number + 1);
-            if body.trim_end_matches(' ').is_empty() {
-                breaks += 1;
-                continue;
-            }
-            if spaces <= indent {
-                return None;
-            }
-            match breaks {
-                0 => text.push(' '),
-                n => text.extend(std::iter::repeat_n('\n', n)),
-            }
-            breaks = 0;
-            match closing_quote(body) {
-                Some(at) => {
-                    text.push_str(&body[..at].replace("''", "'"));
-                    return ends_line(&body[at + 1..]).then_some(text);
-                }
-                None => text.push_str(&body.trim_end_matches(' ').replace("''", "'")),
-            }
-        }
-        None
-    }
-
-    /// A double-quoted scalar over several lines, as [`Self::quoted_lines`],
-    /// where a line may end in an escaped line break (`\`), which joins the
-    /// lines with nothing between them.
-    fn double_lines(&mut self, rest: &str, indent: usize) -> Option<String> {
+        let quote = rest.as_bytes()[0];
         // `rest` has lost its trailing blanks, so a backslash ending it may have
         // escaped one of them: the parser decides.
-        let (mut text, mut escaped) = open_double_line(rest.strip_prefix('"')?)?;
+        let (mut text, mut escaped) = open_quoted_line(quote, &rest[1..])?;
         if text.is_empty() || escaped {
             return None;
         }
@@ -372,18 +331,19 @@ impl<'a> Reader<'a> {
             if spaces <= indent {
                 return None;
             }
-            match (escaped, breaks) {
-                (true, n) | (false, n @ 1..) => text.extend(std::iter::repeat_n('\n', n)),
-                (false, 0) => text.push(' '),
+            if escaped {
+                text.extend(std::iter::repeat_n('\n', breaks));
+            } else {
+                fold(&mut text, breaks);
             }
             breaks = 0;
-            match double_line(body)? {
+            match quoted_line(quote, body)? {
                 (line, Some(after), _) => {
                     text.push_str(&line);
                     return ends_line(after).then_some(text);
                 }
                 _ => {
-                    let (line, escapes) = open_double_line(body)?;
+                    let (line, escapes) = open_quoted_line(quote, body)?;
                     text.push_str(&line);
                     escaped = escapes;
                 }
@@ -440,7 +400,7 @@ impl<'a> Reader<'a> {
 
     /// A nested mapping or sequence starting at `line`.
     fn node(&mut self, line: Line<'a>, depth: usize) -> Option<Value> {
-        if line.is_dash() { self.sequence(line, depth) } else { self.mapping(line, depth) }
+        if line.is_dash() { self.sequence(line, depth) } else { self.mapping(line, split_key(line.body)??, depth) }
     }
 
     /// A literal (`|`) or folded (`>`) scalar: `header` is the rest of its
@@ -512,10 +472,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 if !out.is_empty() {
-                    match breaks {
-                        0 => out.push(' '),
-                        n => out.extend(std::iter::repeat_n('\n', n)),
-                    }
+                    fold(&mut out, breaks);
                 }
                 breaks = 0;
                 out.push_str(line);
@@ -656,28 +613,23 @@ fn closing_quote(body: &str) -> Option<usize> {
 /// escape left to the parser.
 #[allow(clippy::option_option)]
 fn quoted(body: &str) -> Option<Option<(String, &str)>> {
-    let quote = body.as_bytes()[0];
-    let mut out = String::new();
-    let mut rest = &body[1..];
-    loop {
-        if quote == b'\'' {
-            let Some(at) = rest.find('\'') else { return Some(None) };
-            out.push_str(&rest[..at]);
-            rest = &rest[at + 1..];
-            match rest.strip_prefix('\'') {
-                Some(more) => {
-                    out.push('\'');
-                    rest = more;
-                }
-                None => return Some(Some((out, rest))),
-            }
-        } else {
-            return Some(match double_line(rest)? {
-                (text, Some(after), _) => Some((text, after)),
-                (_, None, _) => None,
-            });
-        }
+    Some(match quoted_line(body.as_bytes()[0], &body[1..])? {
+        (text, Some(after), _) => Some((text, after)),
+        (_, None, _) => None,
+    })
+}
+
+/// One line of a scalar quoted by `quote`, up to its closing quote: its
+/// text, what follows the quote (`None` if the line does not close it) and
+/// whether the line ends in an escaped line break.
+fn quoted_line(quote: u8, line: &str) -> Option<(String, Option<&str>, bool)> {
+    if quote == b'"' {
+        return double_line(line);
     }
+    Some(match closing_quote(line) {
+        Some(at) => (line[..at].replace("''", "'"), Some(&line[at + 1..]), false),
+        None => (line.replace("''", "'"), None, false),
+    })
 }
 
 /// One line of a double-quoted scalar, unescaped up to its closing quote:
@@ -713,26 +665,35 @@ fn double_line(line: &str) -> Option<(String, Option<&str>, bool)> {
     }
 }
 
-/// A line of a double-quoted scalar that does not close it: its text
-/// without the blanks before the line break, and whether that break is
-/// escaped. `None` where trailing blanks follow a backslash (an escaped
-/// blank, or a break escaped before blanks: the parser decides).
-fn open_double_line(content: &str) -> Option<(String, bool)> {
+/// A line of a quoted scalar that does not close it: its text without the
+/// blanks before the line break, and whether that break is escaped. `None`
+/// where, in a double-quoted scalar, trailing blanks follow a backslash (an
+/// escaped blank, or a break escaped before blanks: the parser decides).
+fn open_quoted_line(quote: u8, content: &str) -> Option<(String, bool)> {
     let trimmed = content.trim_end_matches(' ');
-    if trimmed.len() < content.len() && trimmed.ends_with('\\') {
+    if quote == b'"' && trimmed.len() < content.len() && trimmed.ends_with('\\') {
         return None;
     }
-    match double_line(trimmed)? {
+    match quoted_line(quote, trimmed)? {
         (text, None, escaped) => Some((text, escaped)),
         _ => None,
+    }
+}
+
+/// Joins the next line of a folded scalar onto `text`, after `breaks` blank
+/// lines: a space, or one line break per blank line.
+fn fold(text: &mut String, breaks: usize) {
+    match breaks {
+        0 => text.push(' '),
+        n => text.extend(std::iter::repeat_n('\n', n)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::parse::full_parse_for_test as full;
+    use super::super::testdata;
     use super::*;
-    use std::path::{Path, PathBuf};
 
     fn read(text: &str, limits: &Limits) -> Option<Vec<Document>> {
         let mut docs = Vec::new();
@@ -743,60 +704,26 @@ mod tests {
         Some(docs)
     }
 
-    /// The reader agrees with the full parser, or leaves the stream to it:
-    /// same values, same lines; never `Some` where the full parser refuses.
+    /// The reader agrees with the full parser, or leaves the stream to it.
     fn agree(text: &str, limits: &Limits) -> bool {
-        let Some(fast) = read(text, limits) else { return false };
-        match full(text, limits) {
-            Ok(full) => {
-                let fast: Vec<_> = fast.into_iter().map(|d| (d.value, d.line)).collect();
-                let full: Vec<_> = full.into_iter().map(|d| (d.value, d.line)).collect();
-                assert_eq!(fast, full, "the line reader differs on:\n{text}");
-                true
-            }
-            Err(e) => panic!("the line reader accepted what the full parser refuses ({e}):\n{text}"),
-        }
-    }
-
-    fn root() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+        testdata::agree("the line reader", read(text, limits), text, limits)
     }
 
     fn corpus() -> Vec<String> {
-        ["argocd-install/install.yaml", "online-boutique/kubernetes-manifests.yaml"]
-            .iter()
-            .map(|f| std::fs::read_to_string(root().join("../shared/corpus").join(f)).unwrap())
-            .collect()
-    }
-
-    fn walk(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(path);
-            }
-        }
-        out
+        testdata::corpus().into_iter().map(|(_, text)| text).collect()
     }
 
     #[test]
     fn real_manifests_are_read_here_and_agree() {
         let limits = Limits::default();
-        for text in corpus() {
-            assert!(agree(&text, &limits), "a corpus file left the line reader");
+        for (file, text) in testdata::corpus() {
+            assert!(agree(&text, &limits), "{file} left the line reader");
             // Written on Windows.
-            assert!(agree(&text.replace('\n', "\r\n"), &limits), "a corpus file with \\r\\n left the line reader");
+            assert!(agree(&text.replace('\n', "\r\n"), &limits), "{file} with \\r\\n left the line reader");
         }
         let mut fixtures = 0;
-        for dir in ["examples", "manifests", "tests"] {
-            for path in walk(&root().join(dir)) {
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    fixtures += usize::from(agree(&text, &limits));
-                }
-            }
+        for text in testdata::fixtures(&["examples", "manifests", "tests"]) {
+            fixtures += usize::from(agree(&text, &limits));
         }
         assert!(fixtures > 5, "only {fixtures} fixtures were read here");
     }
@@ -804,19 +731,10 @@ mod tests {
     /// Every input of the parser's fuzz corpus, under the fuzz target's limits.
     #[test]
     fn fuzz_corpus_agrees() {
-        let limits = Limits {
-            max_file_bytes: 1 << 20,
-            max_total_bytes: 1 << 20,
-            max_depth: 64,
-            max_documents: 1000,
-            max_alias_events: 10_000,
-        };
-        let (mut read_here, mut all) = (0, 0);
-        for entry in std::fs::read_dir(root().join("fuzz/corpus/parse_manifest")).unwrap() {
-            let Ok(text) = std::fs::read_to_string(entry.unwrap().path()) else { continue };
-            all += 1;
-            read_here += usize::from(agree(&text, &limits));
-        }
+        let limits = testdata::fuzz_limits();
+        let inputs = testdata::fuzz_inputs();
+        let read_here = inputs.iter().filter(|text| agree(text, &limits)).count();
+        let all = inputs.len();
         assert!(all > 1000 && read_here > all / 20, "{read_here} of {all} fuzz inputs were read here");
     }
 

@@ -8,6 +8,8 @@ mod lines;
 mod object;
 mod parse;
 mod scan;
+#[cfg(test)]
+mod testdata;
 mod text;
 mod workers;
 

@@ -1,0 +1,74 @@
+//! What the fast parsers' differential tests share: their inputs (the
+//! corpus, the fixtures, the fuzz corpus) and the comparison with the full
+//! parser, which is the reference.
+
+use super::Limits;
+use super::events::Document;
+use super::parse::full_parse_for_test as full;
+use std::path::{Path, PathBuf};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared corpus: (file, text).
+pub fn corpus() -> Vec<(&'static str, String)> {
+    ["argocd-install/install.yaml", "online-boutique/kubernetes-manifests.yaml"]
+        .into_iter()
+        .map(|f| (f, std::fs::read_to_string(root().join("../shared/corpus").join(f)).unwrap()))
+        .collect()
+}
+
+/// The text of every YAML or JSON file under these directories of the project.
+pub fn fixtures(dirs: &[&str]) -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    for dir in dirs {
+        walk(&root().join(dir), &mut paths);
+    }
+    paths.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
+}
+
+/// The fuzz target's limits.
+pub fn fuzz_limits() -> Limits {
+    Limits {
+        max_file_bytes: 1 << 20,
+        max_total_bytes: 1 << 20,
+        max_depth: 64,
+        max_documents: 1000,
+        max_alias_events: 10_000,
+    }
+}
+
+/// Every text input of the parser's fuzz corpus.
+pub fn fuzz_inputs() -> Vec<String> {
+    std::fs::read_dir(root().join("fuzz/corpus/parse_manifest"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_to_string(entry.unwrap().path()).ok())
+        .collect()
+}
+
+/// Whether a fast path (`what`) answered `fast` for `text`; where it did, it
+/// must agree with the full parser: same values, same lines, and never an
+/// answer where the full parser refuses.
+pub fn agree(what: &str, fast: Option<Vec<Document>>, text: &str, limits: &Limits) -> bool {
+    let Some(fast) = fast else { return false };
+    match full(text, limits) {
+        Ok(full) => {
+            let fast: Vec<_> = fast.into_iter().map(|d| (d.value, d.line)).collect();
+            let full: Vec<_> = full.into_iter().map(|d| (d.value, d.line)).collect();
+            assert_eq!(fast, full, "{what} differs on:\n{text}");
+            true
+        }
+        Err(e) => panic!("{what} accepted what the full parser refuses ({e}):\n{text}"),
+    }
+}
