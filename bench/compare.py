@@ -97,6 +97,34 @@ def corpus(root, name, file):
     return app, [path]
 
 
+# A ConfigMap the line reader leaves to the full parser, as real installs
+# sometimes have: a tab in a script and an indentation indicator.
+ODD_DOCUMENT = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: odd-scripts
+data:
+  run.sh: |
+    #!/bin/sh
+    if [ -n "$1" ]; then
+    \techo "$1"
+    fi
+  indented.txt: |2
+      starts with spaces
+"""
+
+
+def odd(root, file):
+    """The corpus `file` with ODD_DOCUMENT in the middle of its stream."""
+    app, [path] = corpus(root, None, file)
+    with open(path) as f:
+        docs = f.read().split("\n---\n")
+    docs.insert(len(docs) // 2, ODD_DOCUMENT.rstrip("\n"))
+    with open(path, "w") as f:
+        f.write("\n---\n".join(docs))
+    return app, [path]
+
+
 def kustomization(root, files):
     with open(os.path.join(root, "kustomization.yaml"), "w") as out:
         out.write("resources:\n" + "".join(f"- {os.path.relpath(f, root)}\n" for f in files))
@@ -157,6 +185,11 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
         app, files = corpus(root, name, file)
         inputs.append((name, None, root, app, files))
+    # One document the line reader cannot take costs that document, not the stream.
+    root = os.path.join(base, "argocd-odd")
+    shutil.rmtree(root, ignore_errors=True)
+    app, files = odd(root, "argocd-install/install.yaml")
+    inputs.append(("argocd-odd", None, root, app, files))
 
     print(f"machine: {os.cpu_count()} cores; runs per tool: {args.runs} (median); "
           f"{subprocess.run(['kubectl', 'version', '--client'], capture_output=True, text=True).stdout.splitlines()[1]}")

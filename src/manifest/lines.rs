@@ -4,17 +4,20 @@
 //!
 //! It reads block mappings and sequences (a sequence may sit at its key's
 //! indentation), plain scalars (over several lines too, as CRD descriptions
-//! are), quoted scalars (over several lines too), literal and
-//! folded block scalars, flow collections that close on their line
-//! (`{app: web}`, `[{containerPort: 80}]`) and comments. Anything else —
-//! anchors, aliases, tags, directives, `...`, complex keys, tabs, a `\r` outside `\r\n`, rare
-//! escapes, keep chomping, control characters, any doubt — gives up on the
-//! whole stream (`None`), and the event-stream path in [`super::events`]
-//! reads it, falling back in turn on serde-saphyr, which stays the reference
-//! for every error. Scalars and keys resolve through that path's functions,
-//! and differential tests (the corpus, the fixtures, the fuzz corpus,
-//! mutated corpus documents, generated line shapes) hold this reader to the
-//! full parser's documents and lines wherever it answers.
+//! are), quoted scalars (over several lines too, with all of YAML's
+//! escapes), literal and folded block scalars (keep chomping too), flow
+//! collections that close on their line (`{app: web}`,
+//! `[{containerPort: 80}]`) and comments. Anything else — anchors, aliases,
+//! tags, directives, `...`, complex keys, tabs, a `\r` outside `\r\n`,
+//! indentation indicators, surrogate escapes, control characters, any
+//! doubt — gives up on the whole text (`None`), and the event-stream path in
+//! [`super::events`] reads it, falling back in turn on serde-saphyr, which
+//! stays the reference for every error. [`super::parse`] gives it a stream a
+//! document at a time where it may, so a doubt costs one document.
+//! Scalars and keys resolve through the event path's functions, and
+//! differential tests (the corpus, the fixtures, the fuzz corpus, mutated
+//! corpus documents, generated line shapes) hold this reader to the full
+//! parser's documents and lines wherever it answers.
 
 use super::Limits;
 use super::events::{Document, key, scalar};
@@ -407,11 +410,12 @@ impl<'a> Reader<'a> {
     /// line, the content the lines after it more indented than `indent`.
     fn block_scalar(&mut self, header: &str, indent: usize) -> Option<String> {
         let literal = header.starts_with('|');
-        let (strip, after) = match header.as_bytes().get(1) {
-            Some(b'-') => (true, &header[2..]),
-            // Keep (`+`) and indentation indicators are left to the parser.
-            Some(b'+' | b'0'..=b'9') => return None,
-            _ => (false, &header[1..]),
+        let (chomp, after) = match header.as_bytes().get(1) {
+            Some(b'-') => (Chomp::Strip, &header[2..]),
+            Some(b'+') => (Chomp::Keep, &header[2..]),
+            // Indentation indicators are left to the parser.
+            Some(b'0'..=b'9') => return None,
+            _ => (Chomp::Clip, &header[1..]),
         };
         if !ends_line(after) {
             return None;
@@ -478,11 +482,24 @@ impl<'a> Reader<'a> {
                 out.push_str(line);
             }
         }
-        if !strip {
-            out.push('\n');
+        match chomp {
+            Chomp::Strip => {}
+            Chomp::Clip => out.push('\n'),
+            // The final line break, and one for each blank line after the content.
+            Chomp::Keep => out.extend(std::iter::repeat_n('\n', lines.len() - last)),
         }
         Some(out)
     }
+}
+
+/// What a block scalar keeps of the line breaks at its end.
+enum Chomp {
+    /// `-`: none.
+    Strip,
+    /// The default: one.
+    Clip,
+    /// `+`: all, blank lines included.
+    Keep,
 }
 
 /// Whether `after` (what follows a value on its line) is nothing or a comment.
@@ -650,18 +667,35 @@ fn double_line(line: &str) -> Option<(String, Option<&str>, bool)> {
         }
         let Some(escaped) = rest[at + 1..].chars().next() else { return Some((out, None, true)) };
         rest = &rest[at + 1 + escaped.len_utf8()..];
-        match escaped {
-            '\\' | '"' | '/' => out.push(escaped),
-            'n' => out.push('\n'),
-            't' => out.push('\t'),
-            'r' => out.push('\r'),
-            'u' => {
-                let hex = rest.get(..4).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
-                out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
-                rest = &rest[4..];
+        // YAML's escapes, as the parser resolves them.
+        out.push(match escaped {
+            '\\' | '"' | '/' | ' ' => escaped,
+            '0' => '\0',
+            'a' => '\x07',
+            'b' => '\x08',
+            't' => '\t',
+            'n' => '\n',
+            'v' => '\x0b',
+            'f' => '\x0c',
+            'r' => '\r',
+            'e' => '\x1b',
+            'N' => '\u{85}',
+            '_' => '\u{a0}',
+            'L' => '\u{2028}',
+            'P' => '\u{2029}',
+            'x' | 'u' | 'U' => {
+                let digits = match escaped {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let hex = rest.get(..digits).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+                rest = &rest[digits..];
+                // A surrogate (half of a JSON pair) is left to the parser.
+                char::from_u32(u32::from_str_radix(hex, 16).ok()?)?
             }
             _ => return None,
-        }
+        });
     }
 }
 
@@ -769,6 +803,12 @@ mod tests {
             "l: {app: web, tier: 'back end', c: 1, e: [], m: {}}\np: [{containerPort: 8080, name: \"h\"}, 2, x]\n",
             "k: {name: a, u: http://x:80/y} # c\nq: [a, [b, {c: d}], ]\n",
             "r: {a: 1,}\n",
+            "k: |+\n  kept\n\n\n",
+            "m: >+\n  a\n  b\n\n  c\n\n# c\n\nl: 1\n",
+            "l: |+\n  x\no: |+\n\n  y\n\n",
+            "s:\n- |+\n  a\n\n- >+\n  b\n\n---\nk: |+\n  z\n\n",
+            "e: \"\\0\\a\\b\\t\\n\\v\\f\\r\\e\\ \\\"\\/\\\\\\N\\_\\L\\P\\x41\\x85\\u00e9\\U0001F600\"\n",
+            "k: \"a long line folded\n  \\  with double spaces\n  \\ kept\"\n",
         ];
         let mut refused = Vec::new();
         for text in read_here {
@@ -797,17 +837,20 @@ mod tests {
             "<<: {}\n",
             "on: 1\n",
             "80: http\n",
-            "k: |+\n  kept\n\n",
             "k: 1\n...\n",
             "s:\n- - x\n",
             "y: 1\n",
             "k: |2\n   x\n",
+            "k: |+2\n   x\n",
+            "k: |+\n  x\n\n  ",
             "k: |\n  text",
             "- a\n- b\n",
             "just a scalar\n",
             "--- {a: 1}\n",
-            "a: \"\\x41\"\n",
             "a: \"\\ud83d\\ude00\"\n",
+            "a: \"\\U00110000\"\n",
+            "a: \"\\x4\"\n",
+            "a: \"\\q\"\n",
             "a: 1\n b: 2\n",
             "a:\n  - 1\n - 2\n",
             "a: 1\n- 2\n",
@@ -842,8 +885,9 @@ mod tests {
             .filter(|d| d.len() < 3000)
             .collect();
         let pieces = [
-            ": ", "- ", "-", " #", "#", "'", "\"", "|", "|-", ">", "\n", " ", "  ", "[]", "{}", "[", "{", "---\n",
-            "\\", "\\u00", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":", "''", "\\n", "~", "0x", "é",
+            ": ", "- ", "-", " #", "#", "'", "\"", "|", "|-", "|+", ">", "\n", " ", "  ", "[]", "{}", "[", "{",
+            "---\n", "\\", "\\u00", "\\ ", "\\x4", "\\U0001", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":", "''",
+            "\\n", "~", "0x", "é",
         ];
         let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = |n: usize| {
@@ -894,6 +938,8 @@ mod tests {
             "k: |-",
             "k: >",
             "k: >-",
+            "k: |+",
+            "- >+",
             "text",
             "more text",
             "'q",
@@ -935,6 +981,10 @@ mod tests {
             "\\\"",
             "k: \"\\",
             "x \\n\"  # c",
+            "\\ x\"",
+            "k: \"\\x41\\e\\_ \\U0001F600",
+            "\\N \\L\\P\\0\"",
+            "k: \"\\x4\"",
         ];
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = |n: usize| {

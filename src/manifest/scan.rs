@@ -92,35 +92,42 @@ impl<'a> Scan<'a> {
     }
 
     /// Whether an `&` could start an anchor, which makes the alias budget one
-    /// for the whole stream: before a non-blank that is not another `&`, and
-    /// where a node's properties may start (the stream's start, after a blank,
-    /// a line break or a flow indicator; after `:` too, as in `{"a":&x 1}`;
-    /// after a byte order mark, whose last byte is 0xBF).
-    /// An `&` inside a word (`?a=1&b=2` in a URL) is no anchor; one in a
-    /// quoted string still counts, which only costs the split.
+    /// for the whole stream: see [`Scan::anchors`].
     pub fn anchor(&self) -> bool {
+        self.anchors().next().is_some()
+    }
+
+    /// Offsets of the `<<`s, which could be merge keys.
+    pub fn merges(&self) -> impl Iterator<Item = usize> + '_ {
+        let found: Box<dyn Iterator<Item = usize>> = if self.vector {
+            Box::new(memmem::find_iter(self.text.as_bytes(), b"<<"))
+        } else {
+            Box::new(self.text.match_indices("<<").map(|(i, _)| i))
+        };
+        found
+    }
+
+    /// Offsets of the `&`s that could start an anchor: before a non-blank that
+    /// is not another `&`, and where a node's properties may start (the
+    /// stream's start, after a blank, a line break or a flow indicator; after
+    /// `:` too, as in `{"a":&x 1}`; after a byte order mark, whose last byte is
+    /// 0xBF). An `&` inside a word (`?a=1&b=2` in a URL) is no anchor; one in a
+    /// quoted string still counts, which only costs its document a share of
+    /// the alias budget.
+    pub fn anchors(&self) -> impl Iterator<Item = usize> + '_ {
         let bytes = self.text.as_bytes();
-        let anchor = |i: usize| {
+        let anchor = move |&i: &usize| {
             let after = bytes.get(i + 1).is_some_and(|&next| !next.is_ascii_whitespace() && next != b'&');
             let before =
                 i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':' | 0xBF);
             after && before
         };
-        if self.vector {
-            memchr::memchr_iter(b'&', bytes).any(anchor)
+        let found: Box<dyn Iterator<Item = usize>> = if self.vector {
+            Box::new(memchr::memchr_iter(b'&', bytes))
         } else {
-            bytes.iter().enumerate().any(|(i, &b)| b == b'&' && anchor(i))
-        }
-    }
-
-    /// The stream.
-    pub fn text(&self) -> &'a str {
-        self.text
-    }
-
-    /// Line breaks (`\n`) in `range` of the stream.
-    pub fn lines_in(&self, range: std::ops::Range<usize>) -> usize {
-        self.text.as_bytes()[range].iter().filter(|&&b| b == b'\n').count()
+            Box::new(self.text.match_indices('&').map(|(i, _)| i))
+        };
+        found.filter(anchor)
     }
 }
 
@@ -165,7 +172,7 @@ mod tests {
     fn scanned(text: &str) -> (Option<usize>, usize, Vec<(usize, usize)>, bool, bool) {
         let [vector, standard] = [true, false].map(|vector| {
             let scan = Scan::searching(text, vector);
-            let cuts = scan.cuts().map(|at| (at, scan.lines_in(0..at))).collect::<Vec<_>>();
+            let cuts = scan.cuts().map(|at| (at, text[..at].matches('\n').count())).collect::<Vec<_>>();
             (scan.nul(), scan.documents(), cuts, scan.directive(), scan.anchor())
         });
         assert_eq!(vector, standard, "memchr and the standard library disagree on {text:?}");
