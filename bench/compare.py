@@ -97,20 +97,21 @@ def corpus(root, name, file):
     return app, [path]
 
 
-# A ConfigMap the line reader leaves to the full parser, as real installs
-# sometimes have: a tab in a script and an indentation indicator.
+# A ConfigMap the line reader leaves to the full parser, as hand-written
+# manifests sometimes have: an anchor and its alias (and a tab in a script).
 ODD_DOCUMENT = """apiVersion: v1
 kind: ConfigMap
 metadata:
   name: odd-scripts
+  labels: &labels
+    app.kubernetes.io/name: odd-scripts
+  annotations: *labels
 data:
   run.sh: |
     #!/bin/sh
     if [ -n "$1" ]; then
     \techo "$1"
     fi
-  indented.txt: |2
-      starts with spaces
 """
 
 
