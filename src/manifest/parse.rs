@@ -113,7 +113,7 @@ struct Split {
     cuts: Vec<usize>,
     limits: Limits,
     /// How many documents hold an `&` that could start an anchor, or a `<<`
-    /// that could be a merge key.
+    /// that could be a merge key, counting no further than 2.
     budgeted: usize,
 }
 
@@ -130,11 +130,21 @@ impl Split {
         if cuts.is_empty() {
             return None;
         }
-        let mut budgeted: Vec<usize> =
-            scan.anchors().chain(scan.merges()).map(|at| cuts.partition_point(|&cut| cut <= at)).collect();
-        budgeted.sort_unstable();
-        budgeted.dedup();
-        Some(Split { cuts, limits: *limits, budgeted: budgeted.len() })
+        // Two are enough to know: a hostile stream may hold millions of `&`s.
+        let mut first = None;
+        let mut budgeted = 0;
+        for at in scan.anchors().chain(scan.merges()) {
+            let document = cuts.partition_point(|&cut| cut <= at);
+            match first {
+                None => (first, budgeted) = (Some(document), 1),
+                Some(seen) if seen != document => {
+                    budgeted = 2;
+                    break;
+                }
+                Some(_) => {}
+            }
+        }
+        Some(Split { cuts, limits: *limits, budgeted })
     }
 
     /// Whether the full parser may parse `document` on its own. Its budget
@@ -636,6 +646,8 @@ mod tests {
             assert_eq!(anchored(text), 1, "{text}");
         }
         assert_eq!(anchored("<<: {a: 1}\n---\n<<: {b: 2}\n"), 2);
+        assert_eq!(anchored("a: &x 1\n---\nb: &y 2\n---\nc: &z 3\n"), 2, "counts no further");
+        assert_eq!(anchored("a: &x 1\nb: &y 2\n---\nc: 2\n"), 1);
         let parse_split = |text: &str, limits: &Limits| {
             let split = split_of(text, limits).expect("splits");
             parallel::parse(&[(text, 0, split.cuts.clone())], "f.yaml", &split, &|o| o)
