@@ -694,6 +694,74 @@ mod tests {
         }
     }
 
+    /// What `parse_stream` (cut where it may) and one pass make of `text`:
+    /// the same objects and origins, or the same error.
+    fn same_as_one_pass(text: &str, limits: &Limits) -> bool {
+        let one = one_pass(text, "f.yaml", limits, (0, 0), &|o| o).map_err(|e| e.to_string());
+        let cut = parse_stream(text, "f.yaml", limits).map_err(|e| e.to_string());
+        match (cut, one) {
+            (Ok(cut), Ok((one, _))) => assert_eq!(cut, one, "objects differ on:\n{text}"),
+            // The checks before parsing (document count, NUL bytes) have their own messages.
+            (Err(cut), Err(one)) => {
+                let checked = cut.contains("-document limit") || cut.contains("NUL byte");
+                assert!(cut == one || checked, "{cut}\n{one}\n{text}");
+            }
+            (cut, one) => panic!("cut {cut:?}, one pass {one:?}, on:\n{text}"),
+        }
+        split_of(text, limits).is_some()
+    }
+
+    /// Every fuzz input, and streams of random documents (odd ones, anchored
+    /// ones, merge keys, tags, errors) behind random markers: cut or not, the
+    /// same objects and origins, or the same error, as one pass.
+    #[test]
+    fn cut_streams_agree_with_one_pass() {
+        let limits = super::super::testdata::fuzz_limits();
+        let inputs = super::super::testdata::fuzz_inputs();
+        let cut = inputs.iter().filter(|text| same_as_one_pass(text, &limits)).count();
+        assert!(cut > 100, "only {cut} fuzz inputs were cut");
+        let documents = [
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: NAME}\ndata:\n  k: v\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n  run.sh: |\n    \techo\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\na: &a [1, 2, 3]\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\nm:\n  <<: {a: 1}\n  b: 2\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\nt: !!str 5\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\nd: 'R &D'\n",
+            "apiVersion: v1\nkind:\tX\nmetadata: {name: NAME}\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\n...\n",
+            "apiVersion: v1\nkind: X\nmetadata: {}\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\na: [\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\nb: *nowhere\n",
+            "apiVersion: v1\nkind: X\nmetadata: {name: NAME}\nb: !!binary aGk=\n",
+            "# only a comment\n",
+            "",
+            "- a\n",
+        ];
+        let markers = ["---\n", "--- # c\n", "---   \r\n", "---\n\n", ""];
+        let mut seed: u64 = 0x5851_F42D_4C95_7F2D;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut cut, mut ok) = (0, 0);
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for i in 0..1 + next(6) {
+                if i > 0 || next(2) == 0 {
+                    text.push_str(markers[next(markers.len())]);
+                }
+                // Mostly documents that parse, so that errors do not hide everything else.
+                let document = if next(3) == 0 { documents[next(documents.len())] } else { documents[next(6)] };
+                text.push_str(&document.replace("NAME", &format!("n{i}")));
+            }
+            cut += usize::from(same_as_one_pass(&text, &limits));
+            ok += usize::from(parse_stream(&text, "f.yaml", &limits).is_ok());
+        }
+        assert!(cut > 1500 && ok > 500, "{cut} of 3000 streams were cut, {ok} parsed");
+    }
+
     /// An error in any document is the one a single pass reports, line and all.
     #[test]
     fn split_parsing_reports_one_pass_errors() {
