@@ -126,6 +126,18 @@ def odd(root, file):
     return app, [path]
 
 
+def as_json(root, rewind, file):
+    """The corpus `file` as one JSON List, as jsonnet renderers and
+    `kubectl get -o json` write manifests (converted by rewind itself)."""
+    app = os.path.join(root, "app")
+    os.makedirs(app)
+    path = os.path.join(app, os.path.splitext(os.path.basename(file))[0] + ".json")
+    with open(path, "w") as out:
+        subprocess.run([rewind, "render", "-", "-o", "json", "--no-record", "--app", "bench"],
+                       stdin=open(os.path.join(CORPUS, file)), stdout=out, stderr=subprocess.DEVNULL, check=True)
+    return app, [path]
+
+
 def kustomization(root, files):
     with open(os.path.join(root, "kustomization.yaml"), "w") as out:
         out.write("resources:\n" + "".join(f"- {os.path.relpath(f, root)}\n" for f in files))
@@ -191,6 +203,10 @@ def main():
     shutil.rmtree(root, ignore_errors=True)
     app, files = odd(root, "argocd-install/install.yaml")
     inputs.append(("argocd-odd", None, root, app, files))
+    root = os.path.join(base, "argocd-json")
+    shutil.rmtree(root, ignore_errors=True)
+    app, files = as_json(root, rewind, "argocd-install/install.yaml")
+    inputs.append(("argocd-json", None, root, app, files))
 
     print(f"machine: {os.cpu_count()} cores; runs per tool: {args.runs} (median); "
           f"{subprocess.run(['kubectl', 'version', '--client'], capture_output=True, text=True).stdout.splitlines()[1]}")

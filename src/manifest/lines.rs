@@ -68,7 +68,7 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
 /// No `\r` (but in `\r\n`), byte order mark, control or non-printable
 /// character (tabs are checked line by line), and no line separator that
 /// YAML 1.1 and 1.2 read differently.
-fn plain_characters(text: &str) -> bool {
+pub(super) fn plain_characters(text: &str) -> bool {
     let bytes = text.as_bytes();
     if bytes.iter().any(|&b| (b < b' ' && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7F) {
         return false;

@@ -3,6 +3,7 @@
 
 mod emit;
 mod events;
+mod json;
 mod limits;
 mod lines;
 mod object;

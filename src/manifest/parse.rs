@@ -7,7 +7,7 @@
 //! cannot take costs itself alone.
 
 use super::scan::Scan;
-use super::{Limits, Object, Origin, events, lines};
+use super::{Limits, Object, Origin, events, json, lines};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use serde_saphyr::{Budget, Options, Spanned};
@@ -218,8 +218,9 @@ fn one_pass(
     }
 }
 
-/// [`one_pass`] on the line reader, else the event stream; `None` when both
-/// give up or a check fails (the full parser's pass finds the error again).
+/// [`one_pass`] on the line reader, else the JSON reader, else the event
+/// stream; `None` when all give up or a check fails (the full parser's pass
+/// finds the error again).
 fn fast_pass(
     text: &str,
     source: &str,
@@ -237,7 +238,7 @@ fn fast_pass(
         })?;
         Some((out, count))
     };
-    fast(lines::each).or_else(|| fast(events::each))
+    fast(lines::each).or_else(|| fast(json::each)).or_else(|| fast(events::each))
 }
 
 /// [`one_pass`] on the full parser (serde-saphyr), the reference for errors.
