@@ -147,36 +147,48 @@ impl Split {
         Some(Split { cuts, limits: *limits, budgeted })
     }
 
-    /// Whether the full parser may parse `document` on its own. Its budget
-    /// counts some things over the whole stream: anchors, aliases (how many,
-    /// and how many per anchor) and merge keys, which one document alone
-    /// shows only when no other could hold any. The fast paths take none of
+    /// Whether `document`, parsed alone by the full parser, might not show
+    /// what the parser's budget counts over the whole stream: anchors,
+    /// aliases (how many, and how many per anchor) and merge keys. Only when
+    /// another document could hold some too. The fast paths take none of
     /// them, so wherever they answer, the stream's counts are the same.
-    fn may_parse_alone(&self, document: &str) -> bool {
+    fn shares_budget(&self, document: &str) -> bool {
         if self.budgeted < 2 {
-            return true;
+            return false;
         }
         let scan = Scan::of(document);
-        !scan.anchor() && scan.merges().next().is_none()
+        scan.anchor() || scan.merges().next().is_some()
+    }
+
+    /// Whether the documents that [`Split::shares_budget`] together stay
+    /// within the parser's budget, as one pass over the stream would count
+    /// it: they are parsed again as one stream of their own (they are few:
+    /// the documents that hold anchors or merge keys). The other documents
+    /// add nothing to those counts.
+    fn within_budget(&self, shared: &[&str]) -> bool {
+        shared.len() < 2 || full_parse(&shared.concat(), "", &self.limits).is_ok()
     }
 }
 
+/// The objects of a group of documents, how many documents it held, and the
+/// documents that [`Split::shares_budget`].
+type Group<'a> = (Vec<Object>, usize, Vec<&'a str>);
+
 /// Parses `text` (a whole stream, or a group of its documents starting at a
 /// `---` line) a document at a time between the `cuts` (offsets in `text`):
-/// a document the line reader cannot read (a tab in a script, a tag) costs
-/// the slower paths that document alone, not the whole stream. Origins
-/// count `before` lines ahead of `text`; also returns how many documents it
-/// held. `None` on an error, or where one pass over the whole stream must
-/// decide.
-fn by_document(
-    text: &str,
+/// a document the line reader cannot read (a tab in a script, a tag, an
+/// anchor) costs the slower paths that document alone, not the whole
+/// stream. Origins count `before` lines ahead of `text`. `None` on an error:
+/// one pass over the whole stream then finds it, the reference.
+fn by_document<'a>(
+    text: &'a str,
     cuts: &[usize],
     source: &str,
     split: &Split,
     before: usize,
     finish: &Finish,
-) -> Option<(Vec<Object>, usize)> {
-    let (mut out, mut count, mut lines) = (Vec::new(), 0, before);
+) -> Option<Group<'a>> {
+    let (mut out, mut count, mut lines, mut shared) = (Vec::new(), 0, before, Vec::new());
     let starts = std::iter::once(0).chain(cuts.iter().copied());
     let ends = cuts.iter().copied().chain(std::iter::once(text.len()));
     for (start, end) in starts.zip(ends) {
@@ -184,14 +196,18 @@ fn by_document(
         let at = (count, lines);
         let (mut objects, n) = match fast_pass(document, source, &split.limits, at, finish) {
             Some(done) => done,
-            None if split.may_parse_alone(document) => full_pass(document, source, &split.limits, at, finish).ok()?,
-            None => return None,
+            None => {
+                if split.shares_budget(document) {
+                    shared.push(document);
+                }
+                full_pass(document, source, &split.limits, at, finish).ok()?
+            }
         };
         out.append(&mut objects);
         count += n;
         lines += newlines(document);
     }
-    Some((out, count))
+    Some((out, count, shared))
 }
 
 /// Line breaks (`\n`) in `text`, counted in byte-sized sums of 255 bytes,
@@ -363,18 +379,18 @@ mod parallel {
             |(text, _, _)| text.len(),
             |(text, lines, cuts)| by_document(text, cuts, source, split, *lines, finish),
         );
-        let mut objects = Vec::new();
-        let mut documents_before = 0;
+        let (mut objects, mut documents_before, mut shared) = (Vec::new(), 0, Vec::new());
         for result in results {
             // A thread that panicked is `None` too.
-            let (mut group, count) = result.flatten()?;
+            let (mut group, count, mut documents) = result.flatten()?;
             for obj in &mut group {
                 obj.origin.document += documents_before;
             }
             documents_before += count;
             objects.append(&mut group);
+            shared.append(&mut documents);
         }
-        Some(objects)
+        split.within_budget(&shared).then_some(objects)
     }
 }
 
@@ -623,12 +639,12 @@ mod tests {
         assert!(!cuts_of(&near[9..]).is_empty());
     }
 
-    /// Documents that could hold an anchor or a merge key are parsed alone, by
-    /// the full parser too, only when no other could: its budget counts the
-    /// whole stream's anchors, aliases and merge keys. An `&` where a node may
-    /// start counts, one inside a word does not.
+    /// Documents that could hold an anchor or a merge key are parsed alone, and
+    /// where two or more of them need the full parser, parsed again together:
+    /// its budget counts the whole stream's anchors, aliases and merge keys. An
+    /// `&` where a node may start counts, one inside a word does not.
     #[test]
-    fn anchored_documents_are_parsed_alone_when_the_budget_allows() {
+    fn anchored_documents_share_the_budget_as_in_one_pass() {
         let limits = Limits::default();
         let anchored = |text: &str| split_of(text, &limits).expect("splits").budgeted;
         assert_eq!(anchored("a: http://x/?a=1&b=2\n---\nb: 2\n"), 0);
@@ -655,14 +671,17 @@ mod tests {
         };
         let plain = "---\napiVersion: v1\nkind: X\nmetadata: {name: plain}\ndescription: sort_by(@, &name)\n";
         // One document with 60 aliases of one anchor passes the budget; three do not (the
-        // ratio of aliases to anchors counts the whole stream).
+        // ratio of aliases to anchors counts the whole stream), nor two.
         let one = format!("{plain}{}{plain}", aliased("d", 60)).replacen("plain", "plain2", 2);
         let whole = one_pass(&one, "f.yaml", &limits, (0, 0), &|o| o).unwrap().0;
-        assert_eq!(parse_split(&one, &limits), None, "two documents could hold an anchor");
-        assert_eq!(parse_stream(&one, "f.yaml", &limits).unwrap(), whole, "one pass decides");
-        let one = one.replace("&name", "name");
-        let whole = one_pass(&one, "f.yaml", &limits, (0, 0), &|o| o).unwrap().0;
-        assert_eq!(parse_split(&one, &limits).expect("one could"), whole);
+        assert_eq!(parse_split(&one, &limits).expect("the others have no anchor"), whole);
+        let two = format!("{}{plain}{}", aliased("d1", 60), aliased("d2", 60));
+        let err = one_pass(&two, "f.yaml", &limits, (0, 0), &|o| o).unwrap_err().to_string();
+        assert!(err.contains("AliasAnchorRatio"), "{err}");
+        assert_eq!(parse_split(&two, &limits), None);
+        let two = format!("{}{plain}{}", aliased("d1", 30), aliased("d2", 30));
+        let whole = one_pass(&two, "f.yaml", &limits, (0, 0), &|o| o).unwrap().0;
+        assert_eq!(parse_split(&two, &limits).expect("together within the budget"), whole);
         let three: String = (0..3).map(|i| aliased(&format!("d{i}"), 60)).collect();
         let err = one_pass(&three, "f.yaml", &limits, (0, 0), &|o| o).unwrap_err().to_string();
         assert!(err.contains("AliasAnchorRatio"), "{err}");
