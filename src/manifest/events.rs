@@ -23,9 +23,18 @@ pub(super) struct Document {
     pub line: usize,
 }
 
+/// A fast path ([`each`] here, and the line and JSON readers): each
+/// document of a text to a callback, or `None` to give up.
+pub(super) type Each = fn(&str, &Limits, &mut dyn FnMut(Document) -> bool) -> Option<()>;
+
 /// The documents of `text` (null and empty ones skipped, as serde-saphyr
 /// skips them), or `None` when the stream needs the full parser.
 pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+    collect(each, text, limits)
+}
+
+/// All the documents a fast path gives for `text`, or `None` if it gives up.
+pub(super) fn collect(each: Each, text: &str, limits: &Limits) -> Option<Vec<Document>> {
     let mut docs = Vec::new();
     each(text, limits, &mut |doc| {
         docs.push(doc);

@@ -763,12 +763,7 @@ mod tests {
     use super::*;
 
     fn read(text: &str, limits: &Limits) -> Option<Vec<Document>> {
-        let mut docs = Vec::new();
-        each(text, limits, &mut |doc| {
-            docs.push(doc);
-            true
-        })?;
-        Some(docs)
+        super::super::events::collect(each, text, limits)
     }
 
     /// The reader agrees with the full parser, or leaves the stream to it.
@@ -940,29 +935,17 @@ mod tests {
             "{", "---\n", "\\", "\\u00", "\\ ", "\\x4", "\\U0001", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":",
             "''", "\\n", "~", "0x", "é",
         ];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = testdata::Rng::new(0x2545_F491_4F6C_DD1D);
         let (mut read_here, mut all) = (0, 0);
         for _ in 0..20_000 {
-            let mut text = docs[next(docs.len())].clone();
-            for _ in 0..1 + next(3) {
-                let mut at = next(text.len() + 1);
-                while !text.is_char_boundary(at) {
-                    at -= 1;
-                }
-                if next(3) == 0 {
-                    let mut end = (at + 1 + next(4)).min(text.len());
-                    while !text.is_char_boundary(end) {
-                        end -= 1;
-                    }
+            let mut text = docs[rng.below(docs.len())].clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.boundary(&text);
+                if rng.below(3) == 0 {
+                    let end = text.floor_char_boundary(at + 1 + rng.below(4));
                     text.replace_range(at..end, "");
                 } else {
-                    text.insert_str(at, pieces[next(pieces.len())]);
+                    text.insert_str(at, pieces[rng.below(pieces.len())]);
                 }
             }
             all += 1;
@@ -1043,26 +1026,20 @@ mod tests {
             "\\N \\L\\P\\0\"",
             "k: \"\\x4\"",
         ];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = testdata::Rng::new(0x9E37_79B9_7F4A_7C15);
         let (mut read_here, mut all) = (0, 0);
         for _ in 0..50_000 {
             let mut text = String::from("a: 1\n");
-            for _ in 0..1 + next(7) {
-                text.push_str(&" ".repeat(next(7)));
-                text.push_str(shapes[next(shapes.len())]);
+            for _ in 0..1 + rng.below(7) {
+                text.push_str(&" ".repeat(rng.below(7)));
+                text.push_str(shapes[rng.below(shapes.len())]);
                 text.push('\n');
             }
-            if next(4) == 0 {
+            if rng.below(4) == 0 {
                 text = text.replace('\n', "\r\n");
             }
-            if next(8) == 0 {
-                text.insert(next(text.len()), '\r');
+            if rng.below(8) == 0 {
+                text.insert(rng.below(text.len()), '\r');
             }
             all += 1;
             read_here += usize::from(agree(&text, &limits));

@@ -218,8 +218,8 @@ fn newlines(text: &str) -> usize {
     sums.map(usize::from).sum()
 }
 
-/// Parses `text` in one pass: the line reader, else the event stream, else
-/// the full parser. Origins count `before.0` documents and `before.1` lines
+/// Parses `text` in one pass: the fast paths of [`fast_pass`], else the
+/// full parser. Origins count `before.0` documents and `before.1` lines
 /// ahead of `text`; also returns how many documents it held.
 fn one_pass(
     text: &str,
@@ -234,9 +234,10 @@ fn one_pass(
     }
 }
 
-/// [`one_pass`] on the line reader, else the JSON reader, else the event
-/// stream; `None` when all give up or a check fails (the full parser's pass
-/// finds the error again).
+/// [`one_pass`] on the JSON reader (which looks no further than the first
+/// character of a YAML text), else the line reader, else the event stream;
+/// `None` when all give up or a check fails (the full parser's pass finds the
+/// error again).
 fn fast_pass(
     text: &str,
     source: &str,
@@ -245,7 +246,7 @@ fn fast_pass(
     finish: &Finish,
 ) -> Option<(Vec<Object>, usize)> {
     // Each starts over from nothing.
-    let fast = |each: Each| {
+    let fast = |each: events::Each| {
         let (mut out, mut count) = (Vec::new(), 0);
         each(text, limits, &mut |doc| {
             count += 1;
@@ -254,7 +255,7 @@ fn fast_pass(
         })?;
         Some((out, count))
     };
-    fast(lines::each).or_else(|| fast(json::each)).or_else(|| fast(events::each))
+    fast(json::each).or_else(|| fast(lines::each)).or_else(|| fast(events::each))
 }
 
 /// [`one_pass`] on the full parser (serde-saphyr), the reference for errors.
@@ -275,9 +276,6 @@ fn full_pass(
     }
     Ok((out, count))
 }
-
-/// A fast path: each document of a stream to a callback, or `None` to give up.
-type Each = fn(&str, &Limits, &mut dyn FnMut(events::Document) -> bool) -> Option<()>;
 
 /// Checks one document and adds its objects to `out`; `origin` gets the
 /// document's line, `lines_before` ahead of `text`'s first.
@@ -758,22 +756,17 @@ mod tests {
             "- a\n",
         ];
         let markers = ["---\n", "--- # c\n", "---   \r\n", "---\n\n", ""];
-        let mut seed: u64 = 0x5851_F42D_4C95_7F2D;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = super::super::testdata::Rng::new(0x5851_F42D_4C95_7F2D);
         let (mut cut, mut ok) = (0, 0);
         for _ in 0..3000 {
             let mut text = String::new();
-            for i in 0..1 + next(6) {
-                if i > 0 || next(2) == 0 {
-                    text.push_str(markers[next(markers.len())]);
+            for i in 0..1 + rng.below(6) {
+                if i > 0 || rng.below(2) == 0 {
+                    text.push_str(markers[rng.below(markers.len())]);
                 }
                 // Mostly documents that parse, so that errors do not hide everything else.
-                let document = if next(3) == 0 { documents[next(documents.len())] } else { documents[next(6)] };
+                let document =
+                    if rng.below(3) == 0 { documents[rng.below(documents.len())] } else { documents[rng.below(6)] };
                 text.push_str(&document.replace("NAME", &format!("n{i}")));
             }
             cut += usize::from(same_as_one_pass(&text, &limits));

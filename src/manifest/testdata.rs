@@ -72,3 +72,25 @@ pub fn agree(what: &str, fast: Option<Vec<Document>>, text: &str, limits: &Limit
         Err(e) => panic!("{what} accepted what the full parser refuses ({e}):\n{text}"),
     }
 }
+
+/// Random numbers for the differential tests: xorshift, so that a run repeats.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    /// A random place in `text` where a string may be inserted.
+    pub fn boundary(&mut self, text: &str) -> usize {
+        text.floor_char_boundary(self.below(text.len() + 1))
+    }
+}
