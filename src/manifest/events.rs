@@ -191,7 +191,10 @@ enum Plain {
 
 /// How serde-saphyr resolves a plain scalar; `None` for a non-finite float.
 fn plain(text: &str) -> Option<Plain> {
-    let t = text.trim_matches([' ', '\t', '\r', '\n']);
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    // Most scalars have no blanks around them to cut.
+    let edged = text.as_bytes().first().is_some_and(blank) || text.as_bytes().last().is_some_and(blank);
+    let t = if edged { text.trim_matches([' ', '\t', '\r', '\n']) } else { text };
     if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
         return Some(Plain::Other(Value::Null));
     }

@@ -8,7 +8,8 @@
 //! escapes), literal and folded block scalars (chomping and indentation
 //! indicators too; tabs in a literal one's content, as scripts have), flow
 //! collections that close on their line (`{app: web}`,
-//! `[{containerPort: 80}]`) and comments. Anything else — anchors, aliases,
+//! `[{containerPort: 80}]`, after a key or alone on the line below it, as
+//! Helm writes `resources:\n  {}`) and comments. Anything else — anchors, aliases,
 //! tags, directives, `...`, complex keys, other tabs, a `\r` outside
 //! `\r\n`, surrogate escapes, control characters, any doubt — gives up on
 //! the whole text (`None`), and the event-stream path in
@@ -24,6 +25,7 @@ use super::Limits;
 use super::events::{Document, key, scalar};
 use serde_json::{Map, Value};
 use serde_saphyr::granit_parser::ScalarStyle;
+use std::cell::Cell;
 
 /// Longest key read here; the parser's simple-key lookahead is 1,024.
 const MAX_KEY_BYTES: usize = 512;
@@ -35,7 +37,16 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
         return None;
     }
     let tabs = text.contains('\t');
-    let mut reader = Reader { text, pos: 0, number: 1, limits, tabs, entries: Vec::new(), items: Vec::new() };
+    let mut reader = Reader {
+        text,
+        pos: 0,
+        number: 1,
+        limits,
+        tabs,
+        peeked: Cell::new(None),
+        entries: Vec::new(),
+        items: Vec::new(),
+    };
     // As the event path counts document starts: never fewer here.
     let mut documents = 1usize;
     loop {
@@ -70,15 +81,27 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
 /// YAML 1.1 and 1.2 read differently.
 pub(super) fn plain_characters(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.iter().any(|&b| (b < b' ' && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7F) {
-        return false;
+    // One look at each byte, a block at a time without a branch per byte,
+    // which the compiler turns into vector instructions.
+    let (mut returns, mut wide) = (false, false);
+    for block in bytes.chunks(256) {
+        let (mut control, mut carriage, mut high) = (0u8, 0u8, 0u8);
+        for &b in block {
+            control |= u8::from((b < b' ' && b != b'\n' && b != b'\r' && b != b'\t') || b == 0x7F);
+            carriage |= u8::from(b == b'\r');
+            high |= u8::from(b >= 0x80);
+        }
+        if control != 0 {
+            return false;
+        }
+        returns |= carriage != 0;
+        wide |= high != 0;
     }
     // `\r` only as part of a `\r\n` line break.
-    if bytes.contains(&b'\r') && bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-    {
+    if returns && bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
         return false;
     }
-    text.is_ascii()
+    !wide
         || !text
             .chars()
             .any(|c| matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'))
@@ -104,6 +127,7 @@ impl Line<'_> {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Next<'a> {
     Content(Line<'a>),
     /// A `---` line.
@@ -120,6 +144,9 @@ struct Reader<'a> {
     /// Whether the text has a tab: lines are read here only where they have none,
     /// or in a literal scalar's content.
     tabs: bool,
+    /// The last [`Reader::peek`] and the offset it looked from: a line is
+    /// looked at by the entry before it, then by its parent's loop.
+    peeked: Cell<Option<(usize, Next<'a>)>>,
     /// Entries and items of the open mappings and sequences, innermost last.
     entries: Vec<(String, Value)>,
     items: Vec<Value>,
@@ -129,7 +156,9 @@ impl<'a> Reader<'a> {
     /// The next raw line from `pos`: (text without `\n`, offset after it, whether it had a `\n`).
     fn raw(&self, pos: usize) -> Option<(&'a str, usize, bool)> {
         let rest = self.text.get(pos..).filter(|r| !r.is_empty())?;
-        Some(match rest.find('\n') {
+        // Lines are short: a plain loop beats the standard library's search,
+        // whose setup costs more than most lines.
+        Some(match memchr::memchr(b'\n', rest.as_bytes()) {
             // A `\r\n` line break is one break, as for the parser.
             Some(i) => (rest[..i].strip_suffix('\r').unwrap_or(&rest[..i]), pos + i + 1, true),
             None => (rest, self.text.len(), false),
@@ -144,14 +173,25 @@ impl<'a> Reader<'a> {
     /// The next line with content, skipping blank and comment lines; `None`
     /// for what this reader does not read (`...`, a `---` with content).
     fn peek(&self) -> Option<Next<'a>> {
+        if let Some((pos, next)) = self.peeked.get()
+            && pos == self.pos
+        {
+            return Some(next);
+        }
+        let next = self.look()?;
+        self.peeked.set(Some((self.pos, next)));
+        Some(next)
+    }
+
+    /// [`Reader::peek`], looking.
+    fn look(&self) -> Option<Next<'a>> {
         let (mut pos, mut number) = (self.pos, self.number);
         while let Some((raw, end, _)) = self.raw(pos) {
             if self.tabbed(raw) {
                 return None;
             }
-            let body = raw.trim_start_matches(' ');
-            let indent = raw.len() - body.len();
-            let body = body.trim_end_matches(' ');
+            let indent = leading_spaces(raw);
+            let body = trim_end_spaces(&raw[indent..]);
             if !body.is_empty() && !body.starts_with('#') {
                 let line = Line { indent, body, number, end };
                 if indent == 0 && (body.starts_with("---") || body.starts_with("...")) {
@@ -258,7 +298,7 @@ impl<'a> Reader<'a> {
         }
         if rest.is_empty() || rest.starts_with('#') {
             return match self.peek()? {
-                Next::Content(next) if next.indent > indent => self.node(next, depth),
+                Next::Content(next) if next.indent > indent => self.node(next, indent, depth),
                 // A sequence may sit at its key's indentation.
                 Next::Content(next) if next.indent == indent && next.is_dash() && !in_sequence => {
                     self.sequence(next, depth)
@@ -301,9 +341,8 @@ impl<'a> Reader<'a> {
             if self.tabbed(raw) {
                 return None;
             }
-            let body = raw.trim_start_matches(' ');
-            let spaces = raw.len() - body.len();
-            let body = body.trim_end_matches(' ');
+            let spaces = leading_spaces(raw);
+            let body = trim_end_spaces(&raw[spaces..]);
             (pos, number) = (end, number + 1);
             if body.is_empty() {
                 breaks += 1;
@@ -315,7 +354,7 @@ impl<'a> Reader<'a> {
             // A key, a comment or an indicator on a continued line: the parser decides.
             let indicator =
                 matches!(body.as_bytes()[0], b'-' | b'?' | b':') && body.as_bytes().get(1).is_none_or(|&b| b == b' ');
-            if indicator || colon(body).is_some() || body.contains(" #") {
+            if indicator || colon(body).is_some() || comment_at(body).is_some() {
                 return None;
             }
             fold(&mut text, breaks);
@@ -379,7 +418,7 @@ impl<'a> Reader<'a> {
     /// `[{containerPort: 80}]`): its value and the rest of the line. Keys
     /// are `key: ` pairs; implicit pairs in sequences, empty values and
     /// JSON's `"key":value` are left to the parser.
-    fn flow(&self, text: &'a str, depth: usize) -> Option<(Value, &'a str)> {
+    fn flow<'t>(&self, text: &'t str, depth: usize) -> Option<(Value, &'t str)> {
         if self.too_deep(depth) {
             return None;
         }
@@ -421,9 +460,27 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A nested mapping or sequence starting at `line`.
-    fn node(&mut self, line: Line<'a>, depth: usize) -> Option<Value> {
-        if line.is_dash() { self.sequence(line, depth) } else { self.mapping(line, split_key(line.body)??, depth) }
+    /// A nested mapping, sequence or flow collection starting at `line`,
+    /// whose parent is at column `indent`.
+    fn node(&mut self, line: Line<'a>, indent: usize, depth: usize) -> Option<Value> {
+        if line.is_dash() {
+            return self.sequence(line, depth);
+        }
+        if !matches!(line.body.as_bytes()[0], b'{' | b'[') {
+            return self.mapping(line, split_key(line.body)??, depth);
+        }
+        // A flow collection alone on its line, as Helm's `toYaml | nindent`
+        // writes an empty one (`resources:\n  {}`); one used as a key, or
+        // going on over more lines, is left to the parser.
+        let (value, after) = self.flow(line.body, depth)?;
+        if !ends_line(after) {
+            return None;
+        }
+        self.consume(&line);
+        if self.deeper(indent)?.is_some() {
+            return None;
+        }
+        Some(value)
     }
 
     /// A literal (`|`) or folded (`>`) scalar: `header` is the rest of its
@@ -447,9 +504,9 @@ impl<'a> Reader<'a> {
         let mut lines: Vec<&str> = Vec::new();
         // The indicator counts from the parent's indentation.
         let mut content_indent = explicit.map(|m| indent + m);
-        let mut leading_spaces = 0;
+        let mut leading_blank = 0;
         while let Some((raw, end, broken)) = self.raw(self.pos) {
-            let spaces = raw.len() - raw.trim_start_matches(' ').len();
+            let spaces = leading_spaces(raw);
             let blank = spaces == raw.len();
             // A tab is content past the indentation of a literal scalar's
             // line; anywhere else, the parser decides.
@@ -460,17 +517,22 @@ impl<'a> Reader<'a> {
                 }
             }
             let text = match content_indent {
-                _ if blank => {
-                    // A blank line with spaces past the content is content; the parser decides.
-                    if content_indent.is_some_and(|c| spaces > c) {
+                // A line of spaces past the content's indentation is content: its
+                // spaces past it, in a literal scalar (in a folded one, a
+                // more-indented line: the parser decides).
+                Some(c) if blank && spaces > c => {
+                    if !literal {
                         return None;
                     }
-                    leading_spaces = leading_spaces.max(spaces);
+                    &raw[c..]
+                }
+                _ if blank => {
+                    leading_blank = leading_blank.max(spaces);
                     ""
                 }
                 None if spaces <= indent => break,
                 None => {
-                    if leading_spaces > spaces {
+                    if leading_blank > spaces {
                         return None;
                     }
                     content_indent = Some(spaces);
@@ -535,6 +597,35 @@ enum Chomp {
     Keep,
 }
 
+/// How many spaces `s` starts with, counted eight at a time: manifests are
+/// indented deep, and every line is measured.
+fn leading_spaces(s: &str) -> usize {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    let bytes = s.as_bytes();
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let differ = u64::from_le_bytes(word.try_into().expect("eight bytes")) ^ SPACES;
+        if differ != 0 {
+            return at + differ.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
+    at + bytes[at..].iter().take_while(|&&b| b == b' ').count()
+}
+
+/// `s` without its trailing spaces.
+fn trim_end_spaces(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b' ').count();
+    &s[..end]
+}
+
+/// Offset of the first ` #` in `s` (a comment's start after a value).
+fn comment_at(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    memchr::memchr_iter(b'#', bytes).find(|&at| at > 0 && bytes[at - 1] == b' ').map(|at| at - 1)
+}
+
 /// Whether `after` (what follows a value on its line) is nothing or a comment.
 fn ends_line(after: &str) -> bool {
     after.is_empty() || (after.starts_with(' ') && after.trim_start().starts_with('#'))
@@ -562,8 +653,8 @@ fn split_key(body: &str) -> Option<Option<(String, &str)>> {
                 return Some(None);
             }
             let Some(at) = colon(body) else { return Some(None) };
-            let name = body[..at].trim_end_matches(' ');
-            if name.contains(" #") {
+            let name = trim_end_spaces(&body[..at]);
+            if comment_at(name).is_some() {
                 return None;
             }
             (name.to_string(), ScalarStyle::Plain, &body[at + 1..])
@@ -579,7 +670,7 @@ fn split_key(body: &str) -> Option<Option<(String, &str)>> {
 fn colon(body: &str) -> Option<usize> {
     let bytes = body.as_bytes();
     let mut from = 0;
-    while let Some(i) = body[from..].find(':') {
+    while let Some(i) = memchr::memchr(b':', &bytes[from..]) {
         let at = from + i;
         if bytes.get(at + 1).is_none_or(|&b| b == b' ') {
             return Some(at);
@@ -608,8 +699,8 @@ fn plain_value(rest: &str) -> Option<(&str, bool)> {
     if !plain_start(rest) {
         return None;
     }
-    let (text, commented) = match rest.find(" #") {
-        Some(at) => (rest[..at].trim_end_matches(' '), true),
+    let (text, commented) = match comment_at(rest) {
+        Some(at) => (trim_end_spaces(&rest[..at]), true),
         None => (rest, false),
     };
     (colon(text).is_none()).then_some((text, commented))
@@ -839,6 +930,8 @@ mod tests {
             "run.sh: |\n  #!/bin/sh\n  if x; then\n  \techo \"a\tb\"\n\n  fi\t\n",
             "e: \"\\0\\a\\b\\t\\n\\v\\f\\r\\e\\ \\\"\\/\\\\\\N\\_\\L\\P\\x41\\x85\\u00e9\\U0001F600\"\n",
             "k: \"a long line folded\n  \\  with double spaces\n  \\ kept\"\n",
+            "resources:\n  {}\nt:\n  []\ns:\n-\n  {}\n-\n    [a, {b: c}]  # c\nm:\n    {a: 1}\n\nz: 1\n",
+            "k: |-\n  a\n    \n  b\n      \nm: |+\n  x\n   \n\nl: |2\n     \n   x\n",
         ];
         let mut refused = Vec::new();
         for text in read_here {
@@ -847,6 +940,35 @@ mod tests {
             }
         }
         assert!(refused.is_empty(), "left to the parser: {refused:#?}");
+    }
+
+    /// The byte-wise helpers give what the standard library's searches give,
+    /// on random strings of the characters that matter to them.
+    #[test]
+    fn byte_helpers_match_the_standard_library() {
+        let pieces =
+            [" ", "        ", "#", " #", "a", "é", "\t", "\r", "\r\n", "\n", "\u{7f}", "\u{85}", "\u{2028}", "\0", ":"];
+        let mut rng = testdata::Rng::new(0xD1B5_4A32_D192_ED03);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..rng.below(40) {
+                text.push_str(pieces[rng.below(pieces.len())]);
+            }
+            if rng.below(4) == 0 {
+                text = text.repeat(1 + rng.below(40));
+            }
+            let text = text.as_str();
+            assert_eq!(leading_spaces(text), text.len() - text.trim_start_matches(' ').len(), "{text:?}");
+            assert_eq!(trim_end_spaces(text), text.trim_end_matches(' '), "{text:?}");
+            assert_eq!(comment_at(text), text.find(" #"), "{text:?}");
+            let bytes = text.as_bytes();
+            let plain = !bytes.iter().any(|&b| (b < b' ' && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7F)
+                && !bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+                && !text.chars().any(|c| {
+                    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
+                });
+            assert_eq!(plain_characters(text), plain, "{text:?}");
+        }
     }
 
     /// Near misses of those shapes, each left to the parser (which may refuse them).
@@ -913,6 +1035,12 @@ mod tests {
             "a: [b,\n",
             "k: \"a\\ \n  b\"\n",
             "k: \"a\\   \n  b\"\n",
+            "k:\n  {a: 1}: b\n",
+            "k:\n  {}\n  x: 1\n",
+            "k:\n  [a,\n  b]\n",
+            "k:\n  {} x\n",
+            "k:\n  []\n   - a\n",
+            "k: >\n  a\n    \n  b\n",
         ];
         for text in left_to_parser {
             assert!(read(text, &limits).is_none(), "read here: {text:?}");
@@ -1025,6 +1153,9 @@ mod tests {
             "k: \"\\x41\\e\\_ \\U0001F600",
             "\\N \\L\\P\\0\"",
             "k: \"\\x4\"",
+            "{}",
+            "[a, b]",
+            "{a: [1]} # c",
         ];
         let mut rng = testdata::Rng::new(0x9E37_79B9_7F4A_7C15);
         let (mut read_here, mut all) = (0, 0);
