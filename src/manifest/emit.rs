@@ -111,6 +111,9 @@ pub fn emit_document(obj: &Object) -> Result<String> {
     if obj.is_prepared() {
         return obj.with_prepared_yaml(str::to_string).ok_or_else(|| taken_error(obj));
     }
+    if let Some(yaml) = super::writer::document(&obj.body) {
+        return Ok(yaml);
+    }
     serde_saphyr::to_string(&obj.body)
         .map_err(|e| Error::Config(format!("{}: cannot emit {} as YAML: {e}", obj.origin, obj.display_id())))
 }

@@ -13,6 +13,7 @@ mod scan;
 mod testdata;
 mod text;
 mod workers;
+mod writer;
 
 pub use emit::{emit_document, give_back, take_yaml, to_json_list, to_yaml};
 pub use limits::Limits;

@@ -1,0 +1,598 @@
+//! The quickest path of emitting: an object written as YAML straight from
+//! its tree, byte for byte as serde-saphyr writes it, for the documents
+//! nearly every manifest is made of. Through serde, serde-saphyr weighs
+//! every key and string on its own (about 1,500 instructions a key): that
+//! was half of a render's instructions on the Argo CD install.
+//!
+//! It writes block mappings and sequences as serde-saphyr lays them out
+//! (a sequence at its key's column, a mapping in a sequence entry after its
+//! `- `, `{}` and `[]` for empty ones), integers, booleans and null, and
+//! strings: plain where serde-saphyr writes them plain, double-quoted where
+//! it quotes them, literal (`|`) when they hold a line break and folded
+//! (`>-`, wrapped at 80 characters as serde-saphyr wraps) when they are
+//! long. Anything else — floats, control characters but tabs and line
+//! breaks, blanks and separators past ASCII, a string whose style this
+//! module cannot tell for sure (`0x1F`, `1:20`, a date, ...) — gives up on
+//! the document (`None`) and serde-saphyr writes it. Differential tests (the
+//! corpus, the fixtures, the fuzz corpus, generated trees) hold this writer
+//! to serde-saphyr's bytes wherever it answers; output bytes never depend on
+//! which of the two wrote a document.
+
+use serde_json::{Map, Value};
+use std::fmt::Write;
+
+/// serde-saphyr's width for folding long strings (`folded_wrap_chars`).
+const FOLD_COLUMNS: usize = 80;
+
+/// serde-saphyr writes longer keys as explicit (`? key`) ones.
+const MAX_SIMPLE_KEY: usize = 1024;
+
+/// The YAML document of `body`, as `serde_saphyr::to_string` writes it;
+/// `None` when it holds what is left to serde-saphyr.
+pub(super) fn document(body: &Map<String, Value>) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(1024);
+    mapping(&mut out, body, 0, false)?;
+    Some(out)
+}
+
+/// `column` spaces.
+fn indent(out: &mut String, column: usize) {
+    const SPACES: &str = "                                                                ";
+    let mut left = column;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
+}
+
+/// A block mapping's entries with their keys at `column`; the first one
+/// right where the output is when `inline` (after a sequence entry's `- `).
+fn mapping(out: &mut String, map: &Map<String, Value>, column: usize, inline: bool) -> Option<()> {
+    for (i, (name, value)) in map.iter().enumerate() {
+        if i > 0 || !inline {
+            indent(out, column);
+        }
+        key(out, name)?;
+        out.push(':');
+        match value {
+            Value::Object(inner) if !inner.is_empty() => {
+                out.push('\n');
+                mapping(out, inner, column + 2, false)?;
+            }
+            // A sequence sits at its key's column.
+            Value::Array(items) if !items.is_empty() => {
+                out.push('\n');
+                sequence(out, items, column, false)?;
+            }
+            _ => {
+                out.push(' ');
+                scalar(out, value, column)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// A block sequence's entries with their dashes at `column`; the first one
+/// right where the output is when `inline` (after an outer entry's `- `).
+fn sequence(out: &mut String, items: &[Value], column: usize, inline: bool) -> Option<()> {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 || !inline {
+            indent(out, column);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Object(inner) if !inner.is_empty() => mapping(out, inner, column + 2, true)?,
+            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, column + 2, true)?,
+            _ => scalar(out, item, column)?,
+        }
+    }
+    Some(())
+}
+
+/// A scalar or empty collection and its line break; a block scalar's
+/// content goes two columns past `column`, its key's or dash's.
+fn scalar(out: &mut String, value: &Value, column: usize) -> Option<()> {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_i64() || n.is_u64() => {
+            let _ = write!(out, "{n}");
+        }
+        // Floats are written by serde-saphyr's own formatter.
+        Value::Number(_) => return None,
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+        Value::String(s) => return string(out, s, column + 2),
+    }
+    out.push('\n');
+    Some(())
+}
+
+/// What one look at a string's bytes finds.
+#[derive(Default)]
+struct Look {
+    /// A control character other than a line break or a tab.
+    other: bool,
+    /// A byte past ASCII.
+    wide: bool,
+    breaks: bool,
+    tabs: bool,
+    /// ` #`, which starts a comment after a plain scalar.
+    comment: bool,
+    /// `: `, which makes a plain scalar a mapping.
+    mapping: bool,
+    /// What a flow mapping reads as structure: `:`, `,`, `[]{}`.
+    flow: bool,
+    /// `"`, `\\` or a tab, escaped in a double-quoted scalar.
+    escapes: bool,
+}
+
+impl Look {
+    fn at(bytes: &[u8]) -> Look {
+        let mut look = Look::default();
+        let mut prev = 0u8;
+        for &b in bytes {
+            look.other |= (b < b' ' && b != b'\n' && b != b'\t') || b == 0x7F;
+            look.wide |= b >= 0x80;
+            look.breaks |= b == b'\n';
+            look.tabs |= b == b'\t';
+            look.comment |= prev == b' ' && b == b'#';
+            look.mapping |= prev == b':' && b == b' ';
+            look.flow |= matches!(b, b':' | b',' | b'[' | b']' | b'{' | b'}');
+            look.escapes |= b == b'"' || b == b'\\' || b == b'\t';
+            prev = b;
+        }
+        look
+    }
+
+    /// Whether the string (whose bytes were looked at) is one this module
+    /// writes: no control character but a line break or a tab, and past
+    /// ASCII, none that YAML writers escape or read differently (C1
+    /// controls, line and paragraph separators, byte order marks,
+    /// non-characters) and no blank (which serde-saphyr weighs as a space).
+    fn written_here(&self, s: &str) -> bool {
+        !self.other
+            && (!self.wide
+                || !s.chars().any(|c| {
+                    !c.is_ascii()
+                        && (c.is_whitespace()
+                            || matches!(
+                                c,
+                                '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'
+                            ))
+                }))
+    }
+}
+
+/// A string in value position, `body` the column of a block scalar's content.
+fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
+    let look = Look::at(s.as_bytes());
+    if !look.written_here(s) {
+        return None;
+    }
+    if look.breaks {
+        literal(out, s, body);
+        return Some(());
+    }
+    // Folded when longer than the width in characters (bytes bound them from above).
+    let long = s.len() > FOLD_COLUMNS && (!look.wide || s.chars().count() > FOLD_COLUMNS);
+    // A long string with trailing spaces may be folded, its spaces kept: serde-saphyr decides.
+    if long && s.ends_with(' ') {
+        return None;
+    }
+    if matches!(s, "." | "#" | "-") {
+        out.push('\'');
+        out.push_str(s);
+        out.push('\'');
+    } else if !look.tabs && plain(s, &look)? {
+        if long {
+            folded(out, s, body);
+            return Some(());
+        }
+        out.push_str(s);
+    } else {
+        double_quoted(out, s, &look);
+    }
+    out.push('\n');
+    Some(())
+}
+
+/// Whether serde-saphyr writes `s` (one line without tabs, `look` at it) plain
+/// in value position; `None` where this module cannot tell for sure.
+fn plain(s: &str, look: &Look) -> Option<bool> {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else { return Some(false) };
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if first == b' '
+        || last == b' '
+        || (s.len() <= 5
+            && (ambiguous_word(s) || [".inf", ".nan", "inf"].iter().any(|w| unsigned.eq_ignore_ascii_case(w))))
+        || matches!(s, "~" | "=" | "<<")
+    {
+        return Some(false);
+    }
+    match first {
+        b',' | b':' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%'
+        | b'@' | b'`' => return Some(false),
+        b'?' => return None,
+        // A decimal integer or float (`8080`, `1.5`, and YAML 1.1's `1.2.3`).
+        b'0'..=b'9' if bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.') => return Some(false),
+        b'-' if bytes.get(1).is_none_or(|&b| b == b' ') => return Some(false),
+        // An option (`-c`, `--port=80`) never reads as a number.
+        b'-' if option(bytes) => {}
+        b'0'..=b'9' | b'+' | b'-' | b'.' | b'_' if !surely_no_number(bytes) => return None,
+        _ => {}
+    }
+    Some(!(look.comment || look.mapping || last == b':'))
+}
+
+/// `-` and a letter, or `--` and a letter.
+fn option(bytes: &[u8]) -> bool {
+    match bytes.get(1) {
+        Some(b'-') => bytes.get(2).is_some_and(u8::is_ascii_alphabetic),
+        Some(b) => b.is_ascii_alphabetic(),
+        None => false,
+    }
+}
+
+/// Whether `bytes`, starting like a number (`-1`, `.5`, `+1`, `0x1F`,
+/// `1_000`, `1:20`, `2024-01-01`), surely reads as none: it holds a byte no
+/// YAML 1.1 number has, and is no date or document marker (`...`).
+fn surely_no_number(bytes: &[u8]) -> bool {
+    let date = bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-';
+    let marker = bytes.starts_with(b"---") || bytes.starts_with(b"...");
+    if date || marker {
+        return false;
+    }
+    let numeric = |b: &u8| b.is_ascii_hexdigit() || b"xXoO._+-:".contains(b);
+    // Hexadecimal digits other than `e` (a digest, `5e6b1f...`) make a number
+    // only after `0x`, and sexagesimal ones need a `:`.
+    let unsigned = bytes.strip_prefix(b"+").or_else(|| bytes.strip_prefix(b"-")).unwrap_or(bytes);
+    let prefixed = unsigned.len() > 1 && unsigned[0] == b'0' && b"xXoObB".contains(&unsigned[1]);
+    // Underscores are dropped before a prefix is looked for (`_0b1`).
+    let hex =
+        !prefixed && !bytes.iter().any(|b| b"xXoO:_".contains(b)) && bytes.iter().any(|b| b"abcdfABCDF".contains(b));
+    hex || !bytes.iter().all(numeric)
+}
+
+/// Words YAML 1.1 or 1.2 readers take for a boolean, null or float, in any case.
+fn ambiguous_word(s: &str) -> bool {
+    s.len() <= 5
+        && ["true", "false", "null", "nan", "inf", "yes", "y", "on", "no", "n", "off"]
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
+}
+
+/// A key: plain where serde-saphyr writes it plain, else double-quoted.
+fn key(out: &mut String, name: &str) -> Option<()> {
+    let look = Look::at(name.as_bytes());
+    if name.len() > MAX_SIMPLE_KEY || look.breaks || !look.written_here(name) {
+        return None;
+    }
+    // Keys are weighed as values, and for flow mappings too.
+    if !look.flow && !look.tabs && plain(name, &look)? {
+        out.push_str(name);
+    } else {
+        double_quoted(out, name, &look);
+    }
+    Some(())
+}
+
+/// `s` (one line, `look` at it) double-quoted.
+fn double_quoted(out: &mut String, s: &str, look: &Look) {
+    out.push('"');
+    if !look.escapes {
+        out.push_str(s);
+    } else {
+        for part in s.split_inclusive(['"', '\\', '\t']) {
+            let escaped = match part.as_bytes().last() {
+                Some(b'"') => "\\\"",
+                Some(b'\\') => "\\\\",
+                Some(b'\t') => "\\t",
+                _ => {
+                    out.push_str(part);
+                    continue;
+                }
+            };
+            out.push_str(&part[..part.len() - 1]);
+            out.push_str(escaped);
+        }
+    }
+    out.push('"');
+}
+
+/// A literal block scalar (`s` holds a line break), its content at column `body`.
+fn literal(out: &mut String, s: &str, body: usize) {
+    let content = s.trim_end_matches('\n');
+    let breaks = s.len() - content.len();
+    out.push('|');
+    // Content starting with spaces needs its indentation told (serde-saphyr's step, 2).
+    let first = content.split('\n').find(|l| !l.is_empty()).unwrap_or("");
+    if first.starts_with(' ') {
+        out.push('2');
+    }
+    match breaks {
+        0 => out.push('-'),
+        1 if !content.is_empty() => {}
+        _ => out.push('+'),
+    }
+    out.push('\n');
+    if content.is_empty() {
+        for _ in 0..breaks {
+            out.push('\n');
+        }
+        return;
+    }
+    for line in content.split('\n') {
+        if !line.is_empty() {
+            indent(out, body);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    for _ in 1..breaks {
+        out.push('\n');
+    }
+}
+
+/// A long plain string as a folded block scalar, its lines at column `body`,
+/// wrapped as serde-saphyr wraps them: at the last run of spaces before a
+/// line passes 80 characters, that run's spaces but one kept at the line's
+/// end; a line with no such run is left whole, to its end.
+fn folded(out: &mut String, s: &str, body: usize) {
+    out.push_str(">-\n");
+    let (mut start, mut column) = (0, 0);
+    // The last closed run of spaces (start, end), and the open one's start.
+    let mut last_run: Option<(usize, usize)> = None;
+    let mut open_run: Option<usize> = None;
+    for (i, c) in s.char_indices() {
+        if c == ' ' {
+            open_run.get_or_insert(i);
+        } else if let Some(run) = open_run.take() {
+            last_run = Some((run, i));
+        }
+        column += 1;
+        if column > FOLD_COLUMNS {
+            let Some((run, end)) = last_run else { break };
+            indent(out, body);
+            out.push_str(&s[start..run]);
+            indent(out, end - run - 1);
+            out.push('\n');
+            (start, column, last_run) = (end, 0, None);
+        }
+    }
+    indent(out, body);
+    out.push_str(&s[start..]);
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata;
+    use super::*;
+
+    /// serde-saphyr's document, and this writer's where it answers.
+    fn both(body: &Map<String, Value>) -> (String, Option<String>) {
+        (serde_saphyr::to_string(body).expect("serializes"), document(body))
+    }
+
+    fn objects(text: &str) -> Vec<Map<String, Value>> {
+        let limits = super::super::Limits::default();
+        super::super::parse::full_parse_for_test(text, &limits)
+            .map(|docs| {
+                docs.into_iter()
+                    .filter_map(|d| match d.value {
+                        Value::Object(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn real_manifests_are_written_here_as_serde_saphyr_writes_them() {
+        let (mut here, mut all) = (0, 0);
+        for (file, text) in testdata::corpus() {
+            for body in objects(&text) {
+                let (reference, written) = both(&body);
+                assert_eq!(written.as_deref(), Some(reference.as_str()), "{file}");
+                all += 1;
+            }
+        }
+        assert!(all > 50, "{all} corpus documents");
+        for text in testdata::fixtures(&["examples", "manifests", "tests"]) {
+            for body in objects(&text) {
+                let (reference, written) = both(&body);
+                if let Some(written) = written {
+                    assert_eq!(written, reference, "{text}");
+                    here += 1;
+                }
+            }
+        }
+        assert!(here > 20, "only {here} fixture documents were written here");
+    }
+
+    #[test]
+    fn fuzz_inputs_agree() {
+        let mut here = 0;
+        for text in testdata::fuzz_inputs() {
+            for body in objects(&text) {
+                let (reference, written) = both(&body);
+                if let Some(written) = written {
+                    assert_eq!(written, reference, "{text:?}");
+                    here += 1;
+                }
+            }
+        }
+        assert!(here > 100, "only {here} fuzz documents were written here");
+    }
+
+    /// Random trees of the strings that matter to the choice of style.
+    #[test]
+    fn generated_trees_agree() {
+        let pieces = [
+            "a",
+            "Z",
+            "x y",
+            "  ",
+            " ",
+            "-",
+            "--",
+            "-x",
+            "--x",
+            "?",
+            ":",
+            ": ",
+            "#",
+            " #",
+            "'",
+            "\"",
+            "\\",
+            "\n",
+            "\n\n",
+            "\t",
+            "0",
+            "1",
+            "08",
+            ".",
+            "_",
+            "+",
+            "~",
+            "=",
+            "<<",
+            "y",
+            "no",
+            "On",
+            "NULL",
+            "true",
+            "nan",
+            "inf",
+            "é",
+            "/",
+            "$",
+            "^",
+            "(",
+            ",",
+            "[",
+            "]",
+            "ü",
+            "’",
+            "\u{a0}",
+            "\u{85}",
+            "\u{2003}",
+            "\u{1F600}",
+            "\r",
+            "{",
+            "}",
+            "&",
+            "*",
+            "!",
+            "|",
+            ">",
+            "%",
+            "@",
+            "`",
+            "---",
+            "...",
+            "e",
+            "0x",
+            "1:2",
+            "2024-01-01",
+            "5e6b1f",
+            "0b1",
+            "_0b1",
+            "0o7",
+            "0x1F",
+            "1e3",
+            "d",
+            "c0ffee",
+            "word ",
+            "longer words here ",
+            "Averyveryverylongwordwithoutanyspaces",
+        ];
+        let mut rng = testdata::Rng::new(0xA076_1D64_78BD_642F);
+        let mut text = |rng: &mut testdata::Rng| {
+            let mut s = String::new();
+            let n = [1, 2, 5, 30][rng.below(4)];
+            for _ in 0..rng.below(n) + 1 {
+                s.push_str(pieces[rng.below(pieces.len())]);
+            }
+            s
+        };
+        let (mut here, mut all) = (0, 0);
+        for _ in 0..20_000 {
+            let body = tree(&mut rng, &mut text, 0);
+            let (reference, written) = both(&body);
+            all += 1;
+            if let Some(written) = written {
+                assert_eq!(written, reference, "{body:?}");
+                here += 1;
+            }
+        }
+        assert!(here * 4 > all, "only {here} of {all} generated trees were written here");
+    }
+
+    fn tree(
+        rng: &mut testdata::Rng,
+        text: &mut impl FnMut(&mut testdata::Rng) -> String,
+        depth: usize,
+    ) -> Map<String, Value> {
+        let mut map = Map::new();
+        for _ in 0..1 + rng.below(4) {
+            let name =
+                if rng.below(3) == 0 { text(rng) } else { ["name", "k", "data", "x.y/z"][rng.below(4)].to_string() };
+            map.insert(name, node(rng, text, depth + 1));
+        }
+        map
+    }
+
+    fn node(rng: &mut testdata::Rng, text: &mut impl FnMut(&mut testdata::Rng) -> String, depth: usize) -> Value {
+        match rng.below(if depth > 4 { 6 } else { 9 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.below(2) == 0),
+            2 => Value::from(rng.below(100_000) as i64 - 50_000),
+            3 => Value::from(0.5),
+            4 | 5 => Value::String(text(rng)),
+            6 => Value::Object(if rng.below(4) == 0 { Map::new() } else { tree(rng, text, depth) }),
+            _ => Value::Array((0..rng.below(4)).map(|_| node(rng, text, depth + 1)).collect()),
+        }
+    }
+
+    #[test]
+    fn shapes_agree() {
+        let long = "word ".repeat(30);
+        let cases = [
+            serde_json::json!({"k": {"c": 1, "d": {"e": "x"}}, "s": ["a", {"b": [1, [2, {"c": "d\ne"}]]}]}),
+            serde_json::json!({"k": {}, "l": [], "m": [{}, [], null, true, -5, 18_446_744_073_709_551_615_u64]}),
+            serde_json::json!({"a": "line1\nline2", "b": "a\n", "c": "a\n\n", "d": "  lead\nx", "e": "\n\nx\n", "f": "\n"}),
+            serde_json::json!({"f": long.trim_end(), "g": format!("{}  {}", "x".repeat(79), "y".repeat(90)), "h": "z".repeat(200)}),
+            serde_json::json!({"a": ".", "b": "#", "c": "-", "d": "-Inf", "i": "8080", "j": "1.2.3", "k": "64Mi", "l": ".spec.x", "n": "5e6b1f1e79", "o": "1d", "e": "a: b", "f": "x #y", "g": "yes", "h": "--x"}),
+            serde_json::json!({"é": "x\ty", "’s": "it’s ü", "k\tk": "\u{1F600}", "d": "“".repeat(90), "e": format!("{} {}", "é".repeat(50), "ü".repeat(40))}),
+            serde_json::json!({"\"q\\": 1, "Yes": 2, "x y": 3, "a:b": 4, "a,b": 5, "/p": "/v", "-x": "-c"}),
+        ];
+        for case in cases {
+            let Value::Object(body) = case else { unreachable!() };
+            let (reference, written) = both(&body);
+            assert_eq!(written.as_deref(), Some(reference.as_str()), "{body:?}");
+        }
+        // Left to serde-saphyr.
+        for case in [
+            serde_json::json!({"a": 0.5}),
+            serde_json::json!({"a": "0x1F"}),
+            serde_json::json!({"a": "0b1d"}),
+            serde_json::json!({"a": "2024-01-01T00:00:00Z"}),
+            serde_json::json!({"a": "x\u{2028}y"}),
+            serde_json::json!({"a": "x\u{a0}#y"}),
+            serde_json::json!({"a\u{85}": 1}),
+        ] {
+            let Value::Object(body) = case else { unreachable!() };
+            assert_eq!(document(&body), None, "{body:?}");
+        }
+    }
+}
