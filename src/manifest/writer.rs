@@ -113,8 +113,39 @@ fn scalar(out: &mut String, value: &Value, column: usize) -> Option<()> {
     Some(())
 }
 
+/// Classes of bytes [`Look`] tells apart, one bit each.
+const OTHER: u8 = 1;
+const WIDE: u8 = 2;
+const BREAK: u8 = 4;
+const TAB: u8 = 8;
+const FLOW: u8 = 16;
+const COLON: u8 = 32;
+const HASH: u8 = 64;
+const ESCAPE: u8 = 128;
+
+/// Each byte's classes.
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = match byte {
+            b'\n' => BREAK,
+            b'\t' => TAB | ESCAPE,
+            0..=0x1F | 0x7F => OTHER,
+            0x80..=0xFF => WIDE,
+            b':' => FLOW | COLON,
+            b',' | b'[' | b']' | b'{' | b'}' => FLOW,
+            b'#' => HASH,
+            b'"' | b'\\' => ESCAPE,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// What one look at a string's bytes finds.
-#[derive(Default)]
 struct Look {
     /// A control character other than a line break or a tab.
     other: bool,
@@ -134,20 +165,20 @@ struct Look {
 
 impl Look {
     fn at(bytes: &[u8]) -> Look {
-        let mut look = Look::default();
-        let mut prev = 0u8;
-        for &b in bytes {
-            look.other |= (b < b' ' && b != b'\n' && b != b'\t') || b == 0x7F;
-            look.wide |= b >= 0x80;
-            look.breaks |= b == b'\n';
-            look.tabs |= b == b'\t';
-            look.comment |= prev == b' ' && b == b'#';
-            look.mapping |= prev == b':' && b == b' ';
-            look.flow |= matches!(b, b':' | b',' | b'[' | b']' | b'{' | b'}');
-            look.escapes |= b == b'"' || b == b'\\' || b == b'\t';
-            prev = b;
+        // One table lookup a byte; pairs are looked for only where their byte is.
+        let classes = bytes.iter().fold(0u8, |all, &b| all | CLASSES[usize::from(b)]);
+        let has = |class: u8| classes & class != 0;
+        let pair = |first: u8, second: u8| bytes.windows(2).any(|w| w[0] == first && w[1] == second);
+        Look {
+            other: has(OTHER),
+            wide: has(WIDE),
+            breaks: has(BREAK),
+            tabs: has(TAB),
+            comment: has(HASH) && pair(b' ', b'#'),
+            mapping: has(COLON) && pair(b':', b' '),
+            flow: has(FLOW),
+            escapes: has(ESCAPE),
         }
-        look
     }
 
     /// Whether the string (whose bytes were looked at) is one this module
