@@ -14,7 +14,8 @@
 //! breaks, blanks and separators past ASCII, a string whose style this
 //! module cannot tell for sure (`0x1F`, `1:20`, a date, ...) — gives up on
 //! the document (`None`) and serde-saphyr writes it. Differential tests (the
-//! corpus, the fixtures, the fuzz corpus, generated trees) hold this writer
+//! corpus, the fixtures, the fuzz corpus, mutated corpus documents, generated
+//! trees) hold this writer
 //! to serde-saphyr's bytes wherever it answers; output bytes never depend on
 //! which of the two wrote a document.
 
@@ -462,6 +463,37 @@ mod tests {
             }
         }
         assert!(here > 100, "only {here} fuzz documents were written here");
+    }
+
+    /// Documents of the corpus with characters that matter to the choice of
+    /// style put in at random places, read by the full parser.
+    #[test]
+    fn mutated_documents_agree() {
+        let docs: Vec<String> = testdata::corpus()
+            .iter()
+            .flat_map(|(_, t)| t.split("\n---\n").map(str::to_string).collect::<Vec<_>>())
+            .filter(|d| d.len() < 3000)
+            .collect();
+        let pieces =
+            [" ", "  ", "#", " #", ":", ": ", "-", "'", "\"", "\\", "0", "1.5", "0x", "_", "é", "\u{a0}", "yes", "~"];
+        let mut rng = testdata::Rng::new(0x94D0_49BB_1331_11EB);
+        let (mut here, mut all) = (0, 0);
+        for _ in 0..3_000 {
+            let mut text = docs[rng.below(docs.len())].clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.boundary(&text);
+                text.insert_str(at, pieces[rng.below(pieces.len())]);
+            }
+            for body in objects(&text) {
+                let (reference, written) = both(&body);
+                all += 1;
+                if let Some(written) = written {
+                    assert_eq!(written, reference, "{text}");
+                    here += 1;
+                }
+            }
+        }
+        assert!(here * 2 > all, "only {here} of {all} mutated documents were written here");
     }
 
     /// Random trees of the strings that matter to the choice of style.
