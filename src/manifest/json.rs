@@ -252,8 +252,7 @@ mod tests {
         for _ in 0..5000 {
             let mut text = docs[rng.below(docs.len())].clone();
             for _ in 0..1 + rng.below(2) {
-                let at = rng.boundary(&text);
-                text.insert_str(at, pieces[rng.below(pieces.len())]);
+                rng.put_in(&mut text, &pieces);
             }
             all += 1;
             read_here += usize::from(agree(&text, &limits));

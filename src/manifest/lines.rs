@@ -621,7 +621,7 @@ fn trim_end_spaces(s: &str) -> &str {
 }
 
 /// Offset of the first ` #` in `s` (a comment's start after a value).
-fn comment_at(s: &str) -> Option<usize> {
+pub(super) fn comment_at(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     memchr::memchr_iter(b'#', bytes).find(|&at| at > 0 && bytes[at - 1] == b' ').map(|at| at - 1)
 }
@@ -862,10 +862,6 @@ mod tests {
         testdata::agree("the line reader", read(text, limits), text, limits)
     }
 
-    fn corpus() -> Vec<String> {
-        testdata::corpus().into_iter().map(|(_, text)| text).collect()
-    }
-
     #[test]
     fn real_manifests_are_read_here_and_agree() {
         let limits = Limits::default();
@@ -1053,11 +1049,7 @@ mod tests {
     #[test]
     fn mutated_documents_agree() {
         let limits = Limits::default();
-        let docs: Vec<String> = corpus()
-            .iter()
-            .flat_map(|t| t.split("\n---\n").map(str::to_string).collect::<Vec<_>>())
-            .filter(|d| d.len() < 3000)
-            .collect();
+        let docs = testdata::small_documents();
         let pieces = [
             ": ", "- ", "-", " #", "#", "'", "\"", "|", "|-", "|+", "|2", "\t", ">", "\n", " ", "  ", "[]", "{}", "[",
             "{", "---\n", "\\", "\\u00", "\\ ", "\\x4", "\\U0001", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":",

@@ -19,6 +19,16 @@ pub fn corpus() -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The corpus's documents (split at its `---` lines) of under 3,000 bytes,
+/// which the mutation tests change at random places.
+pub fn small_documents() -> Vec<String> {
+    corpus()
+        .iter()
+        .flat_map(|(_, t)| t.split("\n---\n").map(str::to_string).collect::<Vec<_>>())
+        .filter(|d| d.len() < 3000)
+        .collect()
+}
+
 /// The text of every YAML or JSON file under these directories of the project.
 pub fn fixtures(dirs: &[&str]) -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -92,5 +102,11 @@ impl Rng {
     /// A random place in `text` where a string may be inserted.
     pub fn boundary(&mut self, text: &str) -> usize {
         text.floor_char_boundary(self.below(text.len() + 1))
+    }
+
+    /// One of `pieces` put in `text` at a random place.
+    pub fn put_in(&mut self, text: &mut String, pieces: &[&str]) {
+        let at = self.boundary(text);
+        text.insert_str(at, pieces[self.below(pieces.len())]);
     }
 }
