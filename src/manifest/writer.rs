@@ -131,6 +131,7 @@ fn float(out: &mut String, f: f64) -> Option<()> {
                 out.push_str(".0");
             }
             out.push_str(&s[e..=e]);
+            // zmij signs its exponents; serde-saphyr adds the sign should it not.
             if !matches!(s.as_bytes().get(e + 1), Some(b'+' | b'-')) {
                 out.push('+');
             }
