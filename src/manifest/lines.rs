@@ -9,10 +9,11 @@
 //! indicators too; tabs in a literal one's content, as scripts have), flow
 //! collections that close on their line (`{app: web}`,
 //! `[{containerPort: 80}]`, after a key or alone on the line below it, as
-//! Helm writes `resources:\n  {}`) and comments. Anything else — anchors, aliases,
-//! tags, directives, `...`, complex keys, other tabs, a `\r` outside
-//! `\r\n`, surrogate escapes, control characters, any doubt — gives up on
-//! the whole text (`None`), and the event-stream path in
+//! Helm writes `resources:\n  {}`), a plain or quoted scalar alone on the
+//! line below its key or dash (`name:\n  web`), and comments. Anything
+//! else — anchors, aliases, tags, directives, `...`, complex keys, other
+//! tabs, a `\r` outside `\r\n`, surrogate escapes, control characters, any
+//! doubt — gives up on the whole text (`None`), and the event-stream path in
 //! [`super::events`] reads it, falling back in turn on serde-saphyr, which
 //! stays the reference for every error. [`super::parse`] gives it a stream a
 //! document at a time where it may, so a doubt costs one document.
@@ -460,22 +461,28 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A nested mapping, sequence or flow collection starting at `line`,
-    /// whose parent is at column `indent`.
+    /// A nested mapping, sequence, flow collection or scalar starting at
+    /// `line`, whose parent is at column `indent`.
     fn node(&mut self, line: Line<'a>, indent: usize, depth: usize) -> Option<Value> {
         if line.is_dash() {
             return self.sequence(line, depth);
         }
-        if !matches!(line.body.as_bytes()[0], b'{' | b'[') {
-            return self.mapping(line, split_key(line.body)??, depth);
-        }
-        // A flow collection alone on its line, as Helm's `toYaml | nindent`
-        // writes an empty one (`resources:\n  {}`); one used as a key, or
-        // going on over more lines, is left to the parser.
-        let (value, after) = self.flow(line.body, depth)?;
-        if !ends_line(after) {
-            return None;
-        }
+        let value = match line.body.as_bytes()[0] {
+            // A flow collection alone on its line, as Helm's `toYaml | nindent`
+            // writes an empty one (`resources:\n  {}`); one used as a key, or
+            // going on over more lines, is left to the parser.
+            b'{' | b'[' => match self.flow(line.body, depth)? {
+                (value, after) if ends_line(after) => value,
+                _ => return None,
+            },
+            _ => match split_key(line.body)? {
+                Some(entry) => return self.mapping(line, entry, depth),
+                // A scalar alone on the line below its key or dash (`name:\n  web`,
+                // a template's `{{ .Values.x | quote }}` on a line of its own);
+                // one going on over more lines is left to the parser.
+                None => scalar_line(line.body)?,
+            },
+        };
         self.consume(&line);
         if self.deeper(indent)?.is_some() {
             return None;
@@ -664,6 +671,17 @@ fn split_key(body: &str) -> Option<Option<(String, &str)>> {
         return None;
     }
     Some(Some((key(name, style)?, after.trim_start_matches(' '))))
+}
+
+/// A plain or quoted scalar that is all of `body` (but a comment).
+fn scalar_line(body: &str) -> Option<Value> {
+    match body.as_bytes()[0] {
+        b'"' | b'\'' => match quoted(body)?? {
+            (text, after) if ends_line(after) => Some(Value::String(text)),
+            _ => None,
+        },
+        _ => scalar(plain_value(body)?.0.to_string(), ScalarStyle::Plain),
+    }
 }
 
 /// Offset of the first `:` followed by a blank or the end of the line.
@@ -928,6 +946,12 @@ mod tests {
             "k: \"a long line folded\n  \\  with double spaces\n  \\ kept\"\n",
             "resources:\n  {}\nt:\n  []\ns:\n-\n  {}\n-\n    [a, {b: c}]  # c\nm:\n    {a: 1}\n\nz: 1\n",
             "k: |-\n  a\n    \n  b\n      \nm: |+\n  x\n   \n\nl: |2\n     \n   x\n",
+            "name:\n  web\n",
+            "q:\n    \"a: b\"  # c\n",
+            "s:\n  'it''s'\n",
+            "l:\n-\n  x\n- \n   8080\n",
+            "t:\n  true\nz:\n  ~\n",
+            "v:\n  a:b # c\n\nw: 1\n",
         ];
         let mut refused = Vec::new();
         for text in read_here {
@@ -1027,6 +1051,18 @@ mod tests {
             "k: a\n  ? b\n",
             "- a\n b\n",
             "a: {b: 1,\n",
+            "k:\n  a\n  b\n",
+            "k:\n  a\n   b\n",
+            "k:\n    a\n  b\n",
+            "k:\n  a\n\n  b\n",
+            "k:\n  a\n  # c\n  b\n",
+            "k:\n  'a\n  b'\n",
+            "k:\n  \"a\" b\n",
+            "k:\n  |\n  x\n",
+            "k:\n  &a x\n",
+            "k:\n  ? x\n",
+            "k:\n  %x\n",
+            "-\n  a\n  b\n",
             "a: {b: 1, \n",
             "a: [b,\n",
             "k: \"a\\ \n  b\"\n",
