@@ -116,7 +116,7 @@ fn scalar(out: &mut String, value: &Value, column: usize) -> Option<()> {
 
 /// A float as serde-saphyr writes one: the shortest text that reads back
 /// as the same number (zmij, serde-saphyr's formatter), with a decimal point
-/// and a signed exponent, as YAML 1.1 readers want (`1.0`, `4.0e-6`, `1e+21`).
+/// and a signed exponent, as YAML 1.1 readers want (`1.0`, `4.0e-6`, `1.0e+21`).
 /// A tree from JSON or YAML holds no NaN or infinity.
 fn float(out: &mut String, f: f64) -> Option<()> {
     if !f.is_finite() {
