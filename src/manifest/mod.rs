@@ -8,6 +8,7 @@ mod limits;
 mod lines;
 mod object;
 mod parse;
+mod quoting;
 mod scan;
 #[cfg(test)]
 mod testdata;

@@ -10,16 +10,18 @@
 //! formatter), booleans and null, and strings: plain where serde-saphyr
 //! writes them plain, double-quoted where it quotes them, literal (`|`) when
 //! they hold a line break and folded (`>-`, wrapped at 80 characters as
-//! serde-saphyr wraps) when they are long. Anything else — control
-//! characters but tabs and line breaks, blanks and separators past ASCII, a
-//! string whose style this module cannot tell for sure (`0x1F`, `1:20`, a
-//! date, ...) — gives up on the document (`None`) and serde-saphyr writes
-//! it. Differential tests (the corpus, the fixtures, the fuzz corpus,
+//! serde-saphyr wraps) when they are long; a string a reader could take for
+//! a number, a timestamp or a marker (`0x1F`, `1:20`, a date, `--- x`) is
+//! quoted where serde-saphyr quotes it ([`super::quoting`]). Anything else —
+//! control characters but tabs and line breaks, blanks and separators past
+//! ASCII, a long string ending in spaces — gives up on the document (`None`)
+//! and serde-saphyr writes it. Differential tests (the corpus, the fixtures, the fuzz corpus,
 //! mutated corpus documents, generated trees, random floats) hold this
 //! writer to serde-saphyr's bytes wherever it answers; output bytes never
 //! depend on which of the two wrote a document.
 
 use super::lines::comment_at;
+use super::quoting;
 use serde_json::{Map, Value};
 use std::fmt::Write;
 
@@ -250,7 +252,7 @@ fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
         out.push('\'');
         out.push_str(s);
         out.push('\'');
-    } else if !look.tabs && plain(s, &look)? {
+    } else if !look.tabs && plain(s, &look) {
         if long {
             folded(out, s, body);
             return Some(());
@@ -264,61 +266,31 @@ fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
 }
 
 /// Whether serde-saphyr writes `s` (one line without tabs, `look` at it) plain
-/// in value position; `None` where this module cannot tell for sure.
-fn plain(s: &str, look: &Look) -> Option<bool> {
+/// in value position.
+fn plain(s: &str, look: &Look) -> bool {
     let bytes = s.as_bytes();
-    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else { return Some(false) };
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else { return false };
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
     if first == b' '
         || last == b' '
-        || (s.len() <= 5
-            && (ambiguous_word(s) || [".inf", ".nan", "inf"].iter().any(|w| unsigned.eq_ignore_ascii_case(w))))
+        || (s.len() <= 5 && (ambiguous_word(s) || unsigned.eq_ignore_ascii_case("inf")))
         || matches!(s, "~" | "=" | "<<")
     {
-        return Some(false);
+        return false;
     }
     match first {
         b',' | b':' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%'
-        | b'@' | b'`' => return Some(false),
-        b'?' => return None,
-        // A decimal integer or float (`8080`, `1.5`, and YAML 1.1's `1.2.3`).
-        b'0'..=b'9' if bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.') => return Some(false),
-        b'-' if bytes.get(1).is_none_or(|&b| b == b' ') => return Some(false),
-        // An option (`-c`, `--port=80`) never reads as a number.
-        b'-' if option(bytes) => {}
-        b'0'..=b'9' | b'+' | b'-' | b'.' | b'_' if !surely_no_number(bytes) => return None,
+        | b'@' | b'`' => return false,
+        // An indicator alone or before a blank; `?x` and `-x` are plain.
+        b'-' | b'?' if bytes.get(1).is_none_or(|&b| b == b' ') => return false,
+        b'0'..=b'9' | b'+' | b'-' | b'.' | b'_'
+            if quoting::number(s, false) || quoting::timestamp(s) || quoting::document_marker(s) =>
+        {
+            return false;
+        }
         _ => {}
     }
-    Some(!(look.comment || look.mapping || last == b':'))
-}
-
-/// `-` and a letter, or `--` and a letter.
-fn option(bytes: &[u8]) -> bool {
-    match bytes.get(1) {
-        Some(b'-') => bytes.get(2).is_some_and(u8::is_ascii_alphabetic),
-        Some(b) => b.is_ascii_alphabetic(),
-        None => false,
-    }
-}
-
-/// Whether `bytes`, starting like a number (`-1`, `.5`, `+1`, `0x1F`,
-/// `1_000`, `1:20`, `2024-01-01`), surely reads as none: it holds a byte no
-/// YAML 1.1 number has, and is no date or document marker (`...`).
-fn surely_no_number(bytes: &[u8]) -> bool {
-    let date = bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-';
-    let marker = bytes.starts_with(b"---") || bytes.starts_with(b"...");
-    if date || marker {
-        return false;
-    }
-    let numeric = |b: &u8| b.is_ascii_hexdigit() || b"xXoO._+-:".contains(b);
-    // Hexadecimal digits other than `e` (a digest, `5e6b1f...`) make a number
-    // only after `0x`, and sexagesimal ones need a `:`.
-    let unsigned = bytes.strip_prefix(b"+").or_else(|| bytes.strip_prefix(b"-")).unwrap_or(bytes);
-    let prefixed = unsigned.len() > 1 && unsigned[0] == b'0' && b"xXoObB".contains(&unsigned[1]);
-    // Underscores are dropped before a prefix is looked for (`_0b1`).
-    let hex =
-        !prefixed && !bytes.iter().any(|b| b"xXoO:_".contains(b)) && bytes.iter().any(|b| b"abcdfABCDF".contains(b));
-    hex || !bytes.iter().all(numeric)
+    !(look.comment || look.mapping || last == b':')
 }
 
 /// Words YAML 1.1 or 1.2 readers take for a boolean, null or float, in any case.
@@ -335,8 +307,10 @@ fn key(out: &mut String, name: &str) -> Option<()> {
     if name.len() > MAX_SIMPLE_KEY || look.breaks || !look.written_here(name) {
         return None;
     }
-    // Keys are weighed as values, and for flow mappings too.
-    if !look.flow && !look.tabs && plain(name, &look)? {
+    // Keys are weighed as values, and for flow mappings too. serde-saphyr
+    // also weighs them as YAML 1.2 numbers, but those are all YAML 1.1 ones:
+    // 1.2 allows fewer underscores and no sexagesimal, and has no other form.
+    if !look.flow && !look.tabs && plain(name, &look) {
         out.push_str(name);
     } else {
         double_quoted(out, name, &look);
@@ -684,6 +658,76 @@ mod tests {
         }
     }
 
+    /// Strings that start like a number, a timestamp or a document marker,
+    /// as keys and values: every one is written here, as serde-saphyr writes it.
+    #[test]
+    fn number_like_strings_agree() {
+        let pieces = [
+            "0",
+            "1",
+            "7",
+            "9",
+            "00",
+            "19",
+            "60",
+            "2024",
+            "+",
+            "-",
+            ".",
+            "_",
+            "__",
+            ":",
+            "e",
+            "E",
+            "x",
+            "X",
+            "b",
+            "o",
+            "B",
+            "O",
+            "0x",
+            "0b",
+            "0o",
+            "a",
+            "f",
+            "inf",
+            "nan",
+            "NaN",
+            "T",
+            "t",
+            "Z",
+            " ",
+            "\t",
+            ",",
+            "-0",
+            "2024-01-02",
+            "2024-1-2",
+            "2024-01-02T03:04:05",
+            "12:30:45",
+            "3:4:5",
+            ".5",
+            ",5",
+            "+01:00",
+            "---",
+            "...",
+            "Gi",
+            "m",
+            "/8",
+        ];
+        let mut rng = testdata::Rng::new(0x2545_F491_4F6C_DD1D);
+        for i in 0..200_000 {
+            let mut s = String::new();
+            for _ in 0..1 + rng.below(6) {
+                s.push_str(pieces[rng.below(pieces.len())]);
+            }
+            let mut body = Map::new();
+            body.insert(s.clone(), Value::String(s.clone()));
+            body.insert("v".into(), Value::Array(vec![Value::String(s.clone())]));
+            let (reference, written) = both(&body);
+            assert_eq!(written.as_deref(), Some(reference.as_str()), "string {i}: {s:?}");
+        }
+    }
+
     #[test]
     fn shapes_agree() {
         let long = "word ".repeat(30);
@@ -692,7 +736,7 @@ mod tests {
             serde_json::json!({"k": {}, "l": [], "m": [{}, [], null, true, -5, 18_446_744_073_709_551_615_u64]}),
             serde_json::json!({"a": "line1\nline2", "b": "a\n", "c": "a\n\n", "d": "  lead\nx", "e": "\n\nx\n", "f": "\n"}),
             serde_json::json!({"f": long.trim_end(), "g": format!("{}  {}", "x".repeat(79), "y".repeat(90)), "h": "z".repeat(200)}),
-            serde_json::json!({"a": ".", "b": "#", "c": "-", "d": "-Inf", "i": "8080", "j": "1.2.3", "k": "64Mi", "l": ".spec.x", "n": "5e6b1f1e79", "o": "1d", "e": "a: b", "f": "x #y", "g": "yes", "h": "--x"}),
+            serde_json::json!({"a": ".", "b": "#", "c": "-", "d": "-Inf", "i": "8080", "j": "1.2.3", "k": "64Mi", "l": ".spec.x", "n": "5e6b1f1e79", "o": "1d", "p": "0x1F", "q": "0b1d", "r": "2024-01-01T00:00:00Z", "s": "0b6f1c2e-3c1d", "t": "-1", "e": "a: b", "f": "x #y", "g": "yes", "h": "--x"}),
             serde_json::json!({"é": "x\ty", "’s": "it’s ü", "k\tk": "\u{1F600}", "d": "“".repeat(90), "e": format!("{} {}", "é".repeat(50), "ü".repeat(40))}),
             serde_json::json!({"\"q\\": 1, "Yes": 2, "x y": 3, "a:b": 4, "a,b": 5, "/p": "/v", "-x": "-c"}),
         ];
@@ -703,9 +747,6 @@ mod tests {
         }
         // Left to serde-saphyr.
         for case in [
-            serde_json::json!({"a": "0x1F"}),
-            serde_json::json!({"a": "0b1d"}),
-            serde_json::json!({"a": "2024-01-01T00:00:00Z"}),
             serde_json::json!({"a": "x\u{2028}y"}),
             serde_json::json!({"a": "x\u{a0}#y"}),
             serde_json::json!({"a\u{85}": 1}),
