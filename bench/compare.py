@@ -126,6 +126,27 @@ def odd(root, file):
     return app, [path]
 
 
+def exported(root, file, rng):
+    """The corpus `file` as `kubectl get -o yaml` returns its objects: each
+    top-level `metadata` with a creation timestamp, a resource version and a
+    UID, strings that start like a number or a date."""
+    app, [path] = corpus(root, None, file)
+    with open(path) as f:
+        lines = f.read().split("\n")
+    out = []
+    for line in lines:
+        out.append(line)
+        if line == "metadata:":
+            n = len(out)
+            uid = "-".join(f"{rng.getrandbits(4 * k):0{k}x}" for k in (8, 4, 4, 4, 12))
+            out.append(f'  creationTimestamp: "2024-03-{1 + n % 28:02d}T09:{n % 60:02d}:44Z"')
+            out.append(f'  resourceVersion: "{100000 + n}"')
+            out.append(f"  uid: {uid}")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    return app, [path]
+
+
 def as_json(root, rewind, file):
     """The corpus `file` as one JSON List, as jsonnet renderers and
     `kubectl get -o json` write manifests (converted by rewind itself)."""
@@ -203,6 +224,11 @@ def main():
     shutil.rmtree(root, ignore_errors=True)
     app, files = odd(root, "argocd-install/install.yaml")
     inputs.append(("argocd-odd", None, root, app, files))
+    # A kubectl export: every object holds strings the writer must judge like numbers.
+    root = os.path.join(base, "argocd-export")
+    shutil.rmtree(root, ignore_errors=True)
+    app, files = exported(root, "argocd-install/install.yaml", rng)
+    inputs.append(("argocd-export", None, root, app, files))
     root = os.path.join(base, "argocd-json")
     shutil.rmtree(root, ignore_errors=True)
     app, files = as_json(root, rewind, "argocd-install/install.yaml")
