@@ -12,10 +12,11 @@
 //! they hold a line break and folded (`>-`, wrapped at 80 characters as
 //! serde-saphyr wraps) when they are long; a string a reader could take for
 //! a number, a timestamp or a marker (`0x1F`, `1:20`, a date, `--- x`) is
-//! quoted where serde-saphyr quotes it ([`super::quoting`]). Anything else —
-//! control characters but tabs and line breaks, blanks and separators past
-//! ASCII, a long string ending in spaces — gives up on the document (`None`)
-//! and serde-saphyr writes it. Differential tests (the corpus, the fixtures, the fuzz corpus,
+//! quoted where serde-saphyr quotes it ([`super::quoting`]), and a blank past
+//! ASCII (a no-break space) weighs as serde-saphyr weighs it. Anything else —
+//! control characters but tabs and line breaks, line and paragraph
+//! separators, byte order marks, a long string ending in spaces — gives up on
+//! the document (`None`) and serde-saphyr writes it. Differential tests (the corpus, the fixtures, the fuzz corpus,
 //! mutated corpus documents, generated trees, random floats) hold this
 //! writer to serde-saphyr's bytes wherever it answers; output bytes never
 //! depend on which of the two wrote a document.
@@ -185,7 +186,11 @@ struct Look {
     wide: bool,
     breaks: bool,
     tabs: bool,
-    /// ` #`, which starts a comment after a plain scalar.
+    /// A blank past ASCII (a no-break space, an em space, ...), which
+    /// serde-saphyr weighs as a space before a `#` and at the end.
+    wide_blanks: bool,
+    /// ` #`, which starts a comment after a plain scalar (serde-saphyr
+    /// counts any blank before the `#`).
     comment: bool,
     /// `: `, which makes a plain scalar a mapping.
     mapping: bool,
@@ -201,12 +206,18 @@ impl Look {
         // One table lookup a byte; ` #` and `: ` are looked for only where their byte is.
         let classes = bytes.iter().fold(0u8, |all, &b| all | CLASSES[usize::from(b)]);
         let has = |class: u8| classes & class != 0;
+        let wide_blanks = has(WIDE) && s.chars().any(|c| !c.is_ascii() && c.is_whitespace());
         Look {
             other: has(OTHER),
             wide: has(WIDE),
+            wide_blanks,
             breaks: has(BREAK),
             tabs: has(TAB),
-            comment: has(HASH) && comment_at(s).is_some(),
+            comment: has(HASH)
+                && (comment_at(s).is_some()
+                    || (wide_blanks
+                        && s.match_indices('#')
+                            .any(|(i, _)| s[..i].chars().next_back().is_some_and(char::is_whitespace)))),
             mapping: has(COLON) && bytes.windows(2).any(|w| w == b": "),
             flow: has(FLOW),
             escapes: has(ESCAPE),
@@ -217,17 +228,12 @@ impl Look {
     /// writes: no control character but a line break or a tab, and past
     /// ASCII, none that YAML writers escape or read differently (C1
     /// controls, line and paragraph separators, byte order marks,
-    /// non-characters) and no blank (which serde-saphyr weighs as a space).
+    /// non-characters).
     fn written_here(&self, s: &str) -> bool {
         !self.other
             && (!self.wide
                 || !s.chars().any(|c| {
-                    !c.is_ascii()
-                        && (c.is_whitespace()
-                            || matches!(
-                                c,
-                                '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'
-                            ))
+                    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
                 }))
     }
 }
@@ -290,7 +296,7 @@ fn plain(s: &str, look: &Look) -> bool {
         }
         _ => {}
     }
-    !(look.comment || look.mapping || last == b':')
+    !(look.comment || look.mapping || last == b':' || (look.wide_blanks && s.trim_end().ends_with(':')))
 }
 
 /// Words YAML 1.1 or 1.2 readers take for a boolean, null or float, in any case.
@@ -740,17 +746,19 @@ mod tests {
             serde_json::json!({"é": "x\ty", "’s": "it’s ü", "k\tk": "\u{1F600}", "d": "“".repeat(90), "e": format!("{} {}", "é".repeat(50), "ü".repeat(40))}),
             serde_json::json!({"\"q\\": 1, "Yes": 2, "x y": 3, "a:b": 4, "a,b": 5, "/p": "/v", "-x": "-c"}),
         ];
+        // Blanks past ASCII: a `#` or the end after one, as keys and values.
+        let blanks =
+            ["x\u{a0}#y", "x\u{2003}#", "a:\u{a0}", "a:\u{3000}\u{a0}", "\u{a0}x", "x\u{a0}", "a\u{202f}b # c"];
+        let cases = cases
+            .into_iter()
+            .chain(blanks.iter().map(|b| serde_json::json!({*b: *b, "k": [*b, format!("{b}{}", " word".repeat(20))]})));
         for case in cases {
             let Value::Object(body) = case else { unreachable!() };
             let (reference, written) = both(&body);
             assert_eq!(written.as_deref(), Some(reference.as_str()), "{body:?}");
         }
         // Left to serde-saphyr.
-        for case in [
-            serde_json::json!({"a": "x\u{2028}y"}),
-            serde_json::json!({"a": "x\u{a0}#y"}),
-            serde_json::json!({"a\u{85}": 1}),
-        ] {
+        for case in [serde_json::json!({"a": "x\u{2028}y"}), serde_json::json!({"a\u{85}": 1})] {
             let Value::Object(body) = case else { unreachable!() };
             assert_eq!(document(&body), None, "{body:?}");
         }
