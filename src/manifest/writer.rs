@@ -16,10 +16,11 @@
 //! ASCII (a no-break space) weighs as serde-saphyr weighs it. Anything else —
 //! control characters but tabs and line breaks, line and paragraph
 //! separators, byte order marks, a long string ending in spaces — gives up on
-//! the document (`None`) and serde-saphyr writes it. Differential tests (the corpus, the fixtures, the fuzz corpus,
-//! mutated corpus documents, generated trees, random floats) hold this
-//! writer to serde-saphyr's bytes wherever it answers; output bytes never
-//! depend on which of the two wrote a document.
+//! the document (`None`) and serde-saphyr writes it. Differential tests (the
+//! corpus, the fixtures, the fuzz corpus, mutated corpus documents, generated
+//! trees, random floats, number-like strings) hold this writer to
+//! serde-saphyr's bytes wherever it answers; output bytes never depend on
+//! which of the two wrote a document.
 
 use super::lines::comment_at;
 use super::quoting;
@@ -213,11 +214,7 @@ impl Look {
             wide_blanks,
             breaks: has(BREAK),
             tabs: has(TAB),
-            comment: has(HASH)
-                && (comment_at(s).is_some()
-                    || (wide_blanks
-                        && s.match_indices('#')
-                            .any(|(i, _)| s[..i].chars().next_back().is_some_and(char::is_whitespace)))),
+            comment: has(HASH) && (comment_at(s).is_some() || (wide_blanks && hash_after_blank(s))),
             mapping: has(COLON) && bytes.windows(2).any(|w| w == b": "),
             flow: has(FLOW),
             escapes: has(ESCAPE),
@@ -236,6 +233,11 @@ impl Look {
                     matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
                 }))
     }
+}
+
+/// A `#` right after any blank, ASCII or not, as serde-saphyr looks for a comment.
+fn hash_after_blank(s: &str) -> bool {
+    s.match_indices('#').any(|(i, _)| s[..i].chars().next_back().is_some_and(char::is_whitespace))
 }
 
 /// A string in value position, `body` the column of a block scalar's content.
