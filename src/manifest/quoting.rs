@@ -7,6 +7,8 @@
 //! anywhere, one-digit dates, a sign after `0b`), without reading a value.
 //! The writer's differential tests hold it to serde-saphyr's output.
 
+use std::ops::RangeInclusive;
+
 /// Whether serde-saphyr's emitter takes `s` for a number: as a YAML 1.1
 /// reader would (`yaml_12` false, what it writes for), or a YAML 1.2 one
 /// (what it also weighs keys against).
@@ -117,12 +119,7 @@ fn sexagesimal(s: &str) -> bool {
 /// `2024-01-02 3:04:05,6 +01:00`.
 pub(super) fn timestamp(s: &str) -> bool {
     let mut rest = s;
-    let date = digits(&mut rest, 4, 4)
-        && sign(&mut rest, '-')
-        && digits(&mut rest, 1, 2)
-        && sign(&mut rest, '-')
-        && digits(&mut rest, 1, 2);
-    if !date {
+    if !three_numbers(&mut rest, 4..=4, '-') {
         return false;
     }
     if rest.is_empty() {
@@ -139,35 +136,37 @@ pub(super) fn timestamp(s: &str) -> bool {
             rest = after;
         }
     }
-    let time = digits(&mut rest, 1, 2)
-        && sign(&mut rest, ':')
-        && digits(&mut rest, 1, 2)
-        && sign(&mut rest, ':')
-        && digits(&mut rest, 1, 2);
-    if !time {
+    if !three_numbers(&mut rest, 1..=2, ':') {
         return false;
     }
-    if sign(&mut rest, '.') || sign(&mut rest, ',') {
-        digits(&mut rest, 0, usize::MAX);
+    if take(&mut rest, '.') || take(&mut rest, ',') {
+        digits(&mut rest, 0..=usize::MAX);
     }
     rest = rest.trim_start_matches([' ', '\t']);
     if rest.is_empty() || rest == "Z" {
         return true;
     }
     // A zone: `+1`, `-05`, `+01:00`.
-    if !(sign(&mut rest, '+') || sign(&mut rest, '-')) || !digits(&mut rest, 1, 2) {
+    if !(take(&mut rest, '+') || take(&mut rest, '-')) || !digits(&mut rest, 1..=2) {
         return false;
     }
-    if sign(&mut rest, ':') && !digits(&mut rest, 2, 2) {
+    if take(&mut rest, ':') && !digits(&mut rest, 2..=2) {
         return false;
     }
     rest.is_empty()
 }
 
-/// Takes `min..=max` ASCII digits off the front of `s`, if that many are there.
-fn digits(s: &mut &str, min: usize, max: usize) -> bool {
+/// Takes three numbers joined by `joint` off the front of `s`, the first of
+/// `first` digits and the others of one or two: a date's `2024-1-02`, a
+/// time's `3:04:05`.
+fn three_numbers(s: &mut &str, first: RangeInclusive<usize>, joint: char) -> bool {
+    digits(s, first) && take(s, joint) && digits(s, 1..=2) && take(s, joint) && digits(s, 1..=2)
+}
+
+/// Takes `count` ASCII digits off the front of `s`, if that many are there.
+fn digits(s: &mut &str, count: RangeInclusive<usize>) -> bool {
     let n = s.bytes().take_while(u8::is_ascii_digit).count();
-    if !(min..=max).contains(&n) {
+    if !count.contains(&n) {
         return false;
     }
     *s = &s[n..];
@@ -175,7 +174,7 @@ fn digits(s: &mut &str, min: usize, max: usize) -> bool {
 }
 
 /// Takes `c` off the front of `s`, if it is there.
-fn sign(s: &mut &str, c: char) -> bool {
+fn take(s: &mut &str, c: char) -> bool {
     match s.strip_prefix(c) {
         Some(rest) => {
             *s = rest;

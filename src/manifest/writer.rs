@@ -128,22 +128,13 @@ fn float(out: &mut String, f: f64) -> Option<()> {
     }
     let mut buf = zmij::Buffer::new();
     let s = buf.format_finite(f);
-    match s.find(['e', 'E']) {
-        Some(e) => {
-            out.push_str(&s[..e]);
-            if !s[..e].contains('.') {
-                out.push_str(".0");
-            }
-            // zmij signs its exponents (`e+21`, `e-6`), as YAML 1.1 wants.
-            out.push_str(&s[e..]);
-        }
-        None => {
-            out.push_str(s);
-            if !s.contains('.') {
-                out.push_str(".0");
-            }
-        }
+    // zmij signs its exponents (`e+21`, `e-6`), as YAML 1.1 wants.
+    let (mantissa, exponent) = s.split_at(s.find(['e', 'E']).unwrap_or(s.len()));
+    out.push_str(mantissa);
+    if !mantissa.contains('.') {
+        out.push_str(".0");
     }
+    out.push_str(exponent);
     Some(())
 }
 
@@ -190,6 +181,10 @@ struct Look {
     /// A blank past ASCII (a no-break space, an em space, ...), which
     /// serde-saphyr weighs as a space before a `#` and at the end.
     wide_blanks: bool,
+    /// A character past ASCII that YAML writers escape or read differently:
+    /// a C1 control, a line or paragraph separator, a byte order mark, a
+    /// non-character.
+    wide_escaped: bool,
     /// ` #`, which starts a comment after a plain scalar (serde-saphyr
     /// counts any blank before the `#`).
     comment: bool,
@@ -207,11 +202,20 @@ impl Look {
         // One table lookup a byte; ` #` and `: ` are looked for only where their byte is.
         let classes = bytes.iter().fold(0u8, |all, &b| all | CLASSES[usize::from(b)]);
         let has = |class: u8| classes & class != 0;
-        let wide_blanks = has(WIDE) && s.chars().any(|c| !c.is_ascii() && c.is_whitespace());
+        // Characters past ASCII are looked at once, and only where there are any.
+        let (mut wide_blanks, mut wide_escaped) = (false, false);
+        if has(WIDE) {
+            for c in s.chars().filter(|c| !c.is_ascii()) {
+                wide_escaped |=
+                    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}');
+                wide_blanks |= c.is_whitespace();
+            }
+        }
         Look {
             other: has(OTHER),
             wide: has(WIDE),
             wide_blanks,
+            wide_escaped,
             breaks: has(BREAK),
             tabs: has(TAB),
             comment: has(HASH) && (comment_at(s).is_some() || (wide_blanks && hash_after_blank(s))),
@@ -222,16 +226,10 @@ impl Look {
     }
 
     /// Whether the string (whose bytes were looked at) is one this module
-    /// writes: no control character but a line break or a tab, and past
-    /// ASCII, none that YAML writers escape or read differently (C1
-    /// controls, line and paragraph separators, byte order marks,
-    /// non-characters).
-    fn written_here(&self, s: &str) -> bool {
-        !self.other
-            && (!self.wide
-                || !s.chars().any(|c| {
-                    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
-                }))
+    /// writes: no control character but a line break or a tab, and none
+    /// past ASCII that YAML writers escape or read differently.
+    fn written_here(&self) -> bool {
+        !self.other && !self.wide_escaped
     }
 }
 
@@ -243,7 +241,7 @@ fn hash_after_blank(s: &str) -> bool {
 /// A string in value position, `body` the column of a block scalar's content.
 fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
     let look = Look::at(s);
-    if !look.written_here(s) {
+    if !look.written_here() {
         return None;
     }
     if look.breaks {
@@ -312,7 +310,7 @@ fn ambiguous_word(s: &str) -> bool {
 /// A key: plain where serde-saphyr writes it plain, else double-quoted.
 fn key(out: &mut String, name: &str) -> Option<()> {
     let look = Look::at(name);
-    if name.len() > MAX_SIMPLE_KEY || look.breaks || !look.written_here(name) {
+    if name.len() > MAX_SIMPLE_KEY || look.breaks || !look.written_here() {
         return None;
     }
     // Keys are weighed as values, and for flow mappings too. serde-saphyr
