@@ -164,10 +164,10 @@ def kustomization(root, files):
         out.write("resources:\n" + "".join(f"- {os.path.relpath(f, root)}\n" for f in files))
 
 
-def run(cmd, shell=False, timeout=None):
+def run(cmd, timeout=None):
     """Runs a command; returns (seconds, max RSS in KiB), or (None, 0) past `timeout`."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while timeout is not None:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -243,7 +243,9 @@ def main():
     for name, n, root, app, files in inputs:
         kustomization(root, files)
         size = sum(os.path.getsize(f) for f in files)
-        cat = "cat " + " ".join(f"'{f}'" for f in files) + " | sha256sum"
+        # Each file its own argument: one shell string of thousands of paths
+        # is past the kernel's 128 KiB limit on a single argument.
+        cat = ["sh", "-c", 'cat -- "$@" | sha256sum', "sh", *files]
         times = {"rewind": [], "kustomize": [], "floor": []}
         rss = 0
         # The main job: render and record into the file store (the first run
@@ -255,7 +257,7 @@ def main():
             times["rewind"].append(run(job)[0])
             if None not in times["kustomize"]:
                 times["kustomize"].append(run(["kubectl", "kustomize", root], timeout=args.kustomize_timeout)[0])
-            times["floor"].append(run(cat, shell=True)[0])
+            times["floor"].append(run(cat)[0])
         rss = peak_rss(job)
         timed_out = None in times["kustomize"]
         if timed_out:

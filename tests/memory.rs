@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 /// Four resources, as `bench/compare.py` makes them: a ConfigMap, a Secret,
 /// a Deployment using both, a Service.
@@ -39,17 +39,22 @@ fn synthetic(dir: &Path, units: usize) -> u64 {
     size
 }
 
-/// Peak RSS in bytes of `rewind ARGS`, which must succeed.
+/// Peak RSS in bytes of `rewind`, run as `cmd` says, which must succeed, and
+/// the page faults it took.
 #[expect(clippy::zombie_processes, reason = "wait4 reaps the child, to read its rusage")]
-fn peak_rss(home: &Path, args: &[&str]) -> u64 {
-    let child = command(home).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+fn usage(cmd: &mut Command) -> (u64, u64) {
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid = i32::try_from(child.id()).unwrap();
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: waits for our own child, writing into the two locals.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "rewind {args:?} failed");
-    u64::try_from(usage.ru_maxrss).unwrap() * 1024
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed");
+    (u64::try_from(usage.ru_maxrss).unwrap() * 1024, u64::try_from(usage.ru_minflt).unwrap())
+}
+
+fn peak_rss(home: &Path, args: &[&str]) -> u64 {
+    usage(command(home).args(args)).0
 }
 
 /// The release binary's bound (3 × the input + 20 MiB) is measured by
@@ -71,4 +76,31 @@ fn render_holds_the_output_not_the_object_trees() {
     let whole = peak_rss(tmp.path(), &["render", &app, "--app", "m", "--no-record", "--output", "json"]) - base;
     assert!(streamed < 8 * size, "a render of {size} bytes took {streamed} bytes more than --version");
     assert!(whole > 3 * streamed, "whole objects took {whole} bytes, prepared ones {streamed}");
+}
+
+/// A render's heap comes in transparent huge pages where the kernel gives
+/// them (`madvise`, its default mode, or `always`): of two renders on one
+/// thread (a worker thread's heap stays in 4 KiB pages), the larger one's
+/// extra memory takes far fewer page faults than it has 4 KiB pages. In 4 KiB
+/// pages each would be a fault, and more (a render frees memory and takes it
+/// again); the two run the same code, so the binary's pages cancel out.
+#[test]
+fn render_heap_comes_in_huge_pages() {
+    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if !mode.contains("[madvise]") && !mode.contains("[always]") {
+        eprintln!("skipped: this kernel gives no transparent huge pages ({})", mode.trim());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let render = |units: usize| {
+        let app = tmp.path().join(format!("app{units}"));
+        std::fs::create_dir(&app).unwrap();
+        synthetic(&app, units);
+        let app = app.display().to_string();
+        let args = ["render", &app, "--app", "m", "--no-record"];
+        usage(command(tmp.path()).env("REWIND_THREADS", "1").args(args))
+    };
+    let ((small_rss, small_faults), (large_rss, large_faults)) = (render(250), render(2500));
+    let (pages, faults) = ((large_rss - small_rss) / 4096, large_faults - small_faults);
+    assert!(faults * 2 < pages, "{faults} page faults for {pages} pages more");
 }

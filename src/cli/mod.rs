@@ -18,7 +18,11 @@ use std::process::ExitCode;
 /// Parses arguments, runs the command, prints its output; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Serve(_)));
+    let controller = matches!(cli.command, Command::Serve(_));
+    init_logging(controller);
+    if !controller {
+        crate::manifest::use_huge_pages();
+    }
     match run(cli) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();

@@ -2,7 +2,7 @@
 //! (key order as read), so rendering twice gives the same bytes.
 
 use super::text::Text;
-use super::{Object, threads as worker_threads};
+use super::{Object, give_back, threads as worker_threads};
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -78,18 +78,6 @@ fn stream(objects: Vec<(&Object, Option<Text>)>) -> Result<String> {
         }
     }
     Ok(out)
-}
-
-/// Returns freed heap memory to the system. What a render frees while it
-/// holds its objects (source files, trees, documents that are not in a
-/// block) leaves gaps between what stays, which the allocator keeps for
-/// later use unless asked.
-pub fn give_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free pages of the allocator's own heaps.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Adds document `i` to the stream.

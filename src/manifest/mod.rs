@@ -3,6 +3,7 @@
 
 mod emit;
 mod events;
+mod heap;
 mod json;
 mod limits;
 mod lines;
@@ -16,7 +17,8 @@ mod text;
 mod workers;
 mod writer;
 
-pub use emit::{emit_document, give_back, take_yaml, to_json_list, to_yaml};
+pub use emit::{emit_document, take_yaml, to_json_list, to_yaml};
+pub use heap::{give_back, use_huge_pages};
 pub use limits::Limits;
 pub use object::{Object, Origin};
 pub use parse::{Finish, MAX_NAME_LEN, decode_utf8, parse_stream, parse_stream_with, read_own};

@@ -2,18 +2,19 @@
 //!
 //! A document of up to 64 KiB is appended to a 1 MiB block that its thread
 //! fills, shared by the objects in it; a larger one has its own allocation.
-//! A block is large enough for the allocator to map it on its own pages, so
-//! it goes back to the system as a whole once the stream has taken its last
-//! document: the documents and the stream are not both held in full. Small
-//! documents in allocations of their own would sit between the objects'
-//! metadata, and their memory would stay with the process after they are freed.
+//! A block is large enough for the allocator to map it on its own pages (the
+//! binary fixes glibc's threshold at its size, see `heap`), so it goes back
+//! to the system as a whole once the stream has taken its last document: the
+//! documents and the stream are not both held in full. Small documents in
+//! allocations of their own would sit between the objects' metadata, and
+//! their memory would stay with the process after they are freed.
 
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Bytes of one block.
-const BLOCK_BYTES: usize = 1 << 20;
+pub(super) const BLOCK_BYTES: usize = 1 << 20;
 /// Larger documents get an allocation of their own.
 const SHARED_MAX_BYTES: usize = 64 << 10;
 

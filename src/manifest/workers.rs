@@ -18,10 +18,11 @@ pub fn threads() -> usize {
 /// whose thread panicked.
 ///
 /// The largest part (by `size`) runs on the calling thread: the main heap
-/// grows in large steps, while a new thread's heap grows a page (and a system
-/// call) at a time, which costs more than the thread saves when one part
-/// dominates, as one CRD does in the Argo CD install. A part whose thread
-/// cannot start (tight address-space limits) also runs here.
+/// grows in large steps (in huge pages, see `heap`), while a new thread's heap
+/// grows a page (and a system call) at a time, which costs more than the
+/// thread saves when one part dominates, as one CRD does in the Argo CD
+/// install. A part whose thread cannot start (tight address-space limits)
+/// also runs here.
 pub fn run_parts<T: Sync, R: Send>(
     parts: &[T],
     size: impl Fn(&T) -> usize,
