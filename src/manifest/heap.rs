@@ -4,8 +4,8 @@
 //! the next. Much of the memory it touches is fresh, and each fresh 4 KiB page
 //! costs a fault and the kernel clearing and charging it: on the Argo CD
 //! install, a third of a render's time was the kernel's (7.7 of 23 ms). In
-//! transparent huge pages the kernel hands out 2 MiB at a time, and a render
-//! takes a third of the faults.
+//! transparent huge pages the kernel hands out 2 MiB at a time: the Argo CD
+//! install takes 1,208 faults instead of 3,003.
 //!
 //! Linux's default mode (`madvise`) gives huge pages to memory marked
 //! `MADV_HUGEPAGE`, and only for a whole aligned 2 MiB range that nothing has
