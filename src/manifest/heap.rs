@@ -57,7 +57,9 @@ pub fn use_huge_pages() {
         }
         let block = libc::malloc(RESERVE);
         if !block.is_null() {
-            let page = block as usize & !4095;
+            // madvise starts at a page boundary: 4 KiB here, 16 or 64 KiB on some arm64 kernels.
+            let page_size = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
+            let page = block as usize & !(page_size - 1);
             libc::madvise(page as *mut libc::c_void, block as usize + RESERVE - page, libc::MADV_HUGEPAGE);
             libc::free(block);
         }

@@ -102,10 +102,14 @@ pub(super) fn plain_characters(text: &str) -> bool {
     if returns && bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
         return false;
     }
-    !wide
-        || !text
-            .chars()
-            .any(|c| matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'))
+    !wide || !text.chars().any(special_past_ascii)
+}
+
+/// A character past ASCII that YAML writers escape or readers take
+/// differently: a C1 control (NEL among them), a line or paragraph separator
+/// (a break in YAML 1.1, not in 1.2), a byte order mark, a non-character.
+pub(super) fn special_past_ascii(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
 /// One line that holds more than blanks or a comment.

@@ -22,7 +22,7 @@
 //! serde-saphyr's bytes wherever it answers; output bytes never depend on
 //! which of the two wrote a document.
 
-use super::lines::comment_at;
+use super::lines::{comment_at, special_past_ascii};
 use super::quoting;
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -181,9 +181,8 @@ struct Look {
     /// A blank past ASCII (a no-break space, an em space, ...), which
     /// serde-saphyr weighs as a space before a `#` and at the end.
     wide_blanks: bool,
-    /// A character past ASCII that YAML writers escape or read differently:
-    /// a C1 control, a line or paragraph separator, a byte order mark, a
-    /// non-character.
+    /// A character past ASCII that YAML writers escape or read differently
+    /// ([`special_past_ascii`]).
     wide_escaped: bool,
     /// ` #`, which starts a comment after a plain scalar (serde-saphyr
     /// counts any blank before the `#`).
@@ -206,8 +205,7 @@ impl Look {
         let (mut wide_blanks, mut wide_escaped) = (false, false);
         if has(WIDE) {
             for c in s.chars().filter(|c| !c.is_ascii()) {
-                wide_escaped |=
-                    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}');
+                wide_escaped |= special_past_ascii(c);
                 wide_blanks |= c.is_whitespace();
             }
         }
