@@ -15,7 +15,7 @@
 //! quoted where serde-saphyr quotes it ([`super::quoting`]), and a blank past
 //! ASCII (a no-break space) weighs as serde-saphyr weighs it. Anything else —
 //! control characters but tabs and line breaks, line and paragraph
-//! separators, byte order marks, a long string ending in spaces — gives up on
+//! separators, byte order marks — gives up on
 //! the document (`None`) and serde-saphyr writes it. Differential tests (the
 //! corpus, the fixtures, the fuzz corpus, mutated corpus documents, generated
 //! trees, random floats, number-like strings) hold this writer to
@@ -248,19 +248,18 @@ fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
     }
     // Folded when longer than the width in characters (bytes bound them from above).
     let long = s.len() > FOLD_COLUMNS && (!look.wide || s.chars().count() > FOLD_COLUMNS);
-    // A long string with trailing spaces may be folded, its spaces kept: serde-saphyr decides.
-    if long && s.ends_with(' ') {
-        return None;
+    // A long string is folded where it could be written plain but for its
+    // trailing spaces, which a folded scalar keeps (as serde-saphyr decides).
+    let unspaced = s.trim_end_matches(' ');
+    if long && !look.tabs && !unspaced.is_empty() && plain(unspaced, &Look::at(unspaced)) {
+        folded(out, s, body);
+        return Some(());
     }
     if matches!(s, "." | "#" | "-") {
         out.push('\'');
         out.push_str(s);
         out.push('\'');
-    } else if !look.tabs && plain(s, &look) {
-        if long {
-            folded(out, s, body);
-            return Some(());
-        }
+    } else if !look.tabs && !long && plain(s, &look) {
         out.push_str(s);
     } else {
         double_quoted(out, s, &look);
@@ -740,6 +739,8 @@ mod tests {
             serde_json::json!({"k": {}, "l": [], "m": [{}, [], null, true, -5, 18_446_744_073_709_551_615_u64]}),
             serde_json::json!({"a": "line1\nline2", "b": "a\n", "c": "a\n\n", "d": "  lead\nx", "e": "\n\nx\n", "f": "\n"}),
             serde_json::json!({"f": long.trim_end(), "g": format!("{}  {}", "x".repeat(79), "y".repeat(90)), "h": "z".repeat(200)}),
+            // Long and ending in spaces: folded, the spaces kept, or quoted.
+            serde_json::json!({"f": long, "g": format!("{}  ", "x".repeat(90)), "h": format!("{long}: b "), "i": format!("{long}\t "), "j": " ".repeat(90), "k": format!(" {long}"), "l": format!("{}{long}  ", "y".repeat(78))}),
             serde_json::json!({"a": ".", "b": "#", "c": "-", "d": "-Inf", "i": "8080", "j": "1.2.3", "k": "64Mi", "l": ".spec.x", "n": "5e6b1f1e79", "o": "1d", "p": "0x1F", "q": "0b1d", "r": "2024-01-01T00:00:00Z", "s": "0b6f1c2e-3c1d", "t": "-1", "e": "a: b", "f": "x #y", "g": "yes", "h": "--x"}),
             serde_json::json!({"é": "x\ty", "’s": "it’s ü", "k\tk": "\u{1F600}", "d": "“".repeat(90), "e": format!("{} {}", "é".repeat(50), "ü".repeat(40))}),
             serde_json::json!({"\"q\\": 1, "Yes": 2, "x y": 3, "a:b": 4, "a,b": 5, "/p": "/v", "-x": "-c"}),
