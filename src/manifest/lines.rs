@@ -33,10 +33,9 @@ use std::cell::Cell;
 /// Longest key read here; the parser's simple-key lookahead is 1,024.
 const MAX_KEY_BYTES: usize = 512;
 
-/// Most lines and bytes of a flow collection over several lines read here
-/// (each line that may close it reads it again from its start).
-const MAX_FLOW_LINES: usize = 256;
-const MAX_FLOW_BYTES: usize = 16 * 1024;
+/// Most lines and bytes of a flow collection over several lines read here.
+const MAX_FLOW_LINES: usize = 1024;
+const MAX_FLOW_BYTES: usize = 64 * 1024;
 
 /// Gives each non-null document of `text` to `take` as soon as it is read;
 /// `None` when the stream is not in the subset read here (or `take` said stop).
@@ -448,8 +447,9 @@ impl<'a> Reader<'a> {
     ///             "engines", "engines/status"]
     /// ```
     /// as Helm charts write long lists. A line may break only after `,`, `[`
-    /// or `{` or before `]` or `}`, so no scalar or key goes over a break;
-    /// the lines are then read as one, joined by a space, as YAML folds them.
+    /// or `{` or before `]` or `}`, so no plain scalar or key goes over a
+    /// break (a quoted one may: `"a,` over `b"`, folded to `"a, b"`); the
+    /// lines are then read as one, joined by a space, as YAML folds them.
     /// Comments and blank lines inside are left to the parser.
     fn flow_lines(&mut self, first: &str, indent: usize, depth: usize) -> Option<Value> {
         if let Some((value, after)) = self.flow(first, depth) {
@@ -459,6 +459,12 @@ impl<'a> Reader<'a> {
             return None;
         }
         let mut joined = first.to_string();
+        let mut quote = None;
+        let mut open = flow_depth(first, &mut quote);
+        // Closed on its line, yet not read there: the parser decides.
+        if open <= 0 {
+            return None;
+        }
         let (mut pos, mut number) = (self.pos, self.number);
         for _ in 0..MAX_FLOW_LINES {
             let (raw, end, _) = self.raw(pos)?;
@@ -480,10 +486,11 @@ impl<'a> Reader<'a> {
             if joined.len() > MAX_FLOW_BYTES {
                 return None;
             }
-            // Only a line ending in a closing bracket can end the collection.
-            if body.ends_with([']', '}'])
-                && let Some((value, after)) = self.flow(&joined, depth)
-            {
+            // Read once, where the brackets balance: each line is looked at
+            // once, however long the collection.
+            open += flow_depth(body, &mut quote);
+            if open <= 0 {
+                let (value, after) = self.flow(&joined, depth)?;
                 (self.pos, self.number) = (pos, number);
                 return after.is_empty().then_some(value);
             }
@@ -940,6 +947,28 @@ fn open_quoted_line(quote: u8, content: &str) -> Option<(String, bool)> {
         (text, None, escaped) => Some((text, escaped)),
         _ => None,
     }
+}
+
+/// How many flow collections `line` opens (closing ones count against),
+/// outside quoted scalars; `quote` carries a quote left open from one line to
+/// the next. Only where to try reading a collection hangs on it.
+fn flow_depth(line: &str, quote: &mut Option<u8>) -> isize {
+    let mut depth = 0;
+    let mut bytes = line.bytes();
+    while let Some(b) = bytes.next() {
+        match (*quote, b) {
+            (None, b'[' | b'{') => depth += 1,
+            (None, b']' | b'}') => depth -= 1,
+            (None, b'"' | b'\'') => *quote = Some(b),
+            (Some(b'"'), b'\\') => {
+                bytes.next();
+            }
+            // `''` in a single-quoted scalar closes and opens it again.
+            (Some(q), _) if q == b => *quote = None,
+            _ => {}
+        }
+    }
+    depth
 }
 
 /// Joins the next line of a folded scalar onto `text`, after `breaks` blank

@@ -250,10 +250,17 @@ fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
     let long = s.len() > FOLD_COLUMNS && (!look.wide || s.chars().count() > FOLD_COLUMNS);
     // A long string is folded where it could be written plain but for its
     // trailing spaces, which a folded scalar keeps (as serde-saphyr decides).
-    let unspaced = s.trim_end_matches(' ');
-    if long && !look.tabs && !unspaced.is_empty() && plain(unspaced, &Look::at(unspaced)) {
-        folded(out, s, body);
-        return Some(());
+    if long && !look.tabs {
+        let unspaced = s.trim_end_matches(' ');
+        let foldable = if unspaced.len() == s.len() {
+            plain(s, &look)
+        } else {
+            !unspaced.is_empty() && plain(unspaced, &Look::at(unspaced))
+        };
+        if foldable {
+            folded(out, s, body);
+            return Some(());
+        }
     }
     if matches!(s, "." | "#" | "-") {
         out.push('\'');
