@@ -218,3 +218,39 @@ fn render_without_recording_needs_no_store() {
         &["/nonexistent"],
     );
 }
+
+/// `REWIND_LOG=debug` names the documents that leave the quickest paths (an
+/// anchor for the line reader, a control character for the writer), and
+/// logging changes nothing on stdout.
+#[test]
+fn debug_log_names_documents_on_the_slower_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("slow.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: quick\ndata:\n  a: b\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: &m\n  name: anchored\ndata:\n  a: b\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  a: \"ring \\a\"\n",
+    )
+    .unwrap();
+    let render = |log: Option<&str>| {
+        let mut cmd = command(tmp.path());
+        if let Some(level) = log {
+            cmd.env("REWIND_LOG", level);
+        }
+        cmd.args(["render", &app.display().to_string(), "--no-record"]).output().unwrap()
+    };
+    let (quiet, debug) = (render(None), render(Some("debug")));
+    assert_eq!(ok(&quiet), ok(&debug));
+    let log = String::from_utf8_lossy(&debug.stderr);
+    // The document's text starts at its `---` line.
+    assert!(log.contains("slow.yaml: from line 7, not read by the line reader"), "{log}");
+    assert!(log.contains("slow.yaml: from line 7, left to serde-saphyr"), "{log}");
+    assert!(log.contains("ConfigMap/bell is written by serde-saphyr's emitter"), "{log}");
+    assert!(
+        !log.contains("line 1,") && !log.contains("ConfigMap/quick") && !log.contains("ConfigMap/anchored is"),
+        "{log}"
+    );
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("serde-saphyr"));
+}

@@ -102,6 +102,7 @@ pub fn emit_document(obj: &Object) -> Result<String> {
     if let Some(yaml) = super::writer::document(&obj.body) {
         return Ok(yaml);
     }
+    tracing::debug!("{}: {} is written by serde-saphyr's emitter, not the writer", obj.origin, obj.display_id());
     serde_saphyr::to_string(&obj.body)
         .map_err(|e| Error::Config(format!("{}: cannot emit {} as YAML: {e}", obj.origin, obj.display_id())))
 }

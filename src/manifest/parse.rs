@@ -255,7 +255,17 @@ fn fast_pass(
         })?;
         Some((out, count))
     };
-    fast(json::each).or_else(|| fast(lines::each)).or_else(|| fast(events::each))
+    fast(json::each).or_else(|| fast(lines::each)).or_else(|| {
+        // Which documents take the slower paths, for whoever wonders why a render is slow.
+        tracing::debug!(
+            "{source}: from line {}, not read by the line reader: reading the parser's events",
+            before.1 + 1
+        );
+        fast(events::each).or_else(|| {
+            tracing::debug!("{source}: from line {}, left to serde-saphyr", before.1 + 1);
+            None
+        })
+    })
 }
 
 /// [`one_pass`] on the full parser (serde-saphyr), the reference for errors.
