@@ -8,6 +8,14 @@ fn guestbook() -> String {
     root().join("examples/guestbook").display().to_string()
 }
 
+/// An app folder in `tmp` holding one file, `name`, of `yaml`.
+fn one_file_app(tmp: &std::path::Path, name: &str, yaml: &str) -> String {
+    let app = tmp.join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join(name), yaml).unwrap();
+    app.display().to_string()
+}
+
 #[test]
 fn render_records_into_the_default_store_and_is_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
@@ -33,15 +41,13 @@ fn render_records_into_the_default_store_and_is_deterministic() {
 #[test]
 fn render_reads_octal_file_modes_as_kubectl_does() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir(&app).unwrap();
-    std::fs::write(
-        app.join("d.yaml"),
+    let app = one_file_app(
+        tmp.path(),
+        "d.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      volumes:\n      \
          - {name: a, secret: {secretName: s, defaultMode: 0644}}\n      - {name: b, configMap: {name: c, defaultMode: 0400}}\n",
-    )
-    .unwrap();
-    let out = ok(&command(tmp.path()).args(["render", &app.display().to_string(), "--no-record"]).output().unwrap());
+    );
+    let out = ok(&command(tmp.path()).args(["render", &app, "--no-record"]).output().unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("defaultMode: 420") && text.contains("defaultMode: 256"), "{text}");
 }
@@ -225,21 +231,19 @@ fn render_without_recording_needs_no_store() {
 #[test]
 fn debug_log_names_documents_on_the_slower_paths() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir(&app).unwrap();
-    std::fs::write(
-        app.join("slow.yaml"),
+    let app = one_file_app(
+        tmp.path(),
+        "slow.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: quick\ndata:\n  a: b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: &m\n  name: anchored\ndata:\n  a: b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  a: \"ring \\a\"\n",
-    )
-    .unwrap();
+    );
     let render = |log: Option<&str>| {
         let mut cmd = command(tmp.path());
         if let Some(level) = log {
             cmd.env("REWIND_LOG", level);
         }
-        cmd.args(["render", &app.display().to_string(), "--no-record"]).output().unwrap()
+        cmd.args(["render", &app, "--no-record"]).output().unwrap()
     };
     let (quiet, debug) = (render(None), render(Some("debug")));
     assert_eq!(ok(&quiet), ok(&debug));

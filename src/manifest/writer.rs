@@ -10,12 +10,12 @@
 //! formatter), booleans and null, and strings: plain where serde-saphyr
 //! writes them plain, double-quoted where it quotes them, literal (`|`) when
 //! they hold a line break and folded (`>-`, wrapped at 80 characters as
-//! serde-saphyr wraps) when they are long; a string a reader could take for
-//! a number, a timestamp or a marker (`0x1F`, `1:20`, a date, `--- x`) is
-//! quoted where serde-saphyr quotes it ([`super::quoting`]), and a blank past
-//! ASCII (a no-break space) weighs as serde-saphyr weighs it. Anything else —
-//! control characters but tabs and line breaks, line and paragraph
-//! separators, byte order marks — gives up on
+//! serde-saphyr wraps, trailing spaces kept) when they are long; a string a
+//! reader could take for a number, a timestamp or a marker (`0x1F`, `1:20`,
+//! a date, `--- x`) is quoted where serde-saphyr quotes it
+//! ([`super::quoting`]), and a blank past ASCII (a no-break space) weighs as
+//! serde-saphyr weighs it. Anything else — control characters but tabs and
+//! line breaks, line and paragraph separators, byte order marks — gives up on
 //! the document (`None`) and serde-saphyr writes it. Differential tests (the
 //! corpus, the fixtures, the fuzz corpus, mutated corpus documents, generated
 //! trees, random floats, number-like strings) hold this writer to
