@@ -15,12 +15,7 @@ const ADDRESS_SPACE: &str = "2147483648";
 
 fn render_dir(dir: &Path, extra: &[&str]) -> Output {
     let home = dir.parent().unwrap();
-    let mut child = std::process::Command::new("prlimit")
-        .args([&format!("--cpu={CPU_SECONDS}"), &format!("--as={ADDRESS_SPACE}"), "--"])
-        .arg(bin())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
+    let mut child = limited_command(home, &[format!("--cpu={CPU_SECONDS}"), format!("--as={ADDRESS_SPACE}")])
         .args(["render", &dir.display().to_string(), "--app", "hostile", "--no-record"])
         .args(extra)
         .stdout(Stdio::piped())

@@ -103,12 +103,7 @@ fn render_heap_comes_in_huge_pages() {
         let [(small_rss, small_faults), (large_rss, large_faults)] = [250, 2500].map(|units| {
             let mut cmd = match limit {
                 None => command(tmp.path()),
-                Some(limit) => {
-                    let mut cmd = Command::new("prlimit");
-                    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", tmp.path());
-                    cmd.arg(format!("--as={limit}")).arg("--").arg(bin());
-                    cmd
-                }
+                Some(limit) => limited_command(tmp.path(), &[format!("--as={limit}")]),
             };
             let app = tmp.path().join(format!("app{units}")).display().to_string();
             usage(cmd.env("REWIND_THREADS", "1").args(["render", &app, "--app", "m", "--no-record"]))

@@ -28,7 +28,18 @@ pub fn corpus(name: &str) -> PathBuf {
 /// A clean environment: only PATH, and a HOME inside the test's temp dir,
 /// so nothing from the developer's shell (REWIND_STORE, ARGOCD_*) leaks in.
 pub fn command(home: &Path) -> Command {
-    let mut cmd = Command::new(bin());
+    in_clean_env(Command::new(bin()), home)
+}
+
+/// [`command`] under `prlimit` with `limits` (`--as=BYTES`, `--cpu=SECONDS`):
+/// the kernel holds the process to them.
+pub fn limited_command(home: &Path, limits: &[String]) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.args(limits).arg("--").arg(bin());
+    in_clean_env(cmd, home)
+}
+
+fn in_clean_env(mut cmd: Command, home: &Path) -> Command {
     cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", home);
     cmd
 }
