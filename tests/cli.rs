@@ -226,8 +226,9 @@ fn render_without_recording_needs_no_store() {
 }
 
 /// `REWIND_LOG=debug` names the documents that leave the quickest paths (an
-/// anchor for the line reader, a control character for the writer), and
-/// logging changes nothing on stdout.
+/// anchor for the line reader, a control character for the writer) and the
+/// entries the line reader leaves to the parser alone (a tab in a string),
+/// and logging changes nothing on stdout.
 #[test]
 fn debug_log_names_documents_on_the_slower_paths() {
     let tmp = tempfile::tempdir().unwrap();
@@ -236,7 +237,8 @@ fn debug_log_names_documents_on_the_slower_paths() {
         "slow.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: quick\ndata:\n  a: b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: &m\n  name: anchored\ndata:\n  a: b\n---\n\
-         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  a: \"ring \\a\"\n",
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  a: \"ring \\a\"\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tabbed\ndata:\n  a: \"x\ty\"\n",
     );
     let render = |log: Option<&str>| {
         let mut cmd = command(tmp.path());
@@ -249,12 +251,17 @@ fn debug_log_names_documents_on_the_slower_paths() {
     assert_eq!(ok(&quiet), ok(&debug));
     let log = String::from_utf8_lossy(&debug.stderr);
     // The document's text starts at its `---` line.
-    assert!(log.contains("slow.yaml: from line 7, not read by the line reader"), "{log}");
-    assert!(log.contains("slow.yaml: from line 7, left to serde-saphyr"), "{log}");
+    let anchored = "text{source=\"slow.yaml\" from_line=7}:";
+    assert!(log.contains(&format!("{anchored} not read by the line reader")), "{log}");
+    assert!(log.contains(&format!("{anchored} left to serde-saphyr")), "{log}");
     assert!(log.contains("ConfigMap/bell is written by serde-saphyr's emitter"), "{log}");
+    // The tab costs its entry alone: line 7 of the text from line 21.
+    let tabbed = "text{source=\"slow.yaml\" from_line=21}: line 7 of this text: its entry read by the parser's events";
+    assert!(log.contains(tabbed), "{log}");
     assert!(
-        !log.contains("line 1,") && !log.contains("ConfigMap/quick") && !log.contains("ConfigMap/anchored is"),
+        !log.contains("from_line=1}") && !log.contains("ConfigMap/quick") && !log.contains("ConfigMap/anchored is"),
         "{log}"
     );
+    assert_eq!(log.matches("not read by the line reader").count(), 1, "{log}");
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("serde-saphyr"));
 }

@@ -83,6 +83,13 @@ pub fn agree(what: &str, fast: Option<Vec<Document>>, text: &str, limits: &Limit
     }
 }
 
+/// How many random cases a differential test tries: `base`, times
+/// `REWIND_TEST_SCALE` where it is set (a release run with a scale of 100
+/// hunts further than CI has time for).
+pub fn rounds(base: usize) -> usize {
+    base * std::env::var("REWIND_TEST_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+}
+
 /// Random numbers for the differential tests: xorshift, so that a run repeats.
 pub struct Rng(u64);
 
