@@ -162,12 +162,34 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// A mapping key: only keys that are strings to serde-saphyr too; `<<` is a merge key.
+/// A mapping key, as serde-saphyr makes it a `serde_json::Value` key: its
+/// text. `<<` is a merge key. A plain key that resolves to something else
+/// than a string keeps its text there too, but serde-saphyr finds duplicates
+/// among integers by their value (`1`, `01` and `0x1` are one key): so of
+/// those, only YAML 1.1 booleans (`on`, `y`), whose duplicates it finds by
+/// their text as for strings, and integers written as decimals without a
+/// sign or leading zero (`80`, `-1`), whose text is one per value, are taken
+/// here; a null key, which it refuses, and the rest are left to it.
 pub(super) fn key(text: String, style: ScalarStyle) -> Option<String> {
-    if text == "<<" || (style == ScalarStyle::Plain && !matches!(plain(&text)?, Plain::String)) {
+    if text == "<<" {
         return None;
     }
+    if style == ScalarStyle::Plain {
+        match plain(&text)? {
+            Plain::String | Plain::Other(Value::Bool(_)) => {}
+            Plain::Other(Value::Number(n)) if (n.is_i64() || n.is_u64()) && decimal(&text) => {}
+            Plain::Other(_) => return None,
+        }
+    }
     Some(text)
+}
+
+/// Whether `text` is an integer's one decimal spelling: `0`, or digits not
+/// starting with `0`, after an optional `-`.
+fn decimal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let bytes = digits.as_bytes();
+    !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) && (bytes[0] != b'0' || text == "0")
 }
 
 /// What serde-saphyr's `deserialize_any` makes of an untagged scalar: quoted
@@ -485,12 +507,35 @@ mod tests {
             "a: 1\na: 2\n",
             "%YAML 1.1\n---\na: 1\n",
             "? [a]\n: 1\n",
-            "1: a\n",
+            "01: a\n",
+            "0x1: a\n",
+            "1.0: a\n",
             "a: .inf\n",
             "a: [\n",
         ] {
             assert!(parse(text, &limits).is_none(), "{text}");
         }
+    }
+
+    /// Two keys of every spelling in one mapping, plain and quoted: serde-saphyr
+    /// finds duplicates among integers by their value (`1`, `01`, `0x1`),
+    /// among the rest by their text, and lets a quoted `"1"` replace a plain
+    /// `1`; wherever the fast path answers, it is the same.
+    #[test]
+    fn keys_of_every_spelling_agree_on_duplicates() {
+        let limits = Limits::default();
+        let keys: Vec<String> =
+            PLAINS.iter().filter(|p| !p.is_empty()).flat_map(|p| [(*p).to_string(), format!("'{p}'")]).collect();
+        let mut fast = 0;
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i..] {
+                let text = format!("k:\n  {a}: 1\n  {b}: 2\nf: {{{a}: 1, {b}: 2}}\n");
+                fast += usize::from(agree(&text, &limits));
+                let lines = collect(super::super::lines::each, &text, &limits);
+                fast += usize::from(testdata::agree("the line reader", lines, &text, &limits));
+            }
+        }
+        assert!(fast > keys.len() * keys.len() / 8, "only {fast} pairs of keys took the fast paths");
     }
 
     /// Documents around the depth limit.
