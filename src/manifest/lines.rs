@@ -18,7 +18,8 @@
 //! doubt — goes alone to the event-stream path in [`super::events`] (a
 //! region, [`Reader::region`]), so an odd line costs its entry, not its
 //! document. Anything else — anchors, aliases, tags, directives, `...`, a
-//! `\r` outside `\r\n`, control characters, an entry the events refuse or
+//! `\r` outside `\r\n`, control characters, a byte order mark past the
+//! start, an entry the events refuse or
 //! regions over half the text — gives up on the whole text (`None`), and
 //! the event-stream path reads it, falling back in turn on serde-saphyr,
 //! which stays the reference for every error. [`super::parse`] gives it a
@@ -55,6 +56,8 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
 /// [`each`], and whether an entry or item this reader leaves may go to the
 /// parser's events alone ([`Reader::region`]) instead of the whole text.
 fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+    // A byte order mark, as Windows editors save a file, is no content at its start.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     if text.len() as u64 >= limits.max_file_bytes || !plain_characters(text) {
         return None;
     }
@@ -1175,6 +1178,8 @@ mod tests {
             assert!(agree(&text, &limits), "{file} left the line reader");
             // Written on Windows.
             assert!(agree(&text.replace('\n', "\r\n"), &limits), "{file} with \\r\\n left the line reader");
+            // Saved with a byte order mark.
+            assert!(agree(&format!("\u{FEFF}{text}"), &limits), "{file} with a byte order mark left the line reader");
         }
         let mut fixtures = 0;
         for text in testdata::fixtures(&["examples", "manifests", "tests"]) {
@@ -1209,6 +1214,9 @@ mod tests {
             "a: b:c\nd: http://x/y?z=1#frag\ne: -1\nf: 0755\ng: yes\nh: 1e3\ni: .5\nj: -x\n",
             "  indented: root\n  second: 2\n",
             "on: push\n80: http\n-1: x\ny: {n: 0, 443: https}\nOff: 1\n",
+            "\u{FEFF}a: 1\n",
+            "\u{FEFF}---\na: 1\n---\nb: 2\n",
+            "\u{FEFF}# c\r\na: 1\r\n",
             "a:\n  b:\n    c:\n      d: deep\n",
             "ports:\n- containerPort: 8080\n  name: http\n- 9090\nenv: []\n",
             "x: a b  c\nv: 'a # b'\nz: \"a: b\"\n",
@@ -1336,6 +1344,9 @@ mod tests {
         "a: 1\rb: 2\n",
         "? a\n: b\n",
         "01: x\n",
+        "a: 1\n\u{FEFF}b: 2\n",
+        "\u{FEFF}\u{FEFF}a: 1\n",
+        "a: \u{FEFF}\n",
         "0x50: http\n",
         "a: b: c\n",
         "a: 1\na: 2\n",
@@ -1458,7 +1469,7 @@ mod tests {
         let pieces = [
             ": ", "- ", "-", " #", "#", "'", "\"", "|", "|-", "|+", "|2", "\t", ">", "\n", " ", "  ", "[]", "{}", "[",
             "{", "---\n", "\\", "\\u00", "\\ ", "\\x4", "\\U0001", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":",
-            "''", "\\n", "~", "0x", "é",
+            "''", "\\n", "~", "0x", "é", "\u{FEFF}",
         ];
         let mut rng = testdata::Rng::new(0x2545_F491_4F6C_DD1D);
         let (mut read_here, mut all) = (0, 0);
