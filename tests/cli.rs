@@ -226,7 +226,7 @@ fn render_without_recording_needs_no_store() {
 }
 
 /// `REWIND_LOG=debug` names the documents that leave the quickest paths (an
-/// anchor for the line reader, a control character for the writer) and the
+/// anchor for the line reader, a control character in a key for the writer) and the
 /// entries the line reader leaves to the parser alone (a tab in a string),
 /// and logging changes nothing on stdout.
 #[test]
@@ -237,7 +237,7 @@ fn debug_log_names_documents_on_the_slower_paths() {
         "slow.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: quick\ndata:\n  a: b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: &m\n  name: anchored\ndata:\n  a: b\n---\n\
-         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  a: \"ring \\a\"\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  \"ring \\a\": b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tabbed\ndata:\n  a: \"x\ty\"\n",
     );
     let render = |log: Option<&str>| {

@@ -14,9 +14,12 @@
 //! reader could take for a number, a timestamp or a marker (`0x1F`, `1:20`,
 //! a date, `--- x`) is quoted where serde-saphyr quotes it
 //! ([`super::quoting`]), and a blank past ASCII (a no-break space) weighs as
-//! serde-saphyr weighs it. Anything else — control characters but tabs and
-//! line breaks, line and paragraph separators, byte order marks — gives up on
-//! the document (`None`) and serde-saphyr writes it. Differential tests (the
+//! serde-saphyr weighs it. A string value holding a character serde-saphyr
+//! escapes (a control character but a tab or line break, a line or
+//! paragraph separator, a byte order mark) is double-quoted with its escapes
+//! (`\a`, `\x85`... as serde-saphyr writes them, `\N`, `\L`, `\uFEFF`).
+//! Anything else — such a key — gives up on the document (`None`) and
+//! serde-saphyr writes it. Differential tests (the
 //! corpus, the fixtures, the fuzz corpus, mutated corpus documents, generated
 //! trees, random floats, number-like strings) hold this writer to
 //! serde-saphyr's bytes wherever it answers; output bytes never depend on
@@ -240,7 +243,10 @@ fn hash_after_blank(s: &str) -> bool {
 fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
     let look = Look::at(s);
     if !look.written_here() {
-        return None;
+        // Whatever else it holds: no block scalar or plain scalar carries these.
+        escaped(out, s);
+        out.push('\n');
+        return Some(());
     }
     if look.breaks {
         literal(out, s, body);
@@ -346,6 +352,40 @@ fn double_quoted(out: &mut String, s: &str, look: &Look) {
             };
             out.push_str(&part[..part.len() - 1]);
             out.push_str(escaped);
+        }
+    }
+    out.push('"');
+}
+
+/// `s` double-quoted, every character serde-saphyr escapes escaped as it
+/// escapes it (`escape_double_quoted`): YAML's short escapes where there is
+/// one, `\xXX` for other controls up to U+00FF, `\uXXXX` past it.
+fn escaped(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\u{FEFF}' => out.push_str("\\uFEFF"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if c.is_control() && u32::from(c) <= 0xFF => {
+                let _ = write!(out, "\\x{:02X}", u32::from(c));
+            }
+            '\u{FFFE}' | '\u{FFFF}' => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
     out.push('"');
@@ -763,8 +803,21 @@ mod tests {
             let (reference, written) = both(&body);
             assert_eq!(written.as_deref(), Some(reference.as_str()), "{body:?}");
         }
+        // Escaped: every character serde-saphyr escapes, alone, in a long string,
+        // with line breaks, and with characters that would choose another style.
+        let specials: String = (0u32..0x20).chain(0x7F..0xA0).filter_map(char::from_u32).collect();
+        let specials = format!("{specials}\u{2028}\u{2029}\u{FEFF}\u{FFFE}\u{FFFF}\\\"");
+        let mut body = Map::new();
+        for (i, c) in specials.chars().enumerate() {
+            body.insert(format!("a{i}"), Value::String(c.to_string()));
+            body.insert(format!("b{i}"), Value::String(format!("{}{c} {}", "word ".repeat(20), "x".repeat(90))));
+            body.insert(format!("c{i}"), Value::String(format!("line\n{c}\n  # x: y\n")));
+            body.insert(format!("d{i}"), Value::Array(vec![Value::String(format!(" -{c}: "))]));
+        }
+        let (reference, written) = both(&body);
+        assert_eq!(written.as_deref(), Some(reference.as_str()));
         // Left to serde-saphyr.
-        for case in [serde_json::json!({"a": "x\u{2028}y"}), serde_json::json!({"a\u{85}": 1})] {
+        for case in [serde_json::json!({"a\u{2028}": "x"}), serde_json::json!({"a\u{85}": 1})] {
             let Value::Object(body) = case else { unreachable!() };
             assert_eq!(document(&body), None, "{body:?}");
         }
