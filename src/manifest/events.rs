@@ -168,7 +168,7 @@ impl<'a> Builder<'a> {
 /// among integers by their value (`1`, `01` and `0x1` are one key): so of
 /// those, only YAML 1.1 booleans (`on`, `y`), whose duplicates it finds by
 /// their text as for strings, and integers written as decimals without a
-/// sign or leading zero (`80`, `-1`), whose text is one per value, are taken
+/// `+` or a leading zero (`80`, `-1`), whose text is one per value, are taken
 /// here; a null key, which it refuses, and the rest are left to it.
 pub(super) fn key(text: String, style: ScalarStyle) -> Option<String> {
     if text == "<<" {
