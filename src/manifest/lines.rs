@@ -19,16 +19,16 @@
 //! region, [`Reader::region`]), so an odd line costs its entry, not its
 //! document. Anything else — anchors, aliases, tags, directives, `...`, a
 //! `\r` outside `\r\n`, control characters, a byte order mark past the
-//! start, an entry the events refuse or
-//! regions over half the text — gives up on the whole text (`None`), and
-//! the event-stream path reads it, falling back in turn on serde-saphyr,
-//! which stays the reference for every error. [`super::parse`] gives it a
-//! stream a document at a time where it may, so a doubt costs at most one
-//! document.
+//! start, an entry the events refuse, regions over half the text — gives up
+//! on the whole text (`None`), and the event-stream path reads it, falling
+//! back in turn on serde-saphyr, which stays the reference for every error.
+//! [`super::parse`] gives it a stream a document at a time where it may, so
+//! a doubt costs at most one document.
 //! Scalars and keys resolve through the event path's functions, and
 //! differential tests (the corpus, the fixtures, the fuzz corpus, mutated
-//! corpus documents, generated line shapes and flow collections) hold this
-//! reader to the full parser's documents and lines wherever it answers.
+//! corpus documents, generated line shapes, flow collections and odd
+//! entries deep in a CRD, all with regions) hold this reader to the full
+//! parser's documents and lines wherever it answers.
 
 use super::Limits;
 use super::events::{Document, key, scalar};
