@@ -71,7 +71,7 @@ fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Documen
         peeked: Cell::new(None),
         entries: Vec::new(),
         items: Vec::new(),
-        regions: regions.then_some(Regions { bytes: 0, failed: false }),
+        region_bytes: regions.then_some(0),
     };
     // As the event path counts document starts: never fewer here.
     let mut documents = 1usize;
@@ -155,13 +155,23 @@ struct Line<'a> {
 impl Line<'_> {
     /// Whether the line starts a sequence entry.
     fn is_dash(&self) -> bool {
-        self.body == "-" || self.body.starts_with("- ")
+        dash(self.body)
     }
 
     /// Whether the line may start a sequence entry, a tab after its dash too.
     fn is_dash_like(&self) -> bool {
-        self.body.starts_with('-') && self.body.as_bytes().get(1).is_none_or(|&b| b == b' ' || b == b'\t')
+        dash_like(self.body)
     }
+}
+
+/// Whether `body` (a line after its indentation) starts a sequence entry.
+fn dash(body: &str) -> bool {
+    body == "-" || body.starts_with("- ")
+}
+
+/// [`dash`], or a dash before a tab, which the parser decides on.
+fn dash_like(body: &str) -> bool {
+    body.starts_with('-') && body.as_bytes().get(1).is_none_or(|&b| b == b' ' || b == b'\t')
 }
 
 #[derive(Clone, Copy)]
@@ -190,21 +200,13 @@ struct Reader<'a> {
     /// Entries and items of the open mappings and sequences, innermost last.
     entries: Vec<(String, Value)>,
     items: Vec<Value>,
-    /// What went to the parser's events a region at a time; `None` where
-    /// nothing may.
-    regions: Option<Regions>,
-}
-
-/// The regions of a text read by the parser's events.
-struct Regions {
-    /// Their bytes so far: past half the text (and [`REGION_SLACK`]), the
-    /// whole text goes to the events, which bounds the work a hostile text
-    /// can cause here.
-    bytes: usize,
-    /// Whether one failed: the parser's events refused it (or the budget
-    /// ran out), so the whole text goes to them, and no enclosing entry
-    /// tries again.
-    failed: bool,
+    /// Bytes of the regions read by the parser's events so far
+    /// ([`Reader::region`]); `None` where no more may be: none were allowed,
+    /// or one failed (the events refused it, or the regions passed half the
+    /// text and [`REGION_SLACK`], which bounds the work a hostile text can
+    /// cause here), so the whole text goes to the events and no enclosing
+    /// entry tries again.
+    region_bytes: Option<usize>,
 }
 
 impl<'a> Reader<'a> {
@@ -379,7 +381,7 @@ impl<'a> Reader<'a> {
         let column = line.indent + line.body.len() - rest.len();
         if rest.is_empty() || rest.starts_with('#') {
             self.value(rest, line.indent, depth + 1, true)
-        } else if rest == "-" || rest.starts_with("- ") {
+        } else if dash(rest) {
             None
         } else if let Some(entry) = split_key(rest)? {
             // A mapping that starts on the entry's line.
@@ -417,8 +419,8 @@ impl<'a> Reader<'a> {
     ) -> Option<(Option<String>, Value)> {
         self.entries.truncate(open.0);
         self.items.truncate(open.1);
-        let regions = self.regions.as_mut().filter(|r| !r.failed)?;
-        regions.failed = true;
+        // Taken until the region is read: any way out before leaves none.
+        let bytes = self.region_bytes.take()?;
         // At the first column, alone, these would start a document or a
         // directive; a tab in the indentation may go on with what is above.
         let marker = ["---", "...", "%"].iter().any(|m| line.body.starts_with(m));
@@ -439,17 +441,14 @@ impl<'a> Reader<'a> {
             // Blank lines and comments never end an entry; a tab before a `#` may make it content.
             if !content.is_empty() && !raw.trim_start_matches(' ').starts_with('#') {
                 let spaces = leading_spaces(raw);
-                let dash =
-                    content.starts_with('-') && content.as_bytes().get(1).is_none_or(|&b| b == b' ' || b == b'\t');
-                if spaces < line.indent || (spaces == line.indent && (!mapping || !dash)) {
+                if spaces < line.indent || (spaces == line.indent && (!mapping || !dash_like(content))) {
                     break;
                 }
             }
             (end, number) = (next, number + 1);
         }
-        let regions = self.regions.as_mut()?;
-        regions.bytes += end - start;
-        if regions.bytes > self.text.len() / 2 + REGION_SLACK {
+        let bytes = bytes + end - start;
+        if bytes > self.text.len() / 2 + REGION_SLACK {
             return None;
         }
         let mut entry = " ".repeat(line.indent);
@@ -466,7 +465,7 @@ impl<'a> Reader<'a> {
             _ => return None,
         };
         (self.pos, self.number) = (end, number);
-        self.regions.as_mut()?.failed = false;
+        self.region_bytes = Some(bytes);
         tracing::debug!("line {} of this text: its entry read by the parser's events alone", line.number);
         Some(entry)
     }

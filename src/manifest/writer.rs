@@ -244,7 +244,7 @@ fn string(out: &mut String, s: &str, body: usize) -> Option<()> {
     let look = Look::at(s);
     if !look.written_here() {
         // Whatever else it holds: no block scalar or plain scalar carries these.
-        escaped(out, s);
+        double_quoted(out, s, &look);
         out.push('\n');
         return Some(());
     }
@@ -334,58 +334,40 @@ fn key(out: &mut String, name: &str) -> Option<()> {
     Some(())
 }
 
-/// `s` (one line, `look` at it) double-quoted.
+/// `s` (`look` at it) double-quoted, each character serde-saphyr escapes
+/// escaped as it escapes it (`escape_double_quoted`): YAML's short escapes
+/// where there is one, `\xXX` for other controls up to U+00FF, `\uXXXX`
+/// past it.
 fn double_quoted(out: &mut String, s: &str, look: &Look) {
     out.push('"');
-    if !look.escapes {
+    if !look.escapes && look.written_here() {
         out.push_str(s);
     } else {
-        for part in s.split_inclusive(['"', '\\', '\t']) {
-            let escaped = match part.as_bytes().last() {
-                Some(b'"') => "\\\"",
-                Some(b'\\') => "\\\\",
-                Some(b'\t') => "\\t",
-                _ => {
-                    out.push_str(part);
-                    continue;
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\0' => out.push_str("\\0"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\u{b}' => out.push_str("\\v"),
+                '\u{c}' => out.push_str("\\f"),
+                '\r' => out.push_str("\\r"),
+                '\u{1b}' => out.push_str("\\e"),
+                '\u{FEFF}' => out.push_str("\\uFEFF"),
+                '\u{85}' => out.push_str("\\N"),
+                '\u{2028}' => out.push_str("\\L"),
+                '\u{2029}' => out.push_str("\\P"),
+                c if c.is_control() && u32::from(c) <= 0xFF => {
+                    let _ = write!(out, "\\x{:02X}", u32::from(c));
                 }
-            };
-            out.push_str(&part[..part.len() - 1]);
-            out.push_str(escaped);
-        }
-    }
-    out.push('"');
-}
-
-/// `s` double-quoted, every character serde-saphyr escapes escaped as it
-/// escapes it (`escape_double_quoted`): YAML's short escapes where there is
-/// one, `\xXX` for other controls up to U+00FF, `\uXXXX` past it.
-fn escaped(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\0' => out.push_str("\\0"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{b}' => out.push_str("\\v"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            '\u{1b}' => out.push_str("\\e"),
-            '\u{FEFF}' => out.push_str("\\uFEFF"),
-            '\u{85}' => out.push_str("\\N"),
-            '\u{2028}' => out.push_str("\\L"),
-            '\u{2029}' => out.push_str("\\P"),
-            c if c.is_control() && u32::from(c) <= 0xFF => {
-                let _ = write!(out, "\\x{:02X}", u32::from(c));
+                '\u{FFFE}' | '\u{FFFF}' => {
+                    let _ = write!(out, "\\u{:04X}", u32::from(c));
+                }
+                c => out.push(c),
             }
-            '\u{FFFE}' | '\u{FFFF}' => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
         }
     }
     out.push('"');
