@@ -14,11 +14,12 @@
 //! as Helm charts write long lists), a plain or quoted scalar alone on the
 //! line below its key or dash (`name:\n  web`), and comments. An entry it
 //! leaves — a folded scalar with more-indented lines, a tab in a quoted
-//! scalar or after a `:`, a comment in a flow collection, `- - a`, any
-//! doubt — goes alone to the event-stream path in [`super::events`] (a
-//! region, [`Reader::region`]), so an odd line costs its entry, not its
-//! document. Anything else — anchors, aliases, tags, directives, `...`, a
-//! `\r` outside `\r\n`, control characters, a byte order mark past the
+//! scalar or after a `:`, a comment in a flow collection, `- - a`, a line
+//! with a NEL, a line or paragraph separator or a C1 control, any doubt —
+//! goes alone to the event-stream path in [`super::events`] (a region,
+//! [`Reader::region`]), so an odd line costs its entry, not its document.
+//! Anything else — anchors, aliases, tags, directives, `...`, a `\r`
+//! outside `\r\n`, C0 control characters, a byte order mark past the
 //! start, an entry the events refuse, regions over half the text — gives up
 //! on the whole text (`None`), and the event-stream path reads it, falling
 //! back in turn on serde-saphyr, which stays the reference for every error.
@@ -58,9 +59,10 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
 fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
     // A byte order mark, as Windows editors save a file, is no content at its start.
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    if text.len() as u64 >= limits.max_file_bytes || !plain_characters(text) {
+    if text.len() as u64 >= limits.max_file_bytes {
         return None;
     }
+    let specials = characters(text)?;
     let tabs = text.contains('\t');
     let mut reader = Reader {
         text,
@@ -68,6 +70,7 @@ fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Documen
         number: 1,
         limits,
         tabs,
+        specials,
         peeked: Cell::new(None),
         entries: Vec::new(),
         items: Vec::new(),
@@ -108,6 +111,15 @@ fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Documen
 /// character (tabs are checked line by line), and no line separator that
 /// YAML 1.1 and 1.2 read differently.
 pub(super) fn plain_characters(text: &str) -> bool {
+    characters(text) == Some(false)
+}
+
+/// Whether `text` holds a character [`special_past_ascii`], whose lines the
+/// line reader leaves to the parser's events; `None` for a control character
+/// (tabs are checked line by line), a `\r` outside `\r\n` (it breaks a line
+/// the parser's way, not this reader's) or a byte order mark, which a region
+/// could not hold alone.
+fn characters(text: &str) -> Option<bool> {
     let bytes = text.as_bytes();
     // One look at each byte, a block at a time without a branch per byte,
     // which the compiler turns into vector instructions.
@@ -120,16 +132,35 @@ pub(super) fn plain_characters(text: &str) -> bool {
             high |= u8::from(b >= 0x80);
         }
         if control != 0 {
-            return false;
+            return None;
         }
         returns |= carriage != 0;
         wide |= high != 0;
     }
     // `\r` only as part of a `\r\n` line break.
     if returns && bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
-        return false;
+        return None;
     }
-    !wide || !text.chars().any(special_past_ascii)
+    if !wide {
+        return Some(false);
+    }
+    let mut special = false;
+    // The lead bytes of those characters in UTF-8 (never a continuation byte).
+    for i in memchr::memchr3_iter(0xC2, 0xE2, 0xEF, bytes) {
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            // Past the start, a byte order mark is an error, unless a region
+            // began with it: there the parser would skip it.
+            (0xEF, Some(0xBB), Some(0xBF)) => return None,
+            // C1 controls; the line and paragraph separators; U+FFFE and U+FFFF.
+            (0xC2, Some(0x80..=0x9F), _)
+            | (0xE2, Some(0x80), Some(0xA8 | 0xA9))
+            | (0xEF, Some(0xBF), Some(0xBE | 0xBF)) => {
+                special = true;
+            }
+            _ => {}
+        }
+    }
+    Some(special)
 }
 
 /// A character past ASCII that YAML writers escape or readers take
@@ -177,8 +208,9 @@ fn dash_like(body: &str) -> bool {
 #[derive(Clone, Copy)]
 enum Next<'a> {
     Content(Line<'a>),
-    /// A line with a tab where this reader does not read one: only the
-    /// parser's events read it ([`Reader::region`]).
+    /// A line with a tab where this reader does not read one, or with a
+    /// character [`special_past_ascii`] anywhere: only the parser's events
+    /// read it ([`Reader::region`]).
     Odd(Line<'a>),
     /// A `---` line.
     Marker(Line<'a>),
@@ -194,6 +226,9 @@ struct Reader<'a> {
     /// Whether the text has a tab: lines are read here only where they have none,
     /// or in a literal scalar's content.
     tabs: bool,
+    /// Whether the text has a character [`special_past_ascii`]: lines with
+    /// one are the parser's (as regions), wherever they are.
+    specials: bool,
     /// The last [`Reader::peek`] and the offset it looked from: a line is
     /// looked at by the entry before it, then by its parent's loop.
     peeked: Cell<Option<(usize, Next<'a>)>>,
@@ -227,6 +262,13 @@ impl<'a> Reader<'a> {
         self.tabs && raw.contains('\t')
     }
 
+    /// Whether `raw` has a character [`special_past_ascii`]. The parser
+    /// reads NEL and the line and paragraph separators as content and
+    /// refuses the others; its events decide, for the entry alone.
+    fn special(&self, raw: &str) -> bool {
+        self.specials && !raw.is_ascii() && raw.chars().any(special_past_ascii)
+    }
+
     /// The next line with content, skipping blank and comment lines; `None`
     /// for what this reader does not read (`...`, a `---` with content).
     fn peek(&self) -> Option<Next<'a>> {
@@ -244,12 +286,13 @@ impl<'a> Reader<'a> {
     fn look(&self) -> Option<Next<'a>> {
         let (mut pos, mut number) = (self.pos, self.number);
         while let Some((mut raw, end, _)) = self.raw(pos) {
-            let mut odd = false;
+            // Even in a comment: the parser refuses what is not printable there too.
+            let mut odd = self.special(raw);
             if self.tabbed(raw) {
                 // Tabs in a comment line or after a line's content, as an
                 // editor leaves them; any other tab, the parser decides.
                 raw = raw.trim_end_matches([' ', '\t']);
-                odd = raw.contains('\t') && !raw.trim_start_matches(' ').starts_with('#');
+                odd |= raw.contains('\t') && !raw.trim_start_matches(' ').starts_with('#');
             }
             let indent = leading_spaces(raw);
             let body = trim_end_spaces(&raw[indent..]);
@@ -534,7 +577,7 @@ impl<'a> Reader<'a> {
             if spaces <= indent || body.starts_with('#') {
                 break;
             }
-            if self.tabbed(raw) {
+            if self.tabbed(raw) || self.special(raw) {
                 return None;
             }
             // A key, a comment or an indicator on a continued line: the parser decides.
@@ -568,7 +611,7 @@ impl<'a> Reader<'a> {
         }
         let mut breaks = 0;
         while let Some((raw, end, _)) = self.raw(self.pos) {
-            if self.tabbed(raw) {
+            if self.tabbed(raw) || self.special(raw) {
                 return None;
             }
             let body = raw.trim_start_matches(' ');
@@ -631,7 +674,7 @@ impl<'a> Reader<'a> {
         let (mut pos, mut number) = (self.pos, self.number);
         for _ in 0..MAX_FLOW_LINES {
             let (raw, end, _) = self.raw(pos)?;
-            if self.tabbed(raw) {
+            if self.tabbed(raw) || self.special(raw) {
                 return None;
             }
             let spaces = leading_spaces(raw);
@@ -808,6 +851,10 @@ impl<'a> Reader<'a> {
                 }
                 Some(c) => &raw[c..],
             };
+            // A content line: what the parser reads as content or refuses, it decides.
+            if self.special(raw) {
+                return None;
+            }
             if !broken {
                 // The last line without a line break: chomping differs.
                 return None;
@@ -1270,7 +1317,11 @@ mod tests {
     #[test]
     fn byte_helpers_match_the_standard_library() {
         let pieces =
-            [" ", "        ", "#", " #", "a", "é", "\t", "\r", "\r\n", "\n", "\u{7f}", "\u{85}", "\u{2028}", "\0", ":"];
+            [" ", "        ", "#", " #", "a", "é", "\t", "\r", "\r\n", "\n", "\u{7f}", "\u{85}", "\u{2028}", "\0", ":"]
+                // Near misses of the special characters' bytes, and the rest of them.
+                .into_iter()
+                .chain(["\u{A0}", "\u{9F}", "\u{2019}", "\u{2029}", "\u{FEFF}", "\u{FFFD}", "\u{FFFE}", "\u{FFFF}"])
+                .collect::<Vec<_>>();
         let mut rng = testdata::Rng::new(0xD1B5_4A32_D192_ED03);
         for _ in 0..20_000 {
             let mut text = String::new();
@@ -1285,12 +1336,14 @@ mod tests {
             assert_eq!(trim_end_spaces(text), text.trim_end_matches(' '), "{text:?}");
             assert_eq!(comment_at(text), text.find(" #"), "{text:?}");
             let bytes = text.as_bytes();
-            let plain = !bytes.iter().any(|&b| (b < b' ' && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7F)
+            let readable = !bytes.iter().any(|&b| (b < b' ' && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7F)
                 && !bytes.iter().enumerate().any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-                && !text.chars().any(|c| {
-                    matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
-                });
-            assert_eq!(plain_characters(text), plain, "{text:?}");
+                && !text.contains('\u{FEFF}');
+            let special = text.chars().any(|c| {
+                matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
+            });
+            assert_eq!(characters(text), readable.then_some(special), "{text:?}");
+            assert_eq!(plain_characters(text), readable && !special, "{text:?}");
         }
     }
 
@@ -1418,6 +1471,14 @@ mod tests {
         "s:\n- - x\n  - y\n- z\n",
         "k: \"\\ud83d\\ude00\"\n",
         "k: [a,\n\n  b]\n",
+        "k: a\u{2028}b\n",
+        "k: \"a\u{85}b\"\n",
+        "k: 'a\n  b\u{2029}c'\n",
+        "k: |\n  a\u{2029}\n  b\n",
+        "k: >-\n  a\n  \u{2028}b\n",
+        "k: [a\u{2028}, b]\n",
+        "k: long\n  plain\u{85}\n",
+        "k\u{2028}: v\n",
     ];
 
     /// What this reader leaves of an entry or a sequence entry, deep in a
@@ -1449,7 +1510,16 @@ mod tests {
                 assert!(agree(&text, &limits), "not read here: {text}");
             }
         }
-        for shape in ["a: &x 1\nb: *x\n", "k: !t v\n", "<<: {a: 1}\n", "k: \"a\tb\n", "k: [a,\nb]\n"] {
+        // The last two: characters the parser refuses.
+        for shape in [
+            "a: &x 1\nb: *x\n",
+            "k: !t v\n",
+            "<<: {a: 1}\n",
+            "k: \"a\tb\n",
+            "k: [a,\nb]\n",
+            "k: a\u{81}\n",
+            "k: |\n  \u{FFFF}\n",
+        ] {
             let text = format!("a: 1\nb:\n  c: 2\n{}  d: 3\n", indented(shape, "  "));
             assert!(read(&text, &limits).is_none(), "read here: {text}");
         }
@@ -1468,7 +1538,7 @@ mod tests {
         let pieces = [
             ": ", "- ", "-", " #", "#", "'", "\"", "|", "|-", "|+", "|2", "\t", ">", "\n", " ", "  ", "[]", "{}", "[",
             "{", "---\n", "\\", "\\u00", "\\ ", "\\x4", "\\U0001", "&a ", "*a", "!t ", "\n  ", "\n- ", "\n\n", ":",
-            "''", "\\n", "~", "0x", "é", "\u{FEFF}",
+            "''", "\\n", "~", "0x", "é", "\u{FEFF}", "\u{85}", "\u{2028}", "\u{9F}",
         ];
         let mut rng = testdata::Rng::new(0x2545_F491_4F6C_DD1D);
         let (mut read_here, mut all) = (0, 0);
@@ -1668,6 +1738,14 @@ mod tests {
         "{}",
         "[a, b]",
         "{a: [1]} # c",
+        "k: a\u{2028}b",
+        "\u{2029}",
+        "k: \"a\u{85}",
+        "- [a\u{2028},",
+        "# c\u{85}",
+        "k: \u{80}",
+        "x\u{FEFF}y",
+        "k: '\u{FFFE}'",
     ];
 
     /// Small documents of random lines at random indentations, built from
@@ -1689,7 +1767,7 @@ mod tests {
                 text = text.replace('\n', "\r\n");
             }
             if rng.below(8) == 0 {
-                text.insert(rng.below(text.len()), '\r');
+                text.insert(text.floor_char_boundary(rng.below(text.len())), '\r');
             }
             all += 1;
             read_here += usize::from(agree(&text, &limits));
