@@ -27,6 +27,26 @@ pub(super) struct Document {
 /// document of a text to a callback, or `None` to give up.
 pub(super) type Each = fn(&str, &Limits, &mut dyn FnMut(Document) -> bool) -> Option<()>;
 
+/// What the line and JSON readers give, in the order they read it.
+pub(super) enum Piece {
+    /// An item of a document's top-level `items` array (a `List`'s, as
+    /// `kubectl get -o yaml` and `-o json` write one), and the line the
+    /// document starts on: given before its document, as soon as it is read,
+    /// so that a `List` of many megabytes holds one item's tree at a time.
+    Item(Value, usize),
+    /// A document. Where items were given before it, its `items` is an
+    /// empty array; if it is no `List`, the taker says stop.
+    Document(Document),
+}
+
+/// A fast path giving [`Piece`]s, or `None` to give up.
+pub(super) type Listed = fn(&str, &Limits, &mut dyn FnMut(Piece) -> bool) -> Option<()>;
+
+/// [`each`], as a [`Listed`]: the parser's events give whole documents.
+pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
+    each(text, limits, &mut |doc| take(Piece::Document(doc)))
+}
+
 /// The documents of `text` (null and empty ones skipped, as serde-saphyr
 /// skips them), or `None` when the stream needs the full parser.
 pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {

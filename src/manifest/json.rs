@@ -11,7 +11,7 @@
 //! JSON, the fixtures, the fuzz corpus and mutated JSON texts.
 
 use super::Limits;
-use super::events::Document;
+use super::events::{Document, Piece};
 use super::lines::plain_characters;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -19,21 +19,117 @@ use std::fmt;
 
 /// Gives the one document of `text` to `take`, if `text` is one JSON object
 /// or array read here; `None` when it is not, or `take` said stop.
+#[cfg(test)]
 pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+    read(text, limits, false, &mut |piece| match piece {
+        Piece::Document(doc) => take(doc),
+        // Not asked for.
+        Piece::Item(..) => false,
+    })
+}
+
+/// [`each`], giving the items of a top-level object's `items` array one at
+/// a time ([`Piece::Item`]), as `kubectl get -o json` writes a `List`.
+pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
+    read(text, limits, true, take)
+}
+
+/// [`each_listed`], and whether items are given one at a time (`lists`).
+fn read(text: &str, limits: &Limits, lists: bool, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
     let start = text.find(|c: char| !matches!(c, ' ' | '\n' | '\r'))?;
     if !text[start..].starts_with(['{', '[']) || text.len() as u64 >= limits.max_file_bytes {
         return None;
     }
-    let mut json = serde_json::Deserializer::from_str(text);
-    // serde_json's own nesting limit is 128; this one is checked as the YAML paths check it.
-    let value = Node { depth: 1, max_depth: limits.max_depth }.deserialize(&mut json).ok()?;
-    json.end().ok()?;
-    // Checked once the text is known to be JSON: YAML in flow style fails above at once.
+    // Before anything is given, as what is given cannot be taken back.
     if text.contains('\t') || !plain_characters(text) {
         return None;
     }
     let line = 1 + text[..start].bytes().filter(|&b| b == b'\n').count();
-    take(Document { value, line }).then_some(())
+    let mut json = serde_json::Deserializer::from_str(text);
+    // serde_json's own nesting limit is 128; this one is checked as the YAML paths check it.
+    let node = Node { depth: 1, max_depth: limits.max_depth };
+    let value = if lists && text[start..].starts_with('{') {
+        Root { node, line, take: &mut *take }.deserialize(&mut json).ok()?
+    } else {
+        node.deserialize(&mut json).ok()?
+    };
+    json.end().ok()?;
+    take(Piece::Document(Document { value, line })).then_some(())
+}
+
+/// A text's top-level object, read as [`Node`] reads one but for an `items`
+/// array, whose items go to `take` one at a time ([`Items`]).
+struct Root<'t> {
+    node: Node,
+    line: usize,
+    take: &'t mut dyn FnMut(Piece) -> bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Root<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Root<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        let value = self.node.open()?;
+        let mut map = Map::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            let value = if key == "items" {
+                entries.next_value_seed(Items { node: value, line: self.line, take: &mut *self.take })?
+            } else {
+                entries.next_value_seed(value)?
+            };
+            if map.insert(key, value).is_some() {
+                return Err(de::Error::custom("a duplicate key"));
+            }
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// The value of a top-level `items`: an array, whose items go to `take` as
+/// they are read, and which then reads as empty. Any other value leaves the
+/// text to the YAML paths (no manifest has one).
+struct Items<'t> {
+    node: Node,
+    line: usize,
+    take: &'t mut dyn FnMut(Piece) -> bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Items<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let item = self.node.open()?;
+        while let Some(value) = seq.next_element_seed(item)? {
+            if !(self.take)(Piece::Item(value, self.line)) {
+                return Err(de::Error::custom("the taker said stop"));
+            }
+        }
+        Ok(Value::Array(Vec::new()))
+    }
 }
 
 /// A JSON value at nesting `depth`, read into a [`Value`].
@@ -125,7 +221,9 @@ mod tests {
     use super::*;
 
     fn read(text: &str, limits: &Limits) -> Option<Vec<Document>> {
-        super::super::events::collect(each, text, limits)
+        let docs = super::super::events::collect(each, text, limits);
+        testdata::listed_agree(each_listed, text, limits, docs.as_ref());
+        docs
     }
 
     /// This module agrees with the full parser, or leaves the text to it.

@@ -32,7 +32,7 @@
 //! parser's documents and lines wherever it answers.
 
 use super::Limits;
-use super::events::{Document, key, scalar};
+use super::events::{Document, Piece, key, scalar};
 use serde_json::{Map, Value};
 use serde_saphyr::granit_parser::ScalarStyle;
 use std::cell::Cell;
@@ -50,13 +50,25 @@ const REGION_SLACK: usize = 4096;
 
 /// Gives each non-null document of `text` to `take` as soon as it is read;
 /// `None` when the stream is not in the subset read here (or `take` said stop).
+#[cfg(test)]
 pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
-    read(text, limits, true, take)
+    read(text, limits, true, false, &mut |piece| match piece {
+        Piece::Document(doc) => take(doc),
+        // Not asked for.
+        Piece::Item(..) => false,
+    })
 }
 
-/// [`each`], and whether an entry or item this reader leaves may go to the
-/// parser's events alone ([`Reader::region`]) instead of the whole text.
-fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+/// [`each`], giving the items of each document's top-level `items` block
+/// sequence one at a time ([`Piece::Item`]).
+pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
+    read(text, limits, true, true, take)
+}
+
+/// [`each_listed`], and whether an entry or item this reader leaves may go
+/// to the parser's events alone ([`Reader::region`]) instead of the whole
+/// text, and whether items are given one at a time (`lists`).
+fn read(text: &str, limits: &Limits, regions: bool, lists: bool, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
     // A byte order mark, as Windows editors save a file, is no content at its start.
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     if text.len() as u64 >= limits.max_file_bytes {
@@ -94,12 +106,15 @@ fn read(text: &str, limits: &Limits, regions: bool, take: &mut dyn FnMut(Documen
                     return None;
                 }
                 let entry = if matches!(next, Next::Odd(_)) { None } else { split_key(line.body).flatten() };
-                let value = reader.mapping(line, entry, 1)?;
+                let value = {
+                    let mut item = |value| take(Piece::Item(value, line.number));
+                    reader.mapping(line, entry, 1, lists.then_some(&mut item as &mut dyn FnMut(Value) -> bool))?
+                };
                 // A document ends at a marker or at the end, not at a smaller indentation.
                 if let Next::Content(_) | Next::Odd(_) = reader.peek()? {
                     return None;
                 }
-                if !take(Document { value, line: line.number }) {
+                if !take(Piece::Document(Document { value, line: line.number })) {
                     return None;
                 }
             }
@@ -341,8 +356,16 @@ impl<'a> Reader<'a> {
 
     /// The block mapping whose first entry is `first`, already split into
     /// `entry` (for a mapping in a sequence entry, `first` is the rest of the
-    /// `- ` line); `None` for an entry this reader does not split.
-    fn mapping(&mut self, first: Line<'a>, entry: Option<(String, &'a str)>, depth: usize) -> Option<Value> {
+    /// `- ` line); `None` for an entry this reader does not split. A block
+    /// sequence under its `items` key gives its items to `items`, if given
+    /// ([`Reader::listed`]).
+    fn mapping(
+        &mut self,
+        first: Line<'a>,
+        entry: Option<(String, &'a str)>,
+        depth: usize,
+        mut items: Option<&mut dyn FnMut(Value) -> bool>,
+    ) -> Option<Value> {
         if self.too_deep(depth) {
             return None;
         }
@@ -353,7 +376,13 @@ impl<'a> Reader<'a> {
         loop {
             let open = (self.entries.len(), self.items.len());
             self.consume(&line);
+            let listed = match (&mut items, &entry) {
+                (Some(items), Some((name, rest))) if name == "items" => self.listed(rest, indent, depth + 1, *items)?,
+                _ => None,
+            };
             let (name, value) = match entry {
+                // Its items are given: none may be read again, in a region or otherwise.
+                Some((name, _)) if listed.is_some() => (name, listed?),
                 Some((name, rest)) => match self.value(rest, indent, depth + 1, false) {
                     Some(value) => (name, value),
                     None => match self.region(&line, depth, true, open)? {
@@ -391,8 +420,38 @@ impl<'a> Reader<'a> {
         Some(Value::Object(map))
     }
 
-    /// The block sequence whose first entry line is `first` (`odd`: a line with a tab).
-    fn sequence(&mut self, first: Line<'a>, odd: bool, depth: usize) -> Option<Value> {
+    /// The value after the root mapping's `items:` (`rest`, blanks cut), if
+    /// it is a block sequence: its items go to `items` one at a time, and it
+    /// reads as an empty sequence. `Some(None)` for any other value, read as
+    /// usual.
+    fn listed(
+        &mut self,
+        rest: &str,
+        indent: usize,
+        depth: usize,
+        items: &mut dyn FnMut(Value) -> bool,
+    ) -> Option<Option<Value>> {
+        if !(rest.is_empty() || rest.starts_with('#')) || self.too_deep(depth) {
+            return Some(None);
+        }
+        match self.peek()? {
+            // As `value` reads it: a sequence may sit at its key's indentation.
+            Next::Content(next) if next.is_dash() && next.indent >= indent => {
+                self.sequence(next, false, depth, Some(items)).map(Some)
+            }
+            _ => Some(None),
+        }
+    }
+
+    /// The block sequence whose first entry line is `first` (`odd`: a line
+    /// with a tab); its items go to `items` if given, and it is then empty.
+    fn sequence(
+        &mut self,
+        first: Line<'a>,
+        odd: bool,
+        depth: usize,
+        mut items: Option<&mut dyn FnMut(Value) -> bool>,
+    ) -> Option<Value> {
         if self.too_deep(depth) {
             return None;
         }
@@ -407,7 +466,14 @@ impl<'a> Reader<'a> {
                 Some(item) => item,
                 None => self.region(&line, depth, false, open)?.1,
             };
-            self.items.push(item);
+            match &mut items {
+                Some(give) => {
+                    if !give(item) {
+                        return None;
+                    }
+                }
+                None => self.items.push(item),
+            }
             (line, odd) = match self.peek()? {
                 Next::Content(next) if next.indent == indent && next.is_dash() => (next, false),
                 Next::Odd(next) if next.indent == indent && next.is_dash_like() => (next, true),
@@ -428,7 +494,7 @@ impl<'a> Reader<'a> {
             None
         } else if let Some(entry) = split_key(rest)? {
             // A mapping that starts on the entry's line.
-            self.mapping(Line { indent: column, body: rest, ..line }, Some(entry), depth + 1)
+            self.mapping(Line { indent: column, body: rest, ..line }, Some(entry), depth + 1, None)
         } else {
             self.value(rest, line.indent, depth + 1, true)
         }
@@ -524,15 +590,15 @@ impl<'a> Reader<'a> {
                 Next::Content(next) if next.indent > indent => self.node(next, indent, depth),
                 // A sequence may sit at its key's indentation.
                 Next::Content(next) if next.indent == indent && next.is_dash() && !in_sequence => {
-                    self.sequence(next, false, depth)
+                    self.sequence(next, false, depth, None)
                 }
                 // A line with a tab that starts this value: its entry goes to a region.
                 Next::Odd(next)
                     if next.is_dash_like() && (next.indent > indent || !in_sequence && next.indent == indent) =>
                 {
-                    self.sequence(next, true, depth)
+                    self.sequence(next, true, depth, None)
                 }
-                Next::Odd(next) if next.indent > indent => self.mapping(next, None, depth),
+                Next::Odd(next) if next.indent > indent => self.mapping(next, None, depth, None),
                 _ => scalar(String::new(), ScalarStyle::Plain),
             };
         }
@@ -758,7 +824,7 @@ impl<'a> Reader<'a> {
     /// `line`, whose parent is at column `indent`.
     fn node(&mut self, line: Line<'a>, indent: usize, depth: usize) -> Option<Value> {
         if line.is_dash() {
-            return self.sequence(line, false, depth);
+            return self.sequence(line, false, depth, None);
         }
         let value = match line.body.as_bytes()[0] {
             // A flow collection starting a line of its own, as Helm's `toYaml |
@@ -769,7 +835,7 @@ impl<'a> Reader<'a> {
                 self.flow_lines(line.body, indent, depth)?
             }
             _ => match split_key(line.body)? {
-                Some(entry) => return self.mapping(line, Some(entry), depth),
+                Some(entry) => return self.mapping(line, Some(entry), depth, None),
                 // A scalar alone on the line below its key or dash (`name:\n  web`,
                 // a template's `{{ .Values.x | quote }}` on a line of its own);
                 // one going on over more lines is left to the parser.
@@ -1204,12 +1270,23 @@ mod tests {
     use super::*;
 
     fn read(text: &str, limits: &Limits) -> Option<Vec<Document>> {
-        super::super::events::collect(each, text, limits)
+        let docs = super::super::events::collect(each, text, limits);
+        testdata::listed_agree(each_listed, text, limits, docs.as_ref());
+        docs
     }
 
     /// [`read`] without regions: what this reader reads itself.
     fn read_alone(text: &str, limits: &Limits) -> Option<Vec<Document>> {
-        super::super::events::collect(|t, l, take| super::read(t, l, false, take), text, limits)
+        super::super::events::collect(
+            |t, l, take| {
+                super::read(t, l, false, false, &mut |piece| match piece {
+                    Piece::Document(doc) => take(doc),
+                    Piece::Item(..) => false,
+                })
+            },
+            text,
+            limits,
+        )
     }
 
     /// The reader agrees with the full parser, or leaves the stream to it.
@@ -1738,6 +1815,9 @@ mod tests {
         "{}",
         "[a, b]",
         "{a: [1]} # c",
+        "items:",
+        "items: # c",
+        "- items:",
         "k: a\u{2028}b",
         "\u{2029}",
         "k: \"a\u{85}",

@@ -6,6 +6,7 @@
 //! to them a document at a time where it may be cut, so a document they
 //! cannot take costs itself alone.
 
+use super::events::Piece;
 use super::scan::Scan;
 use super::{Limits, Object, Origin, events, json, lines};
 use crate::error::{Error, Result};
@@ -247,20 +248,32 @@ fn fast_pass(
 ) -> Option<(Vec<Object>, usize)> {
     // Which text the debug messages below are about: a file, from a line.
     let _text = tracing::debug_span!("text", source, from_line = before.1 + 1).entered();
-    // Each starts over from nothing.
-    let fast = |each: events::Each| {
-        let (mut out, mut count) = (Vec::new(), 0);
-        each(text, limits, &mut |doc| {
-            count += 1;
-            let origin = Origin { source: source.to_string(), document: before.0 + count, line: 0 };
-            take_document(doc, origin, before.1, finish, &mut out).is_ok()
+    // Each starts over from nothing. The JSON and line readers give a
+    // `List`'s items one at a time, each checked and finished as it comes,
+    // as if the `List` were already known; a document that then turns out to
+    // be no `List` starts it all over on the next path.
+    let fast = |each: events::Listed| {
+        let (mut out, mut count, mut given) = (Vec::new(), 0, 0);
+        each(text, limits, &mut |piece| match piece {
+            Piece::Item(item, line) => {
+                let origin =
+                    Origin { source: source.to_string(), document: before.0 + count + 1, line: line + before.1 };
+                given += 1;
+                push_item(item, &origin, given - 1, &mut out, finish).is_ok()
+            }
+            Piece::Document(doc) => {
+                count += 1;
+                let origin = Origin { source: source.to_string(), document: before.0 + count, line: 0 };
+                let listed = std::mem::take(&mut given) > 0;
+                take_document(doc, origin, before.1, listed, finish, &mut out).is_ok()
+            }
         })?;
         Some((out, count))
     };
-    fast(json::each).or_else(|| fast(lines::each)).or_else(|| {
+    fast(json::each_listed).or_else(|| fast(lines::each_listed)).or_else(|| {
         // Which documents take the slower paths, for whoever wonders why a render is slow.
         tracing::debug!("not read by the line reader: reading the parser's events");
-        fast(events::each).or_else(|| {
+        fast(events::each_listed).or_else(|| {
             tracing::debug!("left to serde-saphyr");
             None
         })
@@ -281,17 +294,19 @@ fn full_pass(
     for doc in full_parse(text, source, limits)? {
         count += 1;
         let origin = Origin { source: source.to_string(), document: before.0 + count, line: 0 };
-        take_document(doc, origin, before.1, finish, &mut out)?;
+        take_document(doc, origin, before.1, false, finish, &mut out)?;
     }
     Ok((out, count))
 }
 
 /// Checks one document and adds its objects to `out`; `origin` gets the
-/// document's line, `lines_before` ahead of `text`'s first.
+/// document's line, `lines_before` ahead of `text`'s first. `listed`: its
+/// items were given before it ([`Piece`]), so it must be a `List`.
 fn take_document(
     doc: events::Document,
     mut origin: Origin,
     lines_before: usize,
+    listed: bool,
     finish: &Finish,
     out: &mut Vec<Object>,
 ) -> Result<()> {
@@ -301,6 +316,14 @@ fn take_document(
     };
     match doc.value {
         Value::Null => Ok(()),
+        Value::Object(mut body) if listed => match list_items(&mut body) {
+            Some(items) if items.is_empty() => Ok(()),
+            // Its items were taken for objects: the caller reads it again, as a whole.
+            _ => Err(Error::input(
+                &origin.source,
+                format!("document {} (line {}): its items are no List's", origin.document, origin.line),
+            )),
+        },
         Value::Object(body) => push_object(body, origin, out, finish),
         other => Err(Error::input(
             &origin.source,
@@ -473,25 +496,27 @@ fn list_items(body: &mut Map<String, Value>) -> Option<Vec<Value>> {
 fn push_object(mut body: Map<String, Value>, origin: Origin, out: &mut Vec<Object>, finish: &Finish) -> Result<()> {
     if let Some(items) = list_items(&mut body) {
         for (j, item) in items.into_iter().enumerate() {
-            let item_origin = Origin { source: origin.source.clone(), document: origin.document, line: origin.line };
-            match item {
-                Value::Object(b) => validate(b, item_origin, Some(j), out, finish)?,
-                other => {
-                    return Err(Error::input(
-                        &origin.source,
-                        format!(
-                            "document {} (line {}): List item {j} is {}, expected an object",
-                            origin.document,
-                            origin.line,
-                            type_name(&other)
-                        ),
-                    ));
-                }
-            }
+            push_item(item, &origin, j, out, finish)?;
         }
         return Ok(());
     }
     validate(body, origin, None, out, finish)
+}
+
+/// Checks item `j` of the `List` at `origin` and adds its object to `out`.
+fn push_item(item: Value, origin: &Origin, j: usize, out: &mut Vec<Object>, finish: &Finish) -> Result<()> {
+    match item {
+        Value::Object(b) => validate(b, origin.clone(), Some(j), out, finish),
+        other => Err(Error::input(
+            &origin.source,
+            format!(
+                "document {} (line {}): List item {j} is {}, expected an object",
+                origin.document,
+                origin.line,
+                type_name(&other)
+            ),
+        )),
+    }
 }
 
 fn validate(
@@ -607,6 +632,75 @@ mod tests {
                 .replace("name: argocd", "name: again-argocd"),
         );
         vec![install, edgy, tabbed]
+    }
+
+    /// A `List` as `kubectl get -o yaml` writes one is read an item at a time
+    /// (the line reader gives each item as it comes, before the `List`) and
+    /// gives the full parser's objects, origins included. A document whose
+    /// top-level `items` turn out to be no `List`'s is read again as a whole,
+    /// and broken `List`s fail with the full parser's errors.
+    #[test]
+    fn lists_are_read_an_item_at_a_time() {
+        let limits = Limits::default();
+        let docs: Vec<String> = super::super::testdata::small_documents()
+            .into_iter()
+            .filter(|d| d.starts_with("apiVersion:") && !d.contains('\t') && !d.contains("\n---"))
+            .take(40)
+            .collect();
+        assert!(docs.len() >= 20, "{} documents", docs.len());
+        let item = |doc: &str, indent: &str| {
+            let lines = doc.lines().enumerate();
+            let line = |(i, l): (usize, &str)| match (i, l.is_empty()) {
+                (_, true) => "\n".to_string(),
+                (0, _) => format!("{indent}- {l}\n"),
+                _ => format!("{indent}  {l}\n"),
+            };
+            lines.map(line).collect::<String>()
+        };
+        let items = |indent: &str| docs.iter().map(|d| item(d, indent)).collect::<String>();
+        let values: Vec<Value> =
+            docs.iter().map(|d| full_parse(d, "t.yaml", &limits).unwrap().remove(0).value).collect();
+        let full = |text: &str| full_pass(text, "t.yaml", &limits, (0, 0), &|o| o).map(|(objects, _)| objects);
+        let texts = [
+            format!("apiVersion: v1\nitems:\n{}kind: List\nmetadata:\n  resourceVersion: \"\"\n", items("")),
+            format!(
+                "---\napiVersion: v1\nkind: List\nitems:\n{}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: after}}\n",
+                items("  ")
+            ),
+            format!("apiVersion: v1\nkind: ConfigMapList\nitems:\n{}", items("")),
+            // No Lists: the items stay their document's.
+            format!("apiVersion: v1\nkind: Thing\nmetadata: {{name: t}}\nitems:\n{}", items("")),
+            format!("apiVersion: v1\nkind: ThingList\nmetadata: {{name: t}}\nspec: {{}}\nitems:\n{}", items("")),
+            // As `kubectl get -o json` writes a List.
+            serde_json::to_string_pretty(&serde_json::json!({"apiVersion": "v1", "items": values, "kind": "List"}))
+                .unwrap(),
+            serde_json::to_string(
+                &serde_json::json!({"apiVersion": "v1", "kind": "Thing", "metadata": {"name": "t"}, "items": values}),
+            )
+            .unwrap(),
+        ];
+        for text in &texts {
+            let given = |each: events::Listed| {
+                let mut given = 0;
+                each(text, &limits, &mut |piece| {
+                    given += usize::from(matches!(piece, Piece::Item(..)));
+                    true
+                })
+                .map(|()| given)
+            };
+            let given = given(json::each_listed).or_else(|| given(lines::each_listed));
+            assert_eq!(given, Some(docs.len()), "items given one at a time:\n{text}");
+            let objects = parse(text).unwrap();
+            assert!(objects.len() == 1 || objects.len() >= docs.len());
+            assert_eq!(objects, full(text).unwrap(), "{text}");
+        }
+        for text in [
+            format!("apiVersion: v1\nkind: List\nitems:\n{}- just a string\n", items("")),
+            format!("apiVersion: v1\nkind: List\nitems:\n{}- kind: ConfigMap\n  metadata: {{name: x}}\n", items("")),
+            format!("apiVersion: v1\nitems:\n{}kind: List\nitems:\n{}", items(""), items("")),
+        ] {
+            assert_eq!(parse(&text).unwrap_err().to_string(), full(&text).unwrap_err().to_string(), "{text}");
+        }
     }
 
     /// A document at a time, and in parallel groups, gives exactly the objects

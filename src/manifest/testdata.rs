@@ -3,7 +3,7 @@
 //! parser, which is the reference.
 
 use super::Limits;
-use super::events::Document;
+use super::events::{Document, Listed, Piece};
 use super::parse::full_parse_for_test as full;
 use std::path::{Path, PathBuf};
 
@@ -80,6 +80,30 @@ pub fn agree(what: &str, fast: Option<Vec<Document>>, text: &str, limits: &Limit
             true
         }
         Err(e) => panic!("{what} accepted what the full parser refuses ({e}):\n{text}"),
+    }
+}
+
+/// `each` reads `text` with a `List`'s items given one at a time as
+/// `docs`, once they are put back where they were; or gives up.
+pub fn listed_agree(each: Listed, text: &str, limits: &Limits, docs: Option<&Vec<Document>>) {
+    let (mut listed, mut items) = (Vec::new(), Vec::new());
+    let given = each(text, limits, &mut |piece| {
+        match piece {
+            Piece::Item(item, _) => items.push(item),
+            Piece::Document(mut doc) => {
+                if !items.is_empty() {
+                    let items = serde_json::Value::Array(std::mem::take(&mut items));
+                    doc.value.as_object_mut().unwrap().insert("items".into(), items);
+                }
+                listed.push((doc.value, doc.line));
+            }
+        }
+        true
+    });
+    if given.is_some() {
+        let docs = docs.expect("read with items given one at a time, not without");
+        let docs: Vec<_> = docs.iter().map(|d| (d.value.clone(), d.line)).collect();
+        assert_eq!(listed, docs, "items given one at a time differ on:\n{text}");
     }
 }
 
