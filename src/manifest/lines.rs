@@ -380,17 +380,17 @@ impl<'a> Reader<'a> {
                 (Some(items), Some((name, rest))) if name == "items" => self.listed(rest, indent, depth + 1, *items)?,
                 _ => None,
             };
-            let (name, value) = match entry {
+            let (name, value) = match (entry, listed) {
                 // Its items are given: none may be read again, in a region or otherwise.
-                Some((name, _)) if listed.is_some() => (name, listed?),
-                Some((name, rest)) => match self.value(rest, indent, depth + 1, false) {
+                (Some((name, _)), Some(value)) => (name, value),
+                (Some((name, rest)), None) => match self.value(rest, indent, depth + 1, false) {
                     Some(value) => (name, value),
                     None => match self.region(&line, depth, true, open)? {
                         (Some(key), value) if key == name => (name, value),
                         _ => return None,
                     },
                 },
-                None => match self.region(&line, depth, true, open)? {
+                (None, _) => match self.region(&line, depth, true, open)? {
                     (Some(key), value) => (key, value),
                     _ => return None,
                 },
