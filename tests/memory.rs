@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Four resources, as `bench/compare.py` makes them: a ConfigMap, a Secret,
@@ -76,6 +76,71 @@ fn render_holds_the_output_not_the_object_trees() {
     let whole = peak_rss(tmp.path(), &["render", &app, "--app", "m", "--no-record", "--output", "json"]) - base;
     assert!(streamed < 8 * size, "a render of {size} bytes took {streamed} bytes more than --version");
     assert!(whole > 3 * streamed, "whole objects took {whole} bytes, prepared ones {streamed}");
+}
+
+/// A `List` (as `kubectl get -o yaml` and `-o json` write one) is one
+/// document, but a render holds one of its items' trees at a time, as it
+/// holds one document's of a stream: rendering the synthetic app as one YAML
+/// `List` and as one JSON `List` adds about what the stream adds to the
+/// memory of `rewind --version` (before, the whole `List`'s tree: more than twice
+/// as much), and writes the same manifest.
+#[test]
+fn render_holds_one_list_item_at_a_time() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let [stream, yaml, json] = ["stream", "yaml", "json"].map(|d| tmp.path().join(d));
+    for dir in [&stream, &yaml, &json] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let size = synthetic(&stream, 2500);
+    // Written a file at a time: a child's peak RSS counts this process's at
+    // the fork, so this one holds little. Each document an item, at the
+    // first column, as kubectl writes them.
+    let create = |path: PathBuf| std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let (mut list, mut json_list) = (create(yaml.join("list.yaml")), create(json.join("list.json")));
+    list.write_all(b"apiVersion: v1\nitems:\n").unwrap();
+    json_list.write_all(b"{\n    \"apiVersion\": \"v1\",\n    \"items\": [").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&stream).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut first = true;
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for item in serde_saphyr::from_multiple::<serde_json::Value>(&text).unwrap() {
+            json_list.write_all(if first { b"\n" } else { b",\n" }).unwrap();
+            serde_json::to_writer_pretty(&mut json_list, &item).unwrap();
+            first = false;
+        }
+        for doc in text.split("---\n") {
+            for (i, line) in doc.lines().enumerate() {
+                writeln!(list, "{}{line}", if i == 0 { "- " } else { "  " }).unwrap();
+            }
+        }
+    }
+    list.write_all(b"kind: List\nmetadata:\n  resourceVersion: \"\"\n").unwrap();
+    json_list.write_all(b"\n    ],\n    \"kind\": \"List\"\n}\n").unwrap();
+    drop((list, json_list));
+    let args = |dir: &Path| {
+        ["render".to_string(), dir.display().to_string(), "--app".into(), "m".into(), "--no-record".into()]
+    };
+    let base = peak_rss(tmp.path(), &["--version"]);
+    let extra = |dir: &Path| usage(command(tmp.path()).args(args(dir))).0 - base;
+    let streamed = extra(&stream);
+    assert!(streamed > size, "the stream of {size} bytes took {streamed} bytes more than --version");
+    for dir in [&yaml, &json] {
+        // The text is held while it is read: the JSON one is about twice the YAML's.
+        let text: u64 = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+        let listed = extra(dir);
+        assert!(
+            listed < streamed + 2 * text,
+            "{}: a List of {text} bytes took {listed} bytes more than --version, the stream of {size} {streamed}",
+            dir.display()
+        );
+    }
+    let rendered = |dir: &Path| command(tmp.path()).args(args(dir)).output().unwrap().stdout;
+    let expected = rendered(&stream);
+    assert!(expected.len() as u64 > size / 2);
+    assert!(rendered(&yaml) == expected, "the YAML List renders differently");
+    assert!(rendered(&json) == expected, "the JSON List renders differently");
 }
 
 /// A render's heap comes in transparent huge pages where the kernel gives
