@@ -7,6 +7,8 @@
 //! 64 bits, duplicate keys (refused by the full parser, with its message),
 //! tabs, characters YAML reads as line breaks, nesting near the depth limit —
 //! and on anything that is not one JSON value, which the YAML paths then read.
+//! A top-level object's `items` array (a `List`'s, as `kubectl get -o json`
+//! writes one) it gives an item at a time ([`each_listed`]).
 //! A differential test holds it to the full parser on the corpus written as
 //! JSON, the fixtures, the fuzz corpus and mutated JSON texts.
 

@@ -24,7 +24,9 @@
 //! on the whole text (`None`), and the event-stream path reads it, falling
 //! back in turn on serde-saphyr, which stays the reference for every error.
 //! [`super::parse`] gives it a stream a document at a time where it may, so
-//! a doubt costs at most one document.
+//! a doubt costs at most one document. The items of a document's top-level
+//! `items` block sequence (a `List`'s) it gives one at a time
+//! ([`each_listed`]), so a `List` of many megabytes is not one tree.
 //! Scalars and keys resolve through the event path's functions, and
 //! differential tests (the corpus, the fixtures, the fuzz corpus, mutated
 //! corpus documents, generated line shapes, flow collections and odd
