@@ -51,7 +51,7 @@ fn read(text: &str, limits: &Limits, lists: bool, take: &mut dyn FnMut(Piece) ->
     // serde_json's own nesting limit is 128; this one is checked as the YAML paths check it.
     let node = Node { depth: 1, max_depth: limits.max_depth };
     let value = if lists && text[start..].starts_with('{') {
-        Root { node, line, take: &mut *take }.deserialize(&mut json).ok()?
+        Listing { node, line, root: true, take: &mut *take }.deserialize(&mut json).ok()?
     } else {
         node.deserialize(&mut json).ok()?
     };
@@ -59,27 +59,30 @@ fn read(text: &str, limits: &Limits, lists: bool, take: &mut dyn FnMut(Piece) ->
     take(Piece::Document(Document { value, line })).then_some(())
 }
 
-/// A text's top-level object, read as [`Node`] reads one but for an `items`
-/// array, whose items go to `take` one at a time ([`Items`]).
-struct Root<'t> {
+/// A text's top-level object (`root`), read as [`Node`] reads one but for
+/// its `items` array, whose items go to `take` one at a time as they are
+/// read, and which then reads as empty. Any other `items` value leaves the
+/// text to the YAML paths (no manifest has one).
+struct Listing<'t> {
     node: Node,
     line: usize,
+    root: bool,
     take: &'t mut dyn FnMut(Piece) -> bool,
 }
 
-impl<'de> DeserializeSeed<'de> for Root<'_> {
+impl<'de> DeserializeSeed<'de> for Listing<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_map(self)
+        if self.root { deserializer.deserialize_map(self) } else { deserializer.deserialize_seq(self) }
     }
 }
 
-impl<'de> Visitor<'de> for Root<'_> {
+impl<'de> Visitor<'de> for Listing<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str(if self.root { "a JSON object" } else { "a JSON array" })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
@@ -87,7 +90,8 @@ impl<'de> Visitor<'de> for Root<'_> {
         let mut map = Map::new();
         while let Some(key) = entries.next_key::<String>()? {
             let value = if key == "items" {
-                entries.next_value_seed(Items { node: value, line: self.line, take: &mut *self.take })?
+                let items = Listing { node: value, line: self.line, root: false, take: &mut *self.take };
+                entries.next_value_seed(items)?
             } else {
                 entries.next_value_seed(value)?
             };
@@ -96,31 +100,6 @@ impl<'de> Visitor<'de> for Root<'_> {
             }
         }
         Ok(Value::Object(map))
-    }
-}
-
-/// The value of a top-level `items`: an array, whose items go to `take` as
-/// they are read, and which then reads as empty. Any other value leaves the
-/// text to the YAML paths (no manifest has one).
-struct Items<'t> {
-    node: Node,
-    line: usize,
-    take: &'t mut dyn FnMut(Piece) -> bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Items<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Items<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON array")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {

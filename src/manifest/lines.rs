@@ -161,6 +161,12 @@ fn characters(text: &str) -> Option<bool> {
     if !wide {
         return Some(false);
     }
+    specials_in(bytes)
+}
+
+/// Whether `bytes` (UTF-8) hold a character [`special_past_ascii`]; `None`
+/// for a byte order mark.
+fn specials_in(bytes: &[u8]) -> Option<bool> {
     let mut special = false;
     // The lead bytes of those characters in UTF-8 (never a continuation byte).
     for i in memchr::memchr3_iter(0xC2, 0xE2, 0xEF, bytes) {
@@ -283,7 +289,8 @@ impl<'a> Reader<'a> {
     /// reads NEL and the line and paragraph separators as content and
     /// refuses the others; its events decide, for the entry alone.
     fn special(&self, raw: &str) -> bool {
-        self.specials && !raw.is_ascii() && raw.chars().any(special_past_ascii)
+        // A text with a byte order mark past its start is not read here.
+        self.specials && specials_in(raw.as_bytes()) != Some(false)
     }
 
     /// The next line with content, skipping blank and comment lines; `None`
