@@ -3,10 +3,13 @@
 //! cost of parsing).
 //!
 //! It covers the shape nearly every manifest has: mappings, sequences and
-//! scalars, no anchors, aliases, tags, merge keys or directives. Anything else
-//! — and every error, limit or doubt — makes it give up on the whole stream
-//! (`None`), and the caller parses with serde-saphyr, whose result or error is
-//! the reference. So every guard of that path (alias and merge budgets, depth,
+//! scalars, and anchors and aliases of values (an alias is a copy of its
+//! anchored value, as serde-saphyr replays it), counted against the full
+//! parser's budget in [`super::aliases`]; no tags, merge keys, directives,
+//! anchored keys or aliases inside anchored nodes. Anything else — and every
+//! error, limit or doubt — makes it give up on the whole stream (`None`), and
+//! the caller parses with serde-saphyr, whose result or error is the
+//! reference. So every guard of that path (alias and merge budgets, depth,
 //! duplicate keys, tags) still decides whatever this path does not build
 //! itself. Scalars resolve exactly as serde-saphyr resolves them into
 //! `serde_json::Value` (YAML 1.1 booleans and octal, its integer and float spellings);
@@ -14,8 +17,10 @@
 //! cases holds the two paths to the same objects.
 
 use super::Limits;
+use super::aliases::Aliases;
 use serde_json::{Map, Number, Value};
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span, StrInput};
+use std::collections::HashMap;
 
 /// One non-null document: its value and the line its root node starts on.
 pub(super) struct Document {
@@ -24,8 +29,9 @@ pub(super) struct Document {
 }
 
 /// A fast path ([`each`] here, and the line and JSON readers): each
-/// document of a text to a callback, or `None` to give up.
-pub(super) type Each = fn(&str, &Limits, &mut dyn FnMut(Document) -> bool) -> Option<()>;
+/// document of a text to a callback, and what the text anchored and aliased
+/// (which only [`each`] reads); or `None` to give up.
+pub(super) type Each = fn(&str, &Limits, &mut dyn FnMut(Document) -> bool) -> Option<Aliases>;
 
 /// What the line and JSON readers give, in the order they read it.
 pub(super) enum Piece {
@@ -40,17 +46,19 @@ pub(super) enum Piece {
 }
 
 /// A fast path giving [`Piece`]s, or `None` to give up.
-pub(super) type Listed = fn(&str, &Limits, &mut dyn FnMut(Piece) -> bool) -> Option<()>;
+pub(super) type Listed = fn(&str, &Limits, &mut dyn FnMut(Piece) -> bool) -> Option<Aliases>;
 
 /// [`each`], as a [`Listed`]: the parser's events give whole documents.
-pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
+pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<Aliases> {
     each(text, limits, &mut |doc| take(Piece::Document(doc)))
 }
 
 /// The documents of `text` (null and empty ones skipped, as serde-saphyr
-/// skips them), or `None` when the stream needs the full parser.
+/// skips them), or `None` when the stream needs the full parser; `None` too
+/// for any anchor or alias, as for a part of a text (a line reader's region),
+/// whose aliases could point outside it.
 pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
-    collect(each, text, limits)
+    collect(|text, limits, take| read(text, limits, None, false, take).map(|()| Aliases::default()), text, limits)
 }
 
 /// All the documents a fast path gives for `text`, or `None` if it gives up.
@@ -65,16 +73,60 @@ pub(super) fn collect(each: Each, text: &str, limits: &Limits) -> Option<Vec<Doc
 
 /// Gives each document of `text` (null and empty ones skipped, as
 /// serde-saphyr skips them) to `take` as soon as it is built, so only one
-/// document's tree is held here at a time. `None` when the stream needs the
-/// full parser, or `take` said stop by returning `false`: the caller then
-/// discards what it took and parses again with the full parser.
-pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+/// document's tree is held here at a time; then what `text` anchored and
+/// aliased, for a caller that adds the texts of one stream up. `None` when
+/// the stream needs the full parser, or `take` said stop by returning
+/// `false`: the caller then discards what it took and parses again with the
+/// full parser.
+pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<Aliases> {
+    let mut anchors = Anchors::default();
+    read(text, limits, Some(&mut anchors), false, take)?;
+    anchors.counts.within(limits).then_some(anchors.counts)
+}
+
+/// The documents of `text`, a part of a document (a line reader's region),
+/// with the anchored values of the document's earlier parts; `None` as
+/// for [`parse`], and past the full parser's budget.
+pub(super) fn parse_part(text: &str, limits: &Limits, anchors: &mut Anchors) -> Option<Vec<Document>> {
+    let mut docs = Vec::new();
+    read(text, limits, Some(anchors), true, &mut |doc| {
+        docs.push(doc);
+        true
+    })?;
+    anchors.counts.within(limits).then_some(docs)
+}
+
+/// [`each`], with the anchored values of the document being read and what
+/// the text anchored and aliased so far, or `None` to refuse all anchors
+/// and aliases. `part`: `text` is a part of a document, whose anchors go on
+/// after it.
+fn read(
+    text: &str,
+    limits: &Limits,
+    anchors: Option<&mut Anchors>,
+    part: bool,
+    take: &mut dyn FnMut(Document) -> bool,
+) -> Option<()> {
     // The full parser's budget counts these bytes; at its limit, it decides.
     if text.len() as u64 >= limits.max_file_bytes {
         return None;
     }
-    let events = Parser::new_from_str_with_options(text, parser_options(limits));
-    let mut builder = Builder { events, limits, scalar_bytes: 0, entries: Vec::new(), items: Vec::new() };
+    let mut options = parser_options(limits);
+    // Anchors by name, and aliases of anchors in the document's earlier regions.
+    options.emit_anchor_events = true;
+    options.emit_unresolved_aliases = true;
+    let events = Parser::new_from_str_with_options(text, options);
+    let mut builder = Builder {
+        events,
+        limits,
+        scalar_bytes: 0,
+        entries: Vec::new(),
+        items: Vec::new(),
+        anchors,
+        names: HashMap::new(),
+        open: 0,
+        deepest: 0,
+    };
     let mut started = 0usize;
     loop {
         match builder.next()?.0 {
@@ -87,6 +139,11 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
                 if started + 1 >= limits.max_documents {
                     return None;
                 }
+                // An alias names an anchor of its own document.
+                if let Some(anchors) = builder.anchors.as_mut().filter(|_| !part) {
+                    anchors.new_document();
+                }
+                builder.names.clear();
                 let (event, span) = builder.next()?;
                 let value = builder.node(event, 1)?;
                 if !value.is_null() && !take(Document { value, line: span.start.line() }) {
@@ -95,6 +152,22 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
             }
             _ => return None,
         }
+    }
+}
+
+/// The anchored values of the document being read, by name, for its aliases
+/// (where a document is read in parts, as the line reader's regions, those of
+/// its earlier parts), and what the text anchored and aliased so far.
+#[derive(Default)]
+pub(super) struct Anchors {
+    by_name: HashMap<String, Anchored>,
+    pub counts: Aliases,
+}
+
+impl Anchors {
+    /// A new document: no anchors of the last one reach into it.
+    pub fn new_document(&mut self) {
+        self.by_name.clear();
     }
 }
 
@@ -120,6 +193,25 @@ struct Builder<'a> {
     /// instead of growing one reallocation at a time.
     entries: Vec<(String, Value)>,
     items: Vec<Value>,
+    /// Where anchored values go and aliases come from, when anchors are taken.
+    anchors: Option<&'a mut Anchors>,
+    /// The names of this parser's anchors, by the id its events give them.
+    names: HashMap<usize, String>,
+    /// Anchored nodes open around the current event.
+    open: u64,
+    /// The deepest level reached inside the open anchored node.
+    deepest: usize,
+}
+
+/// An anchored node, and what an alias of it costs.
+struct Anchored {
+    value: Value,
+    /// Its events, which an alias replays.
+    events: u64,
+    /// Its scalars' bytes, which an alias copies.
+    scalar_bytes: u64,
+    /// Its levels below its own.
+    levels: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -132,6 +224,15 @@ impl<'a> Builder<'a> {
                 return None;
             }
         }
+        // Each event inside an anchored node is copied into its buffer.
+        if self.open > 0
+            && let Some(anchors) = &mut self.anchors
+        {
+            anchors.counts.recorded += self.open;
+            if let Event::Scalar(text, ..) = &event {
+                anchors.counts.recorded_bytes += self.open * text.len() as u64;
+            }
+        }
         Some((event, span))
     }
 
@@ -141,7 +242,18 @@ impl<'a> Builder<'a> {
         if depth + 2 >= self.limits.max_depth {
             return None;
         }
+        self.deepest = self.deepest.max(depth);
         match event {
+            Event::Alias(id) => {
+                let name = self.names.get(&id)?.clone();
+                self.alias(&name, depth)
+            }
+            Event::UnresolvedAlias(name) => self.alias(&name, depth),
+            Event::Scalar(_, _, id, None) | Event::SequenceStart(_, id, None) | Event::MappingStart(_, id, None)
+                if id != 0 =>
+            {
+                self.anchor(event, id, depth)
+            }
             Event::Scalar(text, style, 0, None) => scalar(text.into_owned(), style),
             Event::SequenceStart(_, 0, None) => {
                 let start = self.items.len();
@@ -176,9 +288,69 @@ impl<'a> Builder<'a> {
                 }
                 Some(Value::Object(map))
             }
-            // Anchors, aliases, tags.
+            // Tags.
             _ => None,
         }
+    }
+
+    /// The node that `event` starts, anchored as `id`: built as any other,
+    /// then kept for its aliases. Not inside another anchored node, which
+    /// would record its events twice over.
+    fn anchor(&mut self, event: Event<'a>, id: usize, depth: usize) -> Option<Value> {
+        if self.open > 0 || self.anchors.is_none() {
+            return None;
+        }
+        // The anchor's name comes right after its node's first event.
+        let name = match self.events.next()?.ok()?.0 {
+            Event::Anchor(named, name) if named == id => name.into_owned(),
+            _ => return None,
+        };
+        let (event, first_bytes) = match event {
+            Event::Scalar(text, style, _, tag) => {
+                let bytes = text.len() as u64;
+                (Event::Scalar(text, style, 0, tag), Some(bytes))
+            }
+            Event::SequenceStart(style, _, tag) => (Event::SequenceStart(style, 0, tag), None),
+            Event::MappingStart(style, _, tag) => (Event::MappingStart(style, 0, tag), None),
+            _ => return None,
+        };
+        let recorded_before = self.anchors.as_ref()?.counts.recorded;
+        let first_bytes = first_bytes.unwrap_or(0);
+        let bytes_before = self.scalar_bytes - first_bytes;
+        (self.open, self.deepest) = (1, depth);
+        let value = self.node(event, depth);
+        self.open = 0;
+        let value = value?;
+        let (levels, scalar_bytes) = (self.deepest - depth, self.scalar_bytes - bytes_before);
+        let anchors = self.anchors.as_mut()?;
+        // Its first event was read before it opened.
+        let events = anchors.counts.recorded - recorded_before + 1;
+        anchors.counts.anchors += 1;
+        anchors.counts.recorded += 1;
+        anchors.counts.recorded_bytes += first_bytes;
+        let anchored = Anchored { value: value.clone(), events, scalar_bytes, levels };
+        anchors.by_name.insert(name.clone(), anchored);
+        self.names.insert(id, name);
+        // Checked as it goes: a stream of millions of anchors stops early.
+        anchors.counts.within(self.limits).then_some(value)
+    }
+
+    /// A copy of the value anchored as `name`, `depth` levels deep, as the
+    /// full parser replays it.
+    fn alias(&mut self, name: &str, depth: usize) -> Option<Value> {
+        if self.open > 0 {
+            return None;
+        }
+        let anchors = self.anchors.as_mut()?;
+        let anchored = anchors.by_name.get(name)?;
+        if depth + anchored.levels + 2 >= self.limits.max_depth {
+            return None;
+        }
+        anchors.counts.aliases += 1;
+        anchors.counts.replayed += anchored.events;
+        anchors.counts.replayed_bytes += anchored.scalar_bytes;
+        // What the copies cost is bounded before they are made.
+        anchors.counts.within(self.limits).then(|| anchored.value.clone())
     }
 }
 
@@ -521,7 +693,6 @@ mod tests {
         std::thread::Builder::new().stack_size(64 << 20).spawn(depths_agree).unwrap().join().unwrap();
         // What the fast path leaves to the full parser.
         for text in [
-            "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
             "<<: {a: 1}\n",
             "a: 1\na: 2\n",
@@ -556,6 +727,69 @@ mod tests {
             }
         }
         assert!(fast > keys.len() * keys.len() / 8, "only {fast} pairs of keys took the fast paths");
+    }
+
+    /// Anchors and aliases of values are built here, each alias a copy of
+    /// its anchor's value, as serde-saphyr replays it; what could breach its
+    /// budget, anchored keys, aliases inside anchored nodes and aliases of
+    /// another document's anchors are left to it.
+    #[test]
+    fn anchors_and_aliases_agree() {
+        let limits = Limits::default();
+        let each = |text: &str, limits: &Limits| collect(each, text, limits);
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: &x {b: 1, c: [1, 0644, yes]}\nd: *x\ne: [*x, *x]\n",
+            "a: &x\n  b: 1\nc: *x\n",
+            "- &x 1\n- *x\n- &y [a, b]\n- *y\n",
+            "a: &x 1\nb: &x 2\nc: *x\n",
+            "a: &x 'q'\nb: *x\n---\nc: &x 2\nd: *x\n",
+            "&r {a: 1}\n",
+            "a: &x\nb: *x\n",
+        ] {
+            assert!(testdata::agree("the event path", each(text, &limits), text, &limits), "{text}");
+            assert!(parse(text, &limits).is_none(), "parts refuse anchors: {text}");
+        }
+        let counted = |text: &str| {
+            let mut anchors = Anchors::default();
+            read(text, &limits, Some(&mut anchors), false, &mut |_| true).map(|()| anchors.counts)
+        };
+        // Two anchors; three aliases replaying 4 events (a mapping of one entry) and 1.
+        let counts = counted("a: &x {b: 1}\nc: *x\nd: [*x, *x]\ne: &y f\ng: *y\n").unwrap();
+        let expected =
+            Aliases { anchors: 2, aliases: 4, replayed: 13, recorded: 5, recorded_bytes: 3, replayed_bytes: 7 };
+        assert_eq!(counts, expected);
+        let depth = limits.max_depth;
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        for text in [
+            "a: &x 1\n---\nb: *x\n".to_string(),
+            "a: &x {b: &y 1}\nc: *y\n".into(),
+            "a: &x {b: 1}\nc: &y {d: *x}\n".into(),
+            "&x a: 1\nb: *x\n".into(),
+            "a: &x 1\n*x : 2\n".into(),
+            "a: *x\n".into(),
+            "<<: &x {a: 1}\nb: *x\n".into(),
+            "a: !t &x 1\nb: *x\n".into(),
+            // serde-saphyr's ratio of aliases to anchors (refused), and half of it (not).
+            format!("a: &x 1\n{}", (0..100).map(|i| format!("b{i}: *x\n")).collect::<String>()),
+            format!(
+                "{}b: [{}]\n",
+                (0..19).map(|i| format!("a{i}: &x{i} 1\n")).collect::<String>(),
+                ["*x0"; 100].join(", ")
+            ),
+            // Copies that would reach past the depth limit.
+            format!("a: &x {}\nb: {}\n", nested(depth / 2), nested(depth / 2).replace('1', "*x")),
+        ] {
+            assert!(each(&text, &limits).is_none(), "{text}");
+            let _ = testdata::agree("the event path", each(&text, &limits), &text, &limits);
+        }
+        // The copies' bytes are bounded: a 100 KB scalar, copied 11 times under a 1 MiB limit.
+        let limits = testdata::fuzz_limits();
+        let big = |n: usize| {
+            format!("a: &x {}\n{}", "y".repeat(100_000), (0..n).map(|i| format!("b{i}: *x\n")).collect::<String>())
+        };
+        assert!(each(&big(5), &limits).is_some());
+        assert!(each(&big(11), &limits).is_none());
     }
 
     /// Documents around the depth limit.

@@ -13,6 +13,7 @@
 //! JSON, the fixtures, the fuzz corpus and mutated JSON texts.
 
 use super::Limits;
+use super::aliases::Aliases;
 use super::events::{Document, Piece};
 use super::lines::plain_characters;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -22,18 +23,19 @@ use std::fmt;
 /// Gives the one document of `text` to `take`, if `text` is one JSON object
 /// or array read here; `None` when it is not, or `take` said stop.
 #[cfg(test)]
-pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<Aliases> {
     read(text, limits, false, &mut |piece| match piece {
         Piece::Document(doc) => take(doc),
         // Not asked for.
         Piece::Item(..) => false,
     })
+    .map(|()| Aliases::default())
 }
 
 /// [`each`], giving the items of a top-level object's `items` array one at
 /// a time ([`Piece::Item`]), as `kubectl get -o json` writes a `List`.
-pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
-    read(text, limits, true, take)
+pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<Aliases> {
+    read(text, limits, true, take).map(|()| Aliases::default())
 }
 
 /// [`each_listed`], and whether items are given one at a time (`lists`).

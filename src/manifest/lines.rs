@@ -15,10 +15,12 @@
 //! line below its key or dash (`name:\n  web`), and comments. An entry it
 //! leaves — a folded scalar with more-indented lines, a tab in a quoted
 //! scalar or after a `:`, a comment in a flow collection, `- - a`, a line
-//! with a NEL, a line or paragraph separator or a C1 control, any doubt —
-//! goes alone to the event-stream path in [`super::events`] (a region,
-//! [`Reader::region`]), so an odd line costs its entry, not its document.
-//! Anything else — anchors, aliases, tags, directives, `...`, a `\r`
+//! with a NEL, a line or paragraph separator or a C1 control, an anchor or
+//! an alias, any doubt — goes alone to the event-stream path in
+//! [`super::events`] (a region, [`Reader::region`]), so an odd line costs its
+//! entry, not its document; a region's aliases name the anchors of the
+//! document's earlier regions ([`Anchors`]), counted against the full
+//! parser's budget. Anything else — tags, merge keys, directives, `...`, a `\r`
 //! outside `\r\n`, C0 control characters, a byte order mark past the
 //! start, an entry the events refuse, regions over half the text — gives up
 //! on the whole text (`None`), and the event-stream path reads it, falling
@@ -34,7 +36,8 @@
 //! parser's documents and lines wherever it answers.
 
 use super::Limits;
-use super::events::{Document, Piece, key, scalar};
+use super::aliases::Aliases;
+use super::events::{Anchors, Document, Piece, key, scalar};
 use serde_json::{Map, Value};
 use serde_saphyr::granit_parser::ScalarStyle;
 use std::cell::Cell;
@@ -53,7 +56,7 @@ const REGION_SLACK: usize = 4096;
 /// Gives each non-null document of `text` to `take` as soon as it is read;
 /// `None` when the stream is not in the subset read here (or `take` said stop).
 #[cfg(test)]
-pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<()> {
+pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -> bool) -> Option<Aliases> {
     read(text, limits, true, false, &mut |piece| match piece {
         Piece::Document(doc) => take(doc),
         // Not asked for.
@@ -63,14 +66,20 @@ pub(super) fn each(text: &str, limits: &Limits, take: &mut dyn FnMut(Document) -
 
 /// [`each`], giving the items of each document's top-level `items` block
 /// sequence one at a time ([`Piece::Item`]).
-pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
+pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piece) -> bool) -> Option<Aliases> {
     read(text, limits, true, true, take)
 }
 
 /// [`each_listed`], and whether an entry or item this reader leaves may go
 /// to the parser's events alone ([`Reader::region`]) instead of the whole
 /// text, and whether items are given one at a time (`lists`).
-fn read(text: &str, limits: &Limits, regions: bool, lists: bool, take: &mut dyn FnMut(Piece) -> bool) -> Option<()> {
+fn read(
+    text: &str,
+    limits: &Limits,
+    regions: bool,
+    lists: bool,
+    take: &mut dyn FnMut(Piece) -> bool,
+) -> Option<Aliases> {
     // A byte order mark, as Windows editors save a file, is no content at its start.
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     if text.len() as u64 >= limits.max_file_bytes {
@@ -89,13 +98,14 @@ fn read(text: &str, limits: &Limits, regions: bool, lists: bool, take: &mut dyn 
         entries: Vec::new(),
         items: Vec::new(),
         region_bytes: regions.then_some(0),
+        anchors: Anchors::default(),
     };
     // As the event path counts document starts: never fewer here.
     let mut documents = 1usize;
     loop {
         let next = reader.peek()?;
         match next {
-            Next::End => return Some(()),
+            Next::End => return Some(reader.anchors.counts),
             Next::Marker(line) => {
                 reader.consume(&line);
                 documents += 1;
@@ -108,6 +118,7 @@ fn read(text: &str, limits: &Limits, regions: bool, lists: bool, take: &mut dyn 
                     return None;
                 }
                 let entry = if matches!(next, Next::Odd(_)) { None } else { split_key(line.body).flatten() };
+                reader.anchors.new_document();
                 let value = {
                     let mut item = |value| take(Piece::Item(value, line.number));
                     reader.mapping(line, entry, 1, lists.then_some(&mut item as &mut dyn FnMut(Value) -> bool))?
@@ -265,6 +276,9 @@ struct Reader<'a> {
     /// cause here), so the whole text goes to the events and no enclosing
     /// entry tries again.
     region_bytes: Option<usize>,
+    /// The anchored values of the document's regions so far, for the aliases
+    /// of its later regions, and what the text anchored and aliased.
+    anchors: Anchors,
 }
 
 impl<'a> Reader<'a> {
@@ -525,9 +539,12 @@ impl<'a> Reader<'a> {
     /// entry unfinished; a line the parser would read on with is not one
     /// this reader reads next. Given the entry's indentation, YAML reads it
     /// alone as in its place (the differential tests hold it to that).
-    /// Anchors, aliases, tags and merge keys, which may reach out of it, the
-    /// events refuse, as they refuse errors: the whole text then goes to
-    /// them, the error is found there, and no enclosing entry tries again.
+    /// Its anchors are kept for the later regions' aliases, and its aliases
+    /// are copies of the earlier regions' anchored values (what else may
+    /// reach out of an entry, an alias of an anchor in it, is inside another
+    /// region). Tags and merge keys the events refuse, as they refuse errors:
+    /// the whole text then goes to them, the error is found there, and no
+    /// enclosing entry tries again.
     fn region(
         &mut self,
         line: &Line<'a>,
@@ -573,7 +590,7 @@ impl<'a> Reader<'a> {
         entry.push_str(&self.text[start..end]);
         // The entry's collection is the events' first level.
         let limits = Limits { max_depth: self.limits.max_depth.checked_sub(depth - 1)?, ..*self.limits };
-        let mut docs = super::events::parse(&entry, &limits)?;
+        let mut docs = super::events::parse_part(&entry, &limits, &mut self.anchors)?;
         let entry = match (docs.pop()?.value, mapping) {
             (Value::Object(map), true) if docs.is_empty() && map.len() == 1 => {
                 let (key, value) = map.into_iter().next()?;
@@ -1565,13 +1582,21 @@ mod tests {
         "k: [a\u{2028}, b]\n",
         "k: long\n  plain\u{85}\n",
         "k\u{2028}: v\n",
+        // Anchors and aliases: each entry a region, aliases of the document's earlier regions.
+        "ka: &x 1\nkb: *x\n",
+        "ka: &x\n  b: 1\n  c: [2]\nkb: *x\n",
+        "ks:\n- &x {p: 80}\n- *x\n",
+        "ka: &x 1\nkb: &x 2\nkc: *x\n",
+        "ka: &x 0644\nkb: [*x, yes, *x]\n",
+        "ka:\n  b: &x on\nkb:\n  c: *x\n",
     ];
 
     /// What this reader leaves of an entry or a sequence entry, deep in a
     /// large document or in a list, goes to the parser's events alone (a
     /// region): the document is still read here, the same as by the parser.
-    /// What may reach out of its entry (an anchor, an alias) or is an error
-    /// leaves the whole text to the parser.
+    /// Anchors and aliases are regions too, an alias a copy of an earlier
+    /// region's anchored value; an alias of an unknown anchor, an error, or
+    /// counts near the full parser's budget leave the whole text to the parser.
     #[test]
     fn regions_read_what_this_reader_leaves() {
         let limits = Limits::default();
@@ -1598,7 +1623,8 @@ mod tests {
         }
         // The last two: characters the parser refuses.
         for shape in [
-            "a: &x 1\nb: *x\n",
+            "a: &x {b: 1}\nc: &y {d: *x}\n",
+            "a: *x\nb: &x 1\n",
             "k: !t v\n",
             "<<: {a: 1}\n",
             "k: \"a\tb\n",
@@ -1609,6 +1635,15 @@ mod tests {
             let text = format!("a: 1\nb:\n  c: 2\n{}  d: 3\n", indented(shape, "  "));
             assert!(read(&text, &limits).is_none(), "read here: {text}");
         }
+        // An alias names an anchor of its own document, and the full parser's
+        // budget is the text's (past half of it, the parser decides).
+        assert!(read("a: &x 1\nb: *x\n---\nc: *x\n", &limits).is_none());
+        assert!(agree("a: &x 1\nb: *x\n---\nc: &x 2\nd: *x\n", &limits));
+        let aliases = |n: usize| format!("a: &x [1, 2]\n{}", (0..n).map(|i| format!("b{i}: *x\n")).collect::<String>());
+        assert!(agree(&aliases(50), &limits));
+        let counts = super::read(&aliases(50), &limits, true, false, &mut |_| true).unwrap();
+        assert_eq!((counts.anchors, counts.aliases, counts.replayed), (1, 50, 50 * 4));
+        assert!(read(&aliases(100), &limits).is_none());
         // The regions of a text read by the parser: at most half of it.
         let tabbed = |n: usize| format!("k: 1\n{}", (0..n).map(|i| format!("t{i}: \"a\tb\"\n")).collect::<String>());
         assert!(agree(&tabbed(10), &limits));

@@ -1,6 +1,7 @@
 //! Manifests: parse a YAML/JSON stream into [`Object`]s and emit them again.
 //! Limits against hostile input live here because this is where bytes become data.
 
+mod aliases;
 mod emit;
 mod events;
 mod heap;

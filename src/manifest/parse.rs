@@ -6,6 +6,7 @@
 //! to them a document at a time where it may be cut, so a document they
 //! cannot take costs itself alone.
 
+use super::aliases::Aliases;
 use super::events::Piece;
 use super::scan::Scan;
 use super::{Limits, Object, Origin, events, json, lines};
@@ -161,25 +162,33 @@ impl Split {
         scan.anchor() || scan.merges().next().is_some()
     }
 
-    /// Whether the documents that [`Split::shares_budget`] together stay
+    /// Whether the documents that hold anchors or merge keys together stay
     /// within the parser's budget, as one pass over the stream would count
-    /// it: they are parsed again as one stream of their own (they are few:
-    /// the documents that hold anchors or merge keys). The other documents
-    /// add nothing to those counts.
-    fn within_budget(&self, shared: &[&str]) -> bool {
-        shared.len() < 2 || full_parse(&shared.concat(), "", &self.limits).is_ok()
+    /// it. `budgeted`: those documents in stream order, and for each the
+    /// event path's counts, or `None` for a document the full parser read
+    /// (those [`Split::shares_budget`]). When the event path read them all
+    /// and their counts add up to surely within, that is known; else they are
+    /// parsed again as one stream of their own (they are few: the documents
+    /// that hold anchors or merge keys). The other documents add nothing to
+    /// those counts.
+    fn within_budget(&self, budgeted: &[(&str, Option<Aliases>)]) -> bool {
+        let counted = budgeted.iter().try_fold(Aliases::default(), |sum, (_, counts)| Some(sum.add((*counts)?)));
+        if counted.is_some_and(|sum| sum.within(&self.limits)) || budgeted.len() < 2 {
+            return true;
+        }
+        let texts: Vec<&str> = budgeted.iter().map(|(text, _)| *text).collect();
+        full_parse(&texts.concat(), "", &self.limits).is_ok()
     }
 }
 
-/// The objects of a group of documents, how many documents it held, and the
-/// documents that [`Split::shares_budget`].
-type Group<'a> = (Vec<Object>, usize, Vec<&'a str>);
+/// The objects of a group of documents, how many documents it held, and its
+/// documents that hold anchors or merge keys (see [`Split::within_budget`]).
+type Group<'a> = (Vec<Object>, usize, Vec<(&'a str, Option<Aliases>)>);
 
 /// Parses `text` (a whole stream, or a group of its documents starting at a
 /// `---` line) a document at a time between the `cuts` (offsets in `text`):
-/// a document the line reader cannot read (a tab in a script, a tag, an
-/// anchor) costs the slower paths that document alone, not the whole
-/// stream. Origins count `before` lines ahead of `text`. `None` on an error:
+/// a document the line reader cannot read (a tag, a merge key) costs the
+/// slower paths that document alone, not the whole stream. Origins count `before` lines ahead of `text`. `None` on an error:
 /// one pass over the whole stream then finds it, the reference.
 fn by_document<'a>(
     text: &'a str,
@@ -190,16 +199,28 @@ fn by_document<'a>(
     finish: &Finish,
 ) -> Option<Group<'a>> {
     let (mut out, mut count, mut lines, mut shared) = (Vec::new(), 0, before, Vec::new());
+    let mut counted = Aliases::default();
     let starts = std::iter::once(0).chain(cuts.iter().copied());
     let ends = cuts.iter().copied().chain(std::iter::once(text.len()));
     for (start, end) in starts.zip(ends) {
         let document = &text[start..end];
         let at = (count, lines);
         let (mut objects, n) = match fast_pass(document, source, &split.limits, at, finish) {
-            Some(done) => done,
+            Some((objects, n, aliases)) => {
+                if !aliases.is_empty() {
+                    shared.push((document, Some(aliases)));
+                    // Past the budget's halves, the documents' copies are not
+                    // built on: one pass decides, with the stream's budget.
+                    counted = counted.add(aliases);
+                    if !counted.within(&split.limits) {
+                        return None;
+                    }
+                }
+                (objects, n)
+            }
             None => {
                 if split.shares_budget(document) {
-                    shared.push(document);
+                    shared.push((document, None));
                 }
                 full_pass(document, source, &split.limits, at, finish).ok()?
             }
@@ -229,23 +250,24 @@ fn one_pass(
     before: (usize, usize),
     finish: &Finish,
 ) -> Result<(Vec<Object>, usize)> {
+    // The event path checked the whole text's anchors and aliases.
     match fast_pass(text, source, limits, before, finish) {
-        Some(done) => Ok(done),
+        Some((objects, n, _)) => Ok((objects, n)),
         None => full_pass(text, source, limits, before, finish),
     }
 }
 
 /// [`one_pass`] on the JSON reader (which looks no further than the first
 /// character of a YAML text), else the line reader, else the event stream;
-/// `None` when all give up or a check fails (the full parser's pass finds the
-/// error again).
+/// also what the text anchored and aliased. `None` when all give up or a
+/// check fails (the full parser's pass finds the error again).
 fn fast_pass(
     text: &str,
     source: &str,
     limits: &Limits,
     before: (usize, usize),
     finish: &Finish,
-) -> Option<(Vec<Object>, usize)> {
+) -> Option<(Vec<Object>, usize, Aliases)> {
     // Which text the debug messages below are about: a file, from a line.
     let _text = tracing::debug_span!("text", source, from_line = before.1 + 1).entered();
     // Each starts over from nothing. The JSON and line readers give a
@@ -254,7 +276,7 @@ fn fast_pass(
     // be no `List` starts it all over on the next path.
     let fast = |each: events::Listed| {
         let (mut out, mut count, mut given) = (Vec::new(), 0, 0);
-        each(text, limits, &mut |piece| match piece {
+        let aliases = each(text, limits, &mut |piece| match piece {
             Piece::Item(item, line) => {
                 let origin =
                     Origin { source: source.to_string(), document: before.0 + count + 1, line: line + before.1 };
@@ -268,7 +290,7 @@ fn fast_pass(
                 take_document(doc, origin, before.1, listed, finish, &mut out).is_ok()
             }
         })?;
-        Some((out, count))
+        Some((out, count, aliases))
     };
     fast(json::each_listed).or_else(|| fast(lines::each_listed)).or_else(|| {
         // Which documents take the slower paths, for whoever wonders why a render is slow.
@@ -634,6 +656,45 @@ mod tests {
         vec![install, edgy, tabbed]
     }
 
+    /// Documents with anchors and aliases (values, not keys) take the fast
+    /// paths, the line reader's among them, a document at a time and in
+    /// parallel groups, and give the full parser's objects. Where the event
+    /// path counted every anchored document, adding up its counts decides
+    /// the stream's budget without parsing them again; a document the full
+    /// parser read leaves it to one more parse.
+    #[test]
+    fn anchored_documents_take_the_fast_paths() {
+        let limits = Limits::default();
+        let boutique = &super::super::testdata::corpus()[1].1;
+        let text = boutique
+            .replace("\napiVersion: ", "\nx-common: &c {team: shop, tier: [web, 1]}\nx-again: *c\napiVersion: ");
+        let split = split_of(&text, &limits).expect("splits");
+        assert_eq!(split.budgeted, 2);
+        let starts = std::iter::once(0).chain(split.cuts.iter().copied());
+        let ends = split.cuts.iter().copied().chain(std::iter::once(text.len()));
+        let mut anchored = 0;
+        for (a, b) in starts.zip(ends) {
+            let document = &text[a..b];
+            let read = lines::each(document, &limits, &mut |_| true).expect("read by the line reader");
+            anchored += usize::from(!read.is_empty());
+            assert!(fast_pass(document, "f.yaml", &limits, (0, 0), &|o| o).is_some());
+        }
+        assert!(anchored > 10, "{anchored} anchored documents");
+        let full = full_pass(&text, "f.yaml", &limits, (0, 0), &|o| o).unwrap().0;
+        assert_eq!(parse_stream(&text, "f.yaml", &limits).unwrap(), full);
+        for threads in [2, 3] {
+            let parts = parallel::split(&text, &split.cuts, threads, 0).expect("splits");
+            assert_eq!(parallel::parse(&parts, "f.yaml", &split, &|o| o).unwrap(), full, "{threads} threads");
+        }
+        // Counted documents are not parsed again: these texts would not parse.
+        let counts = Aliases { anchors: 1, aliases: 2, replayed: 2, recorded: 1, ..Aliases::default() };
+        let counted = [("[", Some(counts)), ("[", Some(counts))];
+        assert!(split.within_budget(&counted));
+        assert!(!split.within_budget(&[("[", Some(counts)), ("a: &x 1\n", None)]));
+        let many = Aliases { aliases: 30_000, anchors: 10_000, ..counts };
+        assert!(!split.within_budget(&[("[", Some(many)), ("[", Some(many))]));
+    }
+
     /// A `List` as `kubectl get -o yaml` writes one is read an item at a time
     /// (the line reader gives each item as it comes, before the `List`) and
     /// gives the full parser's objects, origins included. A document whose
@@ -686,7 +747,7 @@ mod tests {
                     given += usize::from(matches!(piece, Piece::Item(..)));
                     true
                 })
-                .map(|()| given)
+                .map(|_| given)
             };
             let given = given(json::each_listed).or_else(|| given(lines::each_listed));
             assert_eq!(given, Some(docs.len()), "items given one at a time:\n{text}");
