@@ -126,6 +126,24 @@ def odd(root, file):
     return app, [path]
 
 
+def anchored(root, file):
+    """The corpus `file` with every document's `metadata` anchored and
+    aliased again at its end, as hand-written manifests reuse blocks."""
+    app, [path] = corpus(root, None, file)
+    with open(path) as f:
+        docs = f.read().split("\n---\n")
+    out = []
+    for doc in docs:
+        lines = doc.split("\n")
+        if "metadata:" in lines:
+            lines[lines.index("metadata:")] = "metadata: &m"
+            lines = [line for line in lines if line] + ["x-metadata: *m"]
+        out.append("\n".join(lines))
+    with open(path, "w") as f:
+        f.write("\n---\n".join(out) + "\n")
+    return app, [path]
+
+
 def exported(root, file, rng):
     """The corpus `file` as `kubectl get -o yaml` returns its objects: each
     top-level `metadata` with a creation timestamp, a resource version and a
@@ -229,6 +247,11 @@ def main():
     shutil.rmtree(root, ignore_errors=True)
     app, files = exported(root, "argocd-install/install.yaml", rng)
     inputs.append(("argocd-export", None, root, app, files))
+    # Anchors and aliases: each such entry goes to the parser alone, its aliases copies.
+    root = os.path.join(base, "argocd-anchors")
+    shutil.rmtree(root, ignore_errors=True)
+    app, files = anchored(root, "argocd-install/install.yaml")
+    inputs.append(("argocd-anchors", None, root, app, files))
     root = os.path.join(base, "argocd-json")
     shutil.rmtree(root, ignore_errors=True)
     app, files = as_json(root, rewind, "argocd-install/install.yaml")
