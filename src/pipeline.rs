@@ -365,6 +365,14 @@ spec:
 ---
 apiVersion: apps/v1
 kind: Deployment
+metadata: {name: already-unseen}
+spec:
+  template:
+    metadata: {annotations: {a: b, rewind.dev/config-hash: 42, z: w}}
+    spec: {containers: [{name: c, envFrom: [{configMapRef: {name: elsewhere}}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: odd-metadata}
 spec:
   template:
@@ -430,6 +438,9 @@ items:
         job.keep_bodies = keep_bodies;
         let rendered = build(&job, &[]).unwrap();
         assert_eq!(rendered.objects.iter().any(Object::is_prepared), !keep_bodies);
+        // Workloads that already carry the annotation (rewind's own output) are prepared too.
+        let already = rendered.objects.iter().filter(|o| o.display_id().contains("already"));
+        assert!(already.clone().all(|o| o.is_prepared() != keep_bodies), "{:?}", already.count());
         rendered.manifest
     }
 
@@ -445,8 +456,13 @@ items:
             assert_eq!(built(dir, false), whole, "{}", dir.display());
         }
         let out = String::from_utf8(built(cases.path(), false)).unwrap();
-        // early, has-annotations, already, odd-metadata, pod, cron, in-list, and in-list's note.
-        assert_eq!(out.matches("rewind.dev/config-hash: ").count(), 8, "{out}");
+        // early, has-annotations, already, already-unseen's own (kept as it was),
+        // odd-metadata, pod, cron, in-list, and in-list's note.
+        assert_eq!(out.matches("rewind.dev/config-hash: ").count(), 9, "{out}");
+        assert!(
+            out.contains("annotations:\n        a: b\n        rewind.dev/config-hash: 42\n        z: w\n"),
+            "{out}"
+        );
         assert_eq!(out.matches("rewind-config-hash-placeholder").count(), 1, "only the one in the note:\n{out}");
     }
 

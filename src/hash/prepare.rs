@@ -16,10 +16,13 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// What holding the annotation's place changed in a workload's template.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Placeholder {
     created_metadata: bool,
     created_annotations: bool,
+    /// The annotation's value the placeholder took the place of: rewind's
+    /// own output, rendered again, carries one.
+    replaced: Option<Value>,
 }
 
 /// Stands for the hash until it is known: as long as a hash, and a plain
@@ -29,8 +32,8 @@ const PLACEHOLDER: &str = "rewind-config-hash-placeholder-xxxxxxxxxxxxxxxxxxxxxx
 /// Looks at `obj` for annotation mode and emits it, dropping its tree (see
 /// [`Object::prepare`]). An object this cannot prepare is returned whole,
 /// and annotation mode treats it as before: a workload whose template holds
-/// `metadata` or `annotations` that are not mappings, or already the
-/// annotation, or an object the emitter refuses (its error comes later).
+/// `metadata` or `annotations` that are not mappings, or an object the
+/// emitter refuses (its error comes later).
 pub fn prepare(mut obj: Object, default_namespace: &str) -> Object {
     let mut facts = facts(&mut obj, default_namespace);
     if let Facts::Workload { placeholder, .. } = &mut facts {
@@ -72,12 +75,15 @@ fn template(obj: &mut Object) -> Option<&mut Map<String, Value>> {
 fn hold_place(obj: &mut Object) -> Option<Placeholder> {
     let template = template(obj)?;
     let held = match template.get("metadata") {
-        None => Placeholder { created_metadata: true, created_annotations: true },
+        None => Placeholder { created_metadata: true, created_annotations: true, replaced: None },
         Some(Value::Object(meta)) => match meta.get("annotations") {
-            None => Placeholder { created_metadata: false, created_annotations: true },
-            Some(Value::Object(a)) if !a.contains_key(CONFIG_HASH_ANNOTATION) => {
-                Placeholder { created_metadata: false, created_annotations: false }
-            }
+            None => Placeholder { created_metadata: false, created_annotations: true, replaced: None },
+            // In an annotation's place (as a hash would be), kept to be put back.
+            Some(Value::Object(a)) => Placeholder {
+                created_metadata: false,
+                created_annotations: false,
+                replaced: a.get(CONFIG_HASH_ANNOTATION).cloned(),
+            },
             Some(_) => return None,
         },
         Some(_) => return None,
@@ -96,7 +102,15 @@ fn undo(template: &mut Map<String, Value>, held: Placeholder) {
     if held.created_annotations {
         meta.shift_remove("annotations");
     } else if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-        annotations.shift_remove(CONFIG_HASH_ANNOTATION);
+        match held.replaced {
+            // In its place, as it was.
+            Some(value) => {
+                annotations.insert(CONFIG_HASH_ANNOTATION.to_string(), value);
+            }
+            None => {
+                annotations.shift_remove(CONFIG_HASH_ANNOTATION);
+            }
+        }
     }
 }
 
@@ -163,7 +177,7 @@ pub(super) fn read_back(obj: &Object) -> Result<Object> {
 /// emits it again.
 fn rebuild(obj: &mut Object, hash: Option<&str>) -> Result<()> {
     let Some(Facts::Workload { placeholder: Some(held), .. }) = facts_of(obj) else { return Ok(()) };
-    let held = *held;
+    let held = held.clone();
     let mut tree = read_back(obj)?;
     let template = template(&mut tree).ok_or_else(|| {
         Error::Config(format!("{}: {} has no pod template; this is a bug in rewind", obj.origin, obj.display_id()))
