@@ -55,8 +55,7 @@ pub(super) fn each_listed(text: &str, limits: &Limits, take: &mut dyn FnMut(Piec
 
 /// The documents of `text` (null and empty ones skipped, as serde-saphyr
 /// skips them), or `None` when the stream needs the full parser; `None` too
-/// for any anchor or alias, as for a part of a text (a line reader's region),
-/// whose aliases could point outside it.
+/// for any anchor or alias (for rewind's own output, which has none).
 pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Document>> {
     collect(|text, limits, take| read(text, limits, None, false, take).map(|()| Aliases::default()), text, limits)
 }

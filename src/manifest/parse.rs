@@ -188,8 +188,9 @@ type Group<'a> = (Vec<Object>, usize, Vec<(&'a str, Option<Aliases>)>);
 /// Parses `text` (a whole stream, or a group of its documents starting at a
 /// `---` line) a document at a time between the `cuts` (offsets in `text`):
 /// a document the line reader cannot read (a tag, a merge key) costs the
-/// slower paths that document alone, not the whole stream. Origins count `before` lines ahead of `text`. `None` on an error:
-/// one pass over the whole stream then finds it, the reference.
+/// slower paths that document alone, not the whole stream. Origins count
+/// `before` lines ahead of `text`. `None` on an error: one pass over the
+/// whole stream then finds it, the reference.
 fn by_document<'a>(
     text: &'a str,
     cuts: &[usize],
