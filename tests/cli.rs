@@ -225,10 +225,10 @@ fn render_without_recording_needs_no_store() {
     );
 }
 
-/// `REWIND_LOG=debug` names the documents that leave the quickest paths (an
-/// anchor for the line reader, a control character in a key for the writer) and the
-/// entries the line reader leaves to the parser alone (a tab in a string),
-/// and logging changes nothing on stdout.
+/// `REWIND_LOG=debug` names the documents that leave the quickest paths (a
+/// tag for the line reader, a control character in a key for the writer) and the
+/// entries the line reader leaves to the parser alone (an anchor, a tab in a
+/// string), and logging changes nothing on stdout.
 #[test]
 fn debug_log_names_documents_on_the_slower_paths() {
     let tmp = tempfile::tempdir().unwrap();
@@ -238,7 +238,8 @@ fn debug_log_names_documents_on_the_slower_paths() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: quick\ndata:\n  a: b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: &m\n  name: anchored\ndata:\n  a: b\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bell\ndata:\n  \"ring \\a\": b\n---\n\
-         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tabbed\ndata:\n  a: \"x\ty\"\n",
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tabbed\ndata:\n  a: \"x\ty\"\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tagged\ndata:\n  a: !!str b\n",
     );
     let render = |log: Option<&str>| {
         let mut cmd = command(tmp.path());
@@ -251,9 +252,12 @@ fn debug_log_names_documents_on_the_slower_paths() {
     assert_eq!(ok(&quiet), ok(&debug));
     let log = String::from_utf8_lossy(&debug.stderr);
     // The document's text starts at its `---` line.
-    let anchored = "text{source=\"slow.yaml\" from_line=7}:";
-    assert!(log.contains(&format!("{anchored} not read by the line reader")), "{log}");
-    assert!(log.contains(&format!("{anchored} left to serde-saphyr")), "{log}");
+    let tagged = "text{source=\"slow.yaml\" from_line=28}:";
+    assert!(log.contains(&format!("{tagged} not read by the line reader")), "{log}");
+    assert!(log.contains(&format!("{tagged} left to serde-saphyr")), "{log}");
+    // The anchor costs its entry alone: line 4 of the text from line 7.
+    let anchored = "text{source=\"slow.yaml\" from_line=7}: line 4 of this text: its entry read by the parser's events";
+    assert!(log.contains(anchored), "{log}");
     assert!(log.contains("ConfigMap/bell is written by serde-saphyr's emitter"), "{log}");
     // The tab costs its entry alone: line 7 of the text from line 21.
     let tabbed = "text{source=\"slow.yaml\" from_line=21}: line 7 of this text: its entry read by the parser's events";
