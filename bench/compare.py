@@ -137,7 +137,9 @@ def anchored(root, file):
         lines = doc.split("\n")
         if "metadata:" in lines:
             lines[lines.index("metadata:")] = "metadata: &m"
-            lines = [line for line in lines if line] + ["x-metadata: *m"]
+            while lines and not lines[-1]:
+                lines.pop()
+            lines.append("x-metadata: *m")
         out.append("\n".join(lines))
     with open(path, "w") as f:
         f.write("\n---\n".join(out) + "\n")
