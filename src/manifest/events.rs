@@ -198,7 +198,8 @@ struct Builder<'a> {
     names: HashMap<usize, String>,
     /// Anchored nodes open around the current event.
     open: u64,
-    /// The deepest level reached inside the open anchored node.
+    /// The deepest level reached inside the open anchored node (kept only
+    /// while one is open).
     deepest: usize,
 }
 
@@ -241,7 +242,9 @@ impl<'a> Builder<'a> {
         if depth + 2 >= self.limits.max_depth {
             return None;
         }
-        self.deepest = self.deepest.max(depth);
+        if self.open > 0 {
+            self.deepest = self.deepest.max(depth);
+        }
         match event {
             Event::Alias(id) => {
                 let name = self.names.get(&id)?.clone();
@@ -304,17 +307,17 @@ impl<'a> Builder<'a> {
             Event::Anchor(named, name) if named == id => name.into_owned(),
             _ => return None,
         };
+        // The first event's scalar bytes, which `next` counted before the node opened.
         let (event, first_bytes) = match event {
             Event::Scalar(text, style, _, tag) => {
                 let bytes = text.len() as u64;
-                (Event::Scalar(text, style, 0, tag), Some(bytes))
+                (Event::Scalar(text, style, 0, tag), bytes)
             }
-            Event::SequenceStart(style, _, tag) => (Event::SequenceStart(style, 0, tag), None),
-            Event::MappingStart(style, _, tag) => (Event::MappingStart(style, 0, tag), None),
+            Event::SequenceStart(style, _, tag) => (Event::SequenceStart(style, 0, tag), 0),
+            Event::MappingStart(style, _, tag) => (Event::MappingStart(style, 0, tag), 0),
             _ => return None,
         };
         let recorded_before = self.anchors.as_ref()?.counts.recorded;
-        let first_bytes = first_bytes.unwrap_or(0);
         let bytes_before = self.scalar_bytes - first_bytes;
         (self.open, self.deepest) = (1, depth);
         let value = self.node(event, depth);
